@@ -1,0 +1,14 @@
+/* config.h: load-time tunables. probe sets them through
+ * CollectionSpec.Variables before load; the verifier treats them as
+ * constants, so branches on them cost nothing at run time. */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#include "flow.h"
+
+volatile const enum key_field cfg_key_fields = KEY_ALL; /* OR of key_field bits */
+volatile const enum sample_mode cfg_sample_mode = SAMPLE_NONE;
+volatile const __u32 cfg_sample_rate = 1;           /* N of 1-in-N, ≥ 1 */
+volatile const __u32 cfg_action = XDP_PASS;         /* XDP_PASS or XDP_DROP */

@@ -1,0 +1,48 @@
+/* maps.h: the maps of the XDP program. */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "flow.h"
+
+/* flows_a, flows_b: the two flow slots, flow_key → per-CPU flow_value.
+ * Written by xdp_flow while it is the active slot; drained with batch
+ * lookup-and-delete by probe.Harvest once it is not. max_entries is set
+ * at load time (one harvest interval's flows). */
+struct flow_table {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows_a SEC(".maps"), flows_b SEC(".maps");
+
+/* flows_slot: entry 0 holds the active flow slot. Written by probe.Harvest
+ * (the update syscall returns only once no program still uses the old
+ * slot); read by xdp_flow on every packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flow_table);
+} flows_slot SEC(".maps") = {
+	.values = {&flows_a},
+};
+
+/* stats: enum stat_reason → per-CPU stat_value. Written by xdp_flow on
+ * every packet; read (never reset) by probe.Harvest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, enum stat_reason);
+	__type(value, struct stat_value);
+} stats SEC(".maps");
+
+/* sample_count: 0 → per-CPU packets since the last sampled packet, for
+ * SAMPLE_DETERMINISTIC. Only xdp_flow reads and writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sample_count SEC(".maps");

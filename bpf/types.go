@@ -1,0 +1,74 @@
+package bpf
+
+import (
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// Exported names for the generated types other packages use.
+type (
+	FlowKey    = xdpFlowKey
+	FlowValue  = xdpFlowValue
+	StatValue  = xdpStatValue
+	StatReason = xdpStatReason
+	KeyField   = xdpKeyField
+	SampleMode = xdpSampleMode
+)
+
+// Outcomes and informational reasons of the stats map.
+const (
+	StatAccounted   = xdpStatReasonSTAT_ACCOUNTED
+	StatNotIP       = xdpStatReasonSTAT_NOT_IP
+	StatTruncated   = xdpStatReasonSTAT_TRUNCATED
+	StatMalformed   = xdpStatReasonSTAT_MALFORMED
+	StatUnsupported = xdpStatReasonSTAT_UNSUPPORTED
+	StatSampledOut  = xdpStatReasonSTAT_SAMPLED_OUT
+	StatMapFull     = xdpStatReasonSTAT_MAP_FULL
+	StatOutcomes    = xdpStatReasonSTAT_OUTCOMES
+	StatNoL4        = xdpStatReasonSTAT_NO_L4
+	StatMax         = xdpStatReasonSTAT_MAX
+)
+
+// Key fields the datapath can keep (cfg_key_fields bits).
+const (
+	KeySrcAddr = xdpKeyFieldKEY_SRC_ADDR
+	KeyDstAddr = xdpKeyFieldKEY_DST_ADDR
+	KeySrcPort = xdpKeyFieldKEY_SRC_PORT
+	KeyDstPort = xdpKeyFieldKEY_DST_PORT
+	KeyProto   = xdpKeyFieldKEY_PROTO
+	KeyToS     = xdpKeyFieldKEY_TOS
+	KeyIfindex = xdpKeyFieldKEY_IFINDEX
+	KeyVLAN    = xdpKeyFieldKEY_VLAN
+	KeyAll     = xdpKeyFieldKEY_ALL
+)
+
+// Sampling modes (cfg_sample_mode).
+const (
+	SampleNone          = xdpSampleModeSAMPLE_NONE
+	SampleDeterministic = xdpSampleModeSAMPLE_DETERMINISTIC
+	SampleRandom        = xdpSampleModeSAMPLE_RANDOM
+)
+
+// Names of the objects in the collection.
+const (
+	MapFlowsA      = xdpMapFlowsA
+	MapFlowsB      = xdpMapFlowsB
+	MapFlowsSlot   = xdpMapFlowsSlot
+	MapStats       = xdpMapStats
+	MapSampleCount = xdpMapSampleCount
+	ProgFlow       = xdpProgXdpFlow
+	VarKeyFields   = xdpVarCfgKeyFields
+	VarSampleMode  = xdpVarCfgSampleMode
+	VarSampleRate  = xdpVarCfgSampleRate
+	VarAction      = xdpVarCfgAction
+)
+
+// LoadSpec returns the embedded collection spec of the XDP program.
+func LoadSpec() (*ebpf.CollectionSpec, error) { return loadXdp() }
+
+// SrcIP returns the source address, unmapped for IPv4.
+func (k *FlowKey) SrcIP() netip.Addr { return netip.AddrFrom16(k.SrcAddr).Unmap() }
+
+// DstIP returns the destination address, unmapped for IPv4.
+func (k *FlowKey) DstIP() netip.Addr { return netip.AddrFrom16(k.DstAddr).Unmap() }
