@@ -1,0 +1,134 @@
+package probe
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spanflow/spanflow/bpf"
+)
+
+// Map size bounds per flow slot. Below the minimum a busy harvest interval
+// overflows at once; above the maximum one slot would need gigabytes.
+const (
+	MinMapEntries     = 1024
+	MaxMapEntries     = 1 << 24
+	DefaultMapEntries = 1 << 16
+)
+
+// Action is what the program returns after accounting a packet.
+type Action uint32
+
+const (
+	ActionPass Action = 2 // XDP_PASS: the packet continues up the stack
+	ActionDrop Action = 1 // XDP_DROP: for a dedicated mirror port
+)
+
+// ParseAction reads --xdp-action.
+func ParseAction(s string) (Action, error) {
+	switch s {
+	case "pass":
+		return ActionPass, nil
+	case "drop":
+		return ActionDrop, nil
+	}
+	return 0, fmt.Errorf("xdp action %q: must be pass or drop", s)
+}
+
+func (a Action) String() string {
+	if a == ActionDrop {
+		return "drop"
+	}
+	return "pass"
+}
+
+// Options are the load-time settings of the datapath.
+type Options struct {
+	MapEntries uint32       // flows per slot, one harvest interval's worth
+	KeyFields  bpf.KeyField // which key fields are kept; 0 means all
+	SampleMode bpf.SampleMode
+	SampleRate uint32 // N of 1-in-N; ignored when SampleMode is SampleNone
+	Action     Action // 0 means ActionPass
+}
+
+func (o *Options) validate() error {
+	if o.MapEntries == 0 {
+		o.MapEntries = DefaultMapEntries
+	}
+	if o.MapEntries < MinMapEntries || o.MapEntries > MaxMapEntries {
+		return fmt.Errorf("map size %d out of range: must be %d to %d flows per slot",
+			o.MapEntries, MinMapEntries, MaxMapEntries)
+	}
+	if o.KeyFields == 0 {
+		o.KeyFields = bpf.KeyAll
+	}
+	if o.KeyFields&^bpf.KeyAll != 0 {
+		return fmt.Errorf("key fields %#x: unknown bits", uint32(o.KeyFields))
+	}
+	switch o.SampleMode {
+	case bpf.SampleNone:
+		o.SampleRate = 1
+	case bpf.SampleDeterministic, bpf.SampleRandom:
+		if o.SampleRate < 1 {
+			return fmt.Errorf("sampling rate %d: must be ≥ 1", o.SampleRate)
+		}
+	default:
+		return fmt.Errorf("sampling mode %d: unknown", o.SampleMode)
+	}
+	if o.Action == 0 {
+		o.Action = ActionPass
+	}
+	if o.Action != ActionPass && o.Action != ActionDrop {
+		return fmt.Errorf("xdp action %d: must be pass or drop", o.Action)
+	}
+	return nil
+}
+
+// keyFieldNames are the names --key accepts, one per field.
+var keyFieldNames = []struct {
+	name  string
+	field bpf.KeyField
+}{
+	{"src-addr", bpf.KeySrcAddr},
+	{"dst-addr", bpf.KeyDstAddr},
+	{"src-port", bpf.KeySrcPort},
+	{"dst-port", bpf.KeyDstPort},
+	{"proto", bpf.KeyProto},
+	{"tos", bpf.KeyToS},
+	{"ifindex", bpf.KeyIfindex},
+	{"vlan", bpf.KeyVLAN},
+}
+
+// keyLevels are softflowd-style tracking levels.
+var keyLevels = map[string]bpf.KeyField{
+	"full":  bpf.KeyAll,
+	"proto": bpf.KeySrcAddr | bpf.KeyDstAddr | bpf.KeyProto | bpf.KeyIfindex | bpf.KeyVLAN,
+	"ip":    bpf.KeySrcAddr | bpf.KeyDstAddr | bpf.KeyIfindex | bpf.KeyVLAN,
+}
+
+// ParseKeyFields reads --key: a level (full, proto, ip) or a comma list of
+// field names (src-addr, dst-addr, src-port, dst-port, proto, tos, ifindex, vlan).
+func ParseKeyFields(s string) (bpf.KeyField, error) {
+	if f, ok := keyLevels[s]; ok {
+		return f, nil
+	}
+	var fields bpf.KeyField
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		found := false
+		for _, kf := range keyFieldNames {
+			if kf.name == part {
+				fields |= kf.field
+				found = true
+			}
+		}
+		if !found {
+			names := make([]string, len(keyFieldNames))
+			for i, kf := range keyFieldNames {
+				names[i] = kf.name
+			}
+			return 0, fmt.Errorf("key %q: %q is not full, proto, ip or a field (%s)",
+				s, part, strings.Join(names, ", "))
+		}
+	}
+	return fields, nil
+}

@@ -1,0 +1,301 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/cache"
+)
+
+// Mode is how the program is attached to an interface.
+type Mode int
+
+const (
+	ModeAuto    Mode = iota // native if the driver supports it, else generic
+	ModeNative              // in the driver; fails when unsupported
+	ModeGeneric             // in the core stack (skb); works everywhere, slower
+)
+
+func (m Mode) String() string {
+	return [...]string{"auto", "native", "generic"}[m]
+}
+
+// ParseMode reads --xdp-mode.
+func ParseMode(s string) (Mode, error) {
+	for m := ModeAuto; m <= ModeGeneric; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("xdp mode %q: must be auto, native or generic", s)
+}
+
+// Attachment describes one interface the program is attached to.
+type Attachment struct {
+	Interface string
+	Index     int
+	Mode      Mode  // ModeNative or ModeGeneric: what the kernel accepted
+	Fallback  error // in ModeAuto, why native was refused; nil otherwise
+
+	link           link.Link
+	restorePromisc bool
+}
+
+// Probe is the loaded XDP program with its two flow slots.
+type Probe struct {
+	coll     *ebpf.Collection
+	prog     *ebpf.Program
+	slot     *ebpf.Map    // flows_slot: entry 0 is the active slot
+	slots    [2]*ebpf.Map // flows_a, flows_b
+	active   int          // index into slots of the active slot
+	stats    *ebpf.Map
+	ncpu     int
+	attached []*Attachment
+
+	// Drain buffers, reused between harvests.
+	keys    []bpf.FlowKey
+	values  []bpf.FlowValue // len(keys) * ncpu
+	statBuf []bpf.StatValue
+}
+
+// Open checks privileges, sets the load-time options and loads the
+// program and its maps into the kernel. It attaches nothing.
+func Open(opts Options) (*Probe, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkCapabilities(); err != nil {
+		return nil, err
+	}
+	spec, err := bpf.LoadSpec()
+	if err != nil {
+		return nil, err
+	}
+	for name, value := range map[string]uint32{
+		bpf.VarKeyFields:  uint32(opts.KeyFields),
+		bpf.VarSampleMode: uint32(opts.SampleMode),
+		bpf.VarSampleRate: opts.SampleRate,
+		bpf.VarAction:     uint32(opts.Action),
+	} {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	for _, name := range []string{bpf.MapFlowsA, bpf.MapFlowsB} {
+		spec.Maps[name].MaxEntries = opts.MapEntries
+	}
+	spec.Maps[bpf.MapFlowsSlot].InnerMap.MaxEntries = opts.MapEntries
+
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load xdp program: %+v", ve)
+		}
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("load xdp program: %w (need CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)", err)
+		}
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		coll.Close()
+		return nil, err
+	}
+	p := &Probe{
+		coll:    coll,
+		prog:    coll.Programs[bpf.ProgFlow],
+		slot:    coll.Maps[bpf.MapFlowsSlot],
+		slots:   [2]*ebpf.Map{coll.Maps[bpf.MapFlowsA], coll.Maps[bpf.MapFlowsB]},
+		stats:   coll.Maps[bpf.MapStats],
+		ncpu:    ncpu,
+		statBuf: make([]bpf.StatValue, ncpu),
+	}
+	p.setBatch(drainBatch(ncpu))
+	return p, nil
+}
+
+// drainBatch sizes the drain buffers to about 4 MiB of values.
+func drainBatch(ncpu int) int {
+	n := (4 << 20) / (ncpu * 40)
+	return min(max(n, 256), 8192)
+}
+
+func (p *Probe) setBatch(n int) {
+	p.keys = make([]bpf.FlowKey, n)
+	p.values = make([]bpf.FlowValue, n*p.ncpu)
+}
+
+// Program returns the loaded XDP program (tests run it with prog.Run).
+func (p *Probe) Program() *ebpf.Program { return p.prog }
+
+// Attachments lists the interfaces the program is attached to.
+func (p *Probe) Attachments() []*Attachment { return slices.Clone(p.attached) }
+
+// Attach attaches the program to the named interface. With promisc the
+// interface is put in promiscuous mode until Close.
+func (p *Probe) Attach(name string, mode Mode, promisc bool) (*Attachment, error) {
+	nl, err := netlink.LinkByName(name)
+	if err != nil {
+		var notFound netlink.LinkNotFoundError
+		if errors.As(err, &notFound) {
+			return nil, fmt.Errorf("interface %s does not exist", name)
+		}
+		return nil, fmt.Errorf("look up interface %s: %w", name, err)
+	}
+	attrs := nl.Attrs()
+	if attrs.Flags&net.FlagUp == 0 {
+		return nil, fmt.Errorf("interface %s is down (bring it up: ip link set %s up)", name, name)
+	}
+	a := &Attachment{Interface: name, Index: attrs.Index}
+	switch mode {
+	case ModeNative, ModeGeneric:
+		a.Mode = mode
+		a.link, err = p.attachXDP(attrs.Index, mode)
+		if err != nil && mode == ModeNative && errors.Is(err, unix.EOPNOTSUPP) {
+			return nil, fmt.Errorf("native XDP not supported by the %s driver of %s: use --xdp-mode generic or auto (%w)",
+				nl.Type(), name, err)
+		}
+	default:
+		a.Mode = ModeNative
+		a.link, err = p.attachXDP(attrs.Index, ModeNative)
+		if err != nil {
+			a.Mode, a.Fallback = ModeGeneric, err
+			a.link, err = p.attachXDP(attrs.Index, ModeGeneric)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attach xdp to %s (mode %s): %w", name, a.Mode, err)
+	}
+	if promisc && attrs.Promisc == 0 {
+		if err := netlink.SetPromiscOn(nl); err != nil {
+			a.link.Close()
+			return nil, fmt.Errorf("set %s promiscuous: %w", name, err)
+		}
+		a.restorePromisc = true
+	}
+	p.attached = append(p.attached, a)
+	return a, nil
+}
+
+func (p *Probe) attachXDP(index int, mode Mode) (link.Link, error) {
+	flags := link.XDPDriverMode
+	if mode == ModeGeneric {
+		flags = link.XDPGenericMode
+	}
+	return link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: index, Flags: flags})
+}
+
+// Stats are the datapath's cumulative counters since load, by reason.
+type Stats [bpf.StatMax]bpf.StatValue
+
+// Total is the number of packets that reached the program: the sum of
+// every outcome.
+func (s *Stats) Total() (packets uint64) {
+	for r := bpf.StatReason(0); r < bpf.StatOutcomes; r++ {
+		packets += s[r].Packets
+	}
+	return packets
+}
+
+// Harvest makes the other slot active, drains the one that was active
+// and appends one Delta per flow it held to dst. The flip returns only when
+// no program still writes the old slot, so nothing is read while written.
+// It also returns the cumulative stats.
+func (p *Probe) Harvest(dst []cache.Delta) ([]cache.Delta, Stats, error) {
+	old, next := p.slots[p.active], p.slots[1-p.active]
+	if err := p.slot.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+		return dst, Stats{}, fmt.Errorf("flip flow slot: %w", err)
+	}
+	p.active = 1 - p.active
+
+	dst, err := p.drain(old, dst)
+	if err != nil {
+		return dst, Stats{}, err
+	}
+	stats, err := p.Stats()
+	return dst, stats, err
+}
+
+// drain moves every entry of m into dst, summing the per-CPU values.
+func (p *Probe) drain(m *ebpf.Map, dst []cache.Delta) ([]cache.Delta, error) {
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookupAndDelete(&cursor, p.keys, p.values, nil)
+		for i := range n {
+			dst = append(dst, sumCPUs(&p.keys[i], p.values[i*p.ncpu:(i+1)*p.ncpu]))
+		}
+		switch {
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			return dst, nil
+		case errors.Is(err, unix.ENOSPC):
+			// A hash bucket holds more entries than the batch: grow and
+			// retry from the same cursor (the kernel deleted nothing).
+			p.setBatch(len(p.keys) * 2)
+		case err != nil:
+			return dst, fmt.Errorf("drain flow slot: %w", err)
+		}
+	}
+}
+
+func sumCPUs(key *bpf.FlowKey, values []bpf.FlowValue) cache.Delta {
+	d := cache.Delta{Key: *key}
+	for i := range values {
+		v := &values[i]
+		if v.Packets == 0 {
+			continue // this CPU never saw the flow
+		}
+		if d.Packets == 0 || v.FirstNs < d.FirstNs {
+			d.FirstNs = v.FirstNs
+		}
+		d.LastNs = max(d.LastNs, v.LastNs)
+		d.Packets += v.Packets
+		d.Bytes += v.Bytes
+		d.TCPFlags |= v.TcpFlags
+	}
+	return d
+}
+
+// Stats reads the datapath's cumulative counters, summed over CPUs.
+func (p *Probe) Stats() (Stats, error) {
+	var s Stats
+	for r := bpf.StatReason(0); r < bpf.StatMax; r++ {
+		if err := p.stats.Lookup(r, p.statBuf); err != nil {
+			return s, fmt.Errorf("read stats: %w", err)
+		}
+		for _, v := range p.statBuf {
+			s[r].Packets += v.Packets
+			s[r].Bytes += v.Bytes
+		}
+	}
+	return s, nil
+}
+
+// Close detaches from every interface, restores promiscuous mode and
+// unloads the program. It is idempotent.
+func (p *Probe) Close() error {
+	var errs []error
+	for i := len(p.attached) - 1; i >= 0; i-- {
+		a := p.attached[i]
+		errs = append(errs, a.link.Close())
+		if a.restorePromisc {
+			if nl, err := netlink.LinkByIndex(a.Index); err == nil {
+				errs = append(errs, netlink.SetPromiscOff(nl))
+			}
+		}
+	}
+	p.attached = nil
+	if p.coll != nil {
+		p.coll.Close()
+		p.coll = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,285 @@
+package probe
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/probe/probetest"
+)
+
+// loIfindex is what BPF_PROG_TEST_RUN reports as the ingress interface.
+const loIfindex = 1
+
+func openProbe(t *testing.T, opts Options) *Probe {
+	t.Helper()
+	probetest.RequireRoot(t)
+	p, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func run(t testing.TB, p *Probe, frame []byte) uint32 {
+	t.Helper()
+	ret, err := p.Program().Run(&ebpf.RunOptions{Data: frame})
+	if err != nil {
+		t.Fatalf("run program on %d-byte frame: %v", len(frame), err)
+	}
+	return ret
+}
+
+func tcpFrame(t testing.TB, src, dst string, sport, dport uint16, syn, ack bool, payload int) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, TOS: 0x28, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: syn, ACK: ack, Window: 1000}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, tcp, gopacket.Payload(make([]byte, payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func v4key(src, dst string, sport, dport uint16, proto, tos uint8) bpf.FlowKey {
+	k := bpf.FlowKey{SrcPort: sport, DstPort: dport, Proto: proto, Tos: tos, IpVersion: 4, Ifindex: loIfindex}
+	k.SrcAddr = netip.MustParseAddr("::ffff:" + src).As16()
+	k.DstAddr = netip.MustParseAddr("::ffff:" + dst).As16()
+	return k
+}
+
+func byKey(deltas []cache.Delta) map[bpf.FlowKey]cache.Delta {
+	m := make(map[bpf.FlowKey]cache.Delta, len(deltas))
+	for _, d := range deltas {
+		if _, dup := m[d.Key]; dup {
+			panic("duplicate key in one harvest")
+		}
+		m[d.Key] = d
+	}
+	return m
+}
+
+func TestHarvestReturnsCountedFlowsAndEmptiesSlot(t *testing.T) {
+	p := openProbe(t, Options{})
+	syn := tcpFrame(t, "198.18.0.1", "198.18.0.2", 40000, 23, true, false, 0)
+	data := tcpFrame(t, "198.18.0.1", "198.18.0.2", 40000, 23, false, true, 100)
+	reply := tcpFrame(t, "198.18.0.2", "198.18.0.1", 23, 40000, true, true, 0)
+	for _, f := range [][]byte{syn, data, data, reply} {
+		if ret := run(t, p, f); ret != uint32(ActionPass) {
+			t.Fatalf("action = %d, want XDP_PASS", ret)
+		}
+	}
+	deltas, stats, err := p.Harvest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byKey(deltas)
+	fwd := got[v4key("198.18.0.1", "198.18.0.2", 40000, 23, 6, 0x28)]
+	rev := got[v4key("198.18.0.2", "198.18.0.1", 23, 40000, 6, 0x28)]
+	if len(got) != 2 || fwd.Packets != 3 || fwd.Bytes != 40+140+140 || fwd.TCPFlags != 0x12 ||
+		rev.Packets != 1 || rev.Bytes != 40 || rev.TCPFlags != 0x12 {
+		t.Fatalf("harvest = %+v", deltas)
+	}
+	if fwd.FirstNs == 0 || fwd.LastNs < fwd.FirstNs {
+		t.Errorf("times first=%d last=%d", fwd.FirstNs, fwd.LastNs)
+	}
+	if stats[bpf.StatAccounted].Packets != 4 || stats[bpf.StatAccounted].Bytes != 360 || stats.Total() != 4 {
+		t.Errorf("stats = %+v", stats)
+	}
+
+	// Both slots are now empty: nothing is harvested twice.
+	for range 2 {
+		deltas, _, err = p.Harvest(deltas[:0])
+		if err != nil || len(deltas) != 0 {
+			t.Fatalf("second harvest = %v, %v; want nothing", deltas, err)
+		}
+	}
+}
+
+func TestXDPDropsWhenConfigured(t *testing.T) {
+	p := openProbe(t, Options{Action: ActionDrop})
+	if ret := run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 1, 2, true, false, 0)); ret != uint32(ActionDrop) {
+		t.Fatalf("action = %d, want XDP_DROP", ret)
+	}
+	arp := make([]byte, 60)
+	arp[12], arp[13] = 0x08, 0x06
+	if ret := run(t, p, arp); ret != uint32(ActionDrop) {
+		t.Fatalf("action on non-IP = %d, want XDP_DROP", ret)
+	}
+	_, stats, _ := p.Harvest(nil)
+	if stats[bpf.StatNotIP].Packets != 1 || stats[bpf.StatNotIP].Bytes != 60 {
+		t.Errorf("not-ip stats = %+v", stats[bpf.StatNotIP])
+	}
+}
+
+func TestXDPMasksKeyFields(t *testing.T) {
+	fields, err := ParseKeyFields("proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openProbe(t, Options{KeyFields: fields})
+	run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 1000, 80, true, false, 0))
+	run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 1001, 443, true, false, 0))
+	deltas, _, _ := p.Harvest(nil)
+	want := v4key("198.18.0.1", "198.18.0.2", 0, 0, 6, 0)
+	if len(deltas) != 1 || deltas[0].Key != want || deltas[0].Packets != 2 {
+		t.Fatalf("harvest = %+v, want one flow %+v with 2 packets", deltas, want)
+	}
+}
+
+func TestDeterministicSamplingKeepsOneInN(t *testing.T) {
+	p := openProbe(t, Options{SampleMode: bpf.SampleDeterministic, SampleRate: 4})
+	frame := tcpFrame(t, "198.18.0.1", "198.18.0.2", 1000, 80, false, true, 10)
+	for range 40 {
+		run(t, p, frame)
+	}
+	deltas, stats, _ := p.Harvest(nil)
+	if len(deltas) != 1 || deltas[0].Packets != 10 {
+		t.Fatalf("harvest = %+v, want 10 sampled packets", deltas)
+	}
+	if stats[bpf.StatSampledOut].Packets != 30 || stats[bpf.StatAccounted].Packets != 10 {
+		t.Errorf("stats = %+v", stats)
+	}
+}
+
+func TestRandomSamplingKeepsAboutOneInN(t *testing.T) {
+	p := openProbe(t, Options{SampleMode: bpf.SampleRandom, SampleRate: 10})
+	frame := tcpFrame(t, "198.18.0.1", "198.18.0.2", 1000, 80, false, true, 10)
+	const n = 20000
+	if _, err := p.Program().Run(&ebpf.RunOptions{Data: frame, Repeat: n}); err != nil {
+		t.Fatal(err)
+	}
+	_, stats, _ := p.Harvest(nil)
+	kept := stats[bpf.StatAccounted].Packets
+	// Binomial(20000, 0.1): mean 2000, sd ≈ 42; 6 sd either side.
+	if kept < 1750 || kept > 2250 || kept+stats[bpf.StatSampledOut].Packets != stats.Total() {
+		t.Fatalf("kept %d of %d, stats %+v", kept, n, stats)
+	}
+}
+
+func TestFullSlotCountsMapFull(t *testing.T) {
+	p := openProbe(t, Options{MapEntries: MinMapEntries})
+	const flows = MinMapEntries + 100
+	for i := range flows {
+		run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", uint16(10000+i), 80, true, false, 0))
+	}
+	deltas, stats, err := p.Harvest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := stats[bpf.StatMapFull]
+	if uint64(len(deltas))+full.Packets != flows || full.Packets == 0 || full.Bytes != 40*full.Packets {
+		t.Fatalf("%d flows harvested, map full %+v; want %d in all", len(deltas), full, flows)
+	}
+	// The next slot starts empty, so the same flows fit again.
+	run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 10000, 80, true, false, 0))
+	deltas, _, _ = p.Harvest(deltas[:0])
+	if len(deltas) != 1 {
+		t.Fatalf("after harvest: %d flows, want 1", len(deltas))
+	}
+}
+
+// TestHarvestWhileRunningLosesNothing flips and drains slots while other
+// goroutines keep running the program: the summed deltas must equal what
+// was sent, to the packet.
+func TestHarvestWhileRunningLosesNothing(t *testing.T) {
+	p := openProbe(t, Options{})
+	const workers, rounds, repeat = 2, 100, 50
+	frames := make([][]byte, 16)
+	for i := range frames {
+		frames[i] = tcpFrame(t, "198.18.0.1", "198.18.1.1", uint16(2000+i), 80, false, true, i)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				f := frames[(w+r)%len(frames)]
+				if _, err := p.Program().Run(&ebpf.RunOptions{Data: f, Repeat: repeat}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	total := map[bpf.FlowKey]cache.Delta{}
+	var deltas []cache.Delta
+	collect := func() {
+		var err error
+		deltas, _, err = p.Harvest(deltas[:0])
+		if err != nil {
+			t.Error(err)
+		}
+		for _, d := range deltas {
+			s := total[d.Key]
+			s.Packets += d.Packets
+			s.Bytes += d.Bytes
+			total[d.Key] = s
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			collect()
+		}
+	}
+	collect()
+	var packets, bytes uint64
+	for _, d := range total {
+		packets += d.Packets
+		bytes += d.Bytes
+	}
+	// Each Run with Repeat may run the program more than Repeat times when
+	// interrupted, so the truth is the stats map, which counts every run.
+	_, stats, _ := p.Harvest(nil)
+	if packets < workers*rounds*repeat || packets != stats[bpf.StatAccounted].Packets || bytes != stats[bpf.StatAccounted].Bytes {
+		t.Fatalf("harvested %d packets %d bytes; stats say %+v; at least %d were sent",
+			packets, bytes, stats[bpf.StatAccounted], workers*rounds*repeat)
+	}
+}
+
+func TestOptionsRejectOutOfRangeMapSize(t *testing.T) {
+	for _, n := range []uint32{1, MinMapEntries - 1, MaxMapEntries + 1} {
+		_, err := Open(Options{MapEntries: n})
+		if err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("map size %d: err = %v, want out of range", n, err)
+		}
+	}
+}
+
+func TestParseKeyFields(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bpf.KeyField
+		bad  bool
+	}{
+		{in: "full", want: bpf.KeyAll},
+		{in: "ip", want: bpf.KeySrcAddr | bpf.KeyDstAddr | bpf.KeyIfindex | bpf.KeyVLAN},
+		{in: "src-addr,dst-port", want: bpf.KeySrcAddr | bpf.KeyDstPort},
+		{in: "src-addr,bogus", bad: true},
+		{in: "", bad: true},
+	} {
+		got, err := ParseKeyFields(tc.in)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("ParseKeyFields(%q) = %#x, %v", tc.in, got, err)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package probetest
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// NetNS is a network namespace a test created; it is removed at cleanup.
+type NetNS struct {
+	handle netns.NsHandle
+}
+
+// NewNetNS creates an anonymous network namespace with loopback up.
+func NewNetNS(t testing.TB) *NetNS {
+	t.Helper()
+	RequireRoot(t)
+	var ns NetNS
+	err := onLockedThread(func() error {
+		orig, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer orig.Close()
+		h, err := netns.New() // also switches this thread into it
+		if err != nil {
+			return fmt.Errorf("create netns: %w", err)
+		}
+		ns.handle = h
+		if lo, err := netlink.LinkByName("lo"); err == nil {
+			netlink.LinkSetUp(lo)
+		}
+		return netns.Set(orig)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.handle.Close() })
+	return &ns
+}
+
+// Fd returns the namespace file descriptor (for netlink.NsFd).
+func (n *NetNS) Fd() int { return int(n.handle) }
+
+// Do runs f on a thread switched into the namespace. Netlink calls, XDP
+// attach and sockets opened inside f belong to the namespace.
+func (n *NetNS) Do(f func() error) error {
+	return onLockedThread(func() error {
+		orig, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer orig.Close()
+		if err := netns.Set(n.handle); err != nil {
+			return fmt.Errorf("enter netns: %w", err)
+		}
+		defer netns.Set(orig)
+		return f()
+	})
+}
+
+// onLockedThread runs f on a fresh OS thread that is thrown away after,
+// so a namespace switch can never leak into other goroutines.
+func onLockedThread(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// VethPair creates veth a in ns1 and its peer b in ns2, both up.
+func VethPair(t testing.TB, ns1 *NetNS, a string, ns2 *NetNS, b string) {
+	t.Helper()
+	err := ns1.Do(func() error {
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: a, TxQLen: 1000},
+			PeerName:      b,
+			PeerNamespace: netlink.NsFd(ns2.Fd()),
+		}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return fmt.Errorf("add veth %s/%s: %w", a, b, err)
+		}
+		l, err := netlink.LinkByName(a)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	})
+	if err == nil {
+		err = ns2.Do(func() error {
+			l, err := netlink.LinkByName(b)
+			if err != nil {
+				return err
+			}
+			return netlink.LinkSetUp(l)
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
