@@ -46,6 +46,7 @@ type Attachment struct {
 	Fallback  error // in ModeAuto, why native was refused; nil otherwise
 
 	link           link.Link
+	nlHandle       *netlink.Handle // bound to the interface's namespace
 	restorePromisc bool
 }
 
@@ -143,7 +144,23 @@ func (p *Probe) Attachments() []*Attachment { return slices.Clone(p.attached) }
 // Attach attaches the program to the named interface. With promisc the
 // interface is put in promiscuous mode until Close.
 func (p *Probe) Attach(name string, mode Mode, promisc bool) (*Attachment, error) {
-	nl, err := netlink.LinkByName(name)
+	// The handle keeps this namespace, so Close restores promiscuous mode
+	// on the right interface whichever thread calls it.
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	a, err := p.attach(h, name, mode, promisc)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	p.attached = append(p.attached, a)
+	return a, nil
+}
+
+func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) (*Attachment, error) {
+	nl, err := h.LinkByName(name)
 	if err != nil {
 		var notFound netlink.LinkNotFoundError
 		if errors.As(err, &notFound) {
@@ -155,7 +172,7 @@ func (p *Probe) Attach(name string, mode Mode, promisc bool) (*Attachment, error
 	if attrs.Flags&net.FlagUp == 0 {
 		return nil, fmt.Errorf("interface %s is down (bring it up: ip link set %s up)", name, name)
 	}
-	a := &Attachment{Interface: name, Index: attrs.Index}
+	a := &Attachment{Interface: name, Index: attrs.Index, nlHandle: h}
 	switch mode {
 	case ModeNative, ModeGeneric:
 		a.Mode = mode
@@ -176,13 +193,12 @@ func (p *Probe) Attach(name string, mode Mode, promisc bool) (*Attachment, error
 		return nil, fmt.Errorf("attach xdp to %s (mode %s): %w", name, a.Mode, err)
 	}
 	if promisc && attrs.Promisc == 0 {
-		if err := netlink.SetPromiscOn(nl); err != nil {
+		if err := h.SetPromiscOn(nl); err != nil {
 			a.link.Close()
 			return nil, fmt.Errorf("set %s promiscuous: %w", name, err)
 		}
 		a.restorePromisc = true
 	}
-	p.attached = append(p.attached, a)
 	return a, nil
 }
 
@@ -287,10 +303,11 @@ func (p *Probe) Close() error {
 		a := p.attached[i]
 		errs = append(errs, a.link.Close())
 		if a.restorePromisc {
-			if nl, err := netlink.LinkByIndex(a.Index); err == nil {
-				errs = append(errs, netlink.SetPromiscOff(nl))
+			if nl, err := a.nlHandle.LinkByIndex(a.Index); err == nil {
+				errs = append(errs, a.nlHandle.SetPromiscOff(nl))
 			}
 		}
+		a.nlHandle.Close()
 	}
 	p.attached = nil
 	if p.coll != nil {
