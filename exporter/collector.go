@@ -1,0 +1,156 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+)
+
+// CollectorStats counts what one collector's export stream did.
+type CollectorStats struct {
+	RecordsOffered uint64 // handed to Offer
+	RecordsDropped uint64 // not encoded: the queue was full (the collector could not keep up)
+	Datagrams      uint64 // datagrams sent without error
+	Bytes          uint64 // their payload bytes
+	EncodeErrors   uint64 // batches the encoder refused
+	SendErrors     map[string]uint64
+	LastError      string
+}
+
+// Collector is one collector's export stream: a bounded queue, its own
+// encoder (so its own sequence numbers and templates) and a transport.
+// Offer never blocks, so harvesting and ageing never wait for a collector.
+type Collector struct {
+	Name string
+
+	enc   Encoder
+	tr    Transport
+	now   func() time.Time
+	queue chan []cache.Record
+	done  chan struct{}
+
+	mu    sync.Mutex
+	stats CollectorStats
+}
+
+// NewCollector starts the stream's sender goroutine. now is the export
+// clock (the capture's clock in offline mode).
+func NewCollector(name string, enc Encoder, tr Transport, queueLen int, now func() time.Time) *Collector {
+	c := &Collector{
+		Name:  name,
+		enc:   enc,
+		tr:    tr,
+		now:   now,
+		queue: make(chan []cache.Record, queueLen),
+		done:  make(chan struct{}),
+		stats: CollectorStats{SendErrors: map[string]uint64{}},
+	}
+	go c.run()
+	return c
+}
+
+// Offer queues recs for export without blocking; when the queue is full
+// the records are dropped and counted. recs must not be changed after.
+func (c *Collector) Offer(recs []cache.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.stats.RecordsOffered += uint64(len(recs))
+	c.mu.Unlock()
+	select {
+	case c.queue <- recs:
+	default:
+		c.mu.Lock()
+		c.stats.RecordsDropped += uint64(len(recs))
+		c.mu.Unlock()
+	}
+}
+
+// templateResetter is an encoder that can be told its templates were
+// lost (a new TCP connection), so it sends them before the next data.
+type templateResetter interface{ ResetTemplates() }
+
+// reconnector is a transport that can be down and come back (TCP).
+type reconnector interface {
+	EnsureConnected() (fresh bool, err error)
+}
+
+func (c *Collector) run() {
+	defer close(c.done)
+	for recs := range c.queue {
+		if r, ok := c.tr.(reconnector); ok {
+			fresh, err := r.EnsureConnected()
+			if err != nil {
+				c.count(func(s *CollectorStats) {
+					s.RecordsDropped += uint64(len(recs))
+					s.SendErrors[errorReason(err)]++
+					s.LastError = err.Error()
+				})
+				continue
+			}
+			if rs, ok := c.enc.(templateResetter); fresh && ok {
+				rs.ResetTemplates()
+			}
+		}
+		err := c.enc.Encode(c.now(), recs, c.send)
+		if err != nil {
+			c.count(func(s *CollectorStats) { s.EncodeErrors++; s.LastError = err.Error() })
+		}
+	}
+}
+
+func (c *Collector) send(datagram []byte) {
+	err := c.tr.Send(datagram)
+	c.count(func(s *CollectorStats) {
+		if err != nil {
+			s.SendErrors[errorReason(err)]++
+			s.LastError = err.Error()
+			return
+		}
+		s.Datagrams++
+		s.Bytes += uint64(len(datagram))
+	})
+}
+
+func errorReason(err error) string {
+	for _, known := range []error{ErrRefused, ErrUnreachable, ErrTimeout, ErrNotSent} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return "other"
+}
+
+func (c *Collector) count(f func(*CollectorStats)) {
+	c.mu.Lock()
+	f(&c.stats)
+	c.mu.Unlock()
+}
+
+// Stats returns a snapshot of the stream's counters.
+func (c *Collector) Stats() CollectorStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.SendErrors = make(map[string]uint64, len(c.stats.SendErrors))
+	for k, v := range c.stats.SendErrors {
+		s.SendErrors[k] = v
+	}
+	return s
+}
+
+// Close sends what is queued (until ctx ends), then closes the transport.
+// Offer must not be called after Close.
+func (c *Collector) Close(ctx context.Context) error {
+	close(c.queue)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), c.tr.Close())
+	}
+	return c.tr.Close()
+}

@@ -1,0 +1,208 @@
+package exporter
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+)
+
+// countEncoder emits one datagram per batch: the record count as 4 bytes
+// (after "TMPL" when templates are due).
+type countEncoder struct {
+	templatesDue bool
+	resets       atomic.Int32
+}
+
+func (e *countEncoder) Encode(_ time.Time, recs []cache.Record, emit func([]byte)) error {
+	b := []byte{}
+	if e.templatesDue {
+		b = append(b, "TMPL"...)
+		e.templatesDue = false
+	}
+	emit(binary.BigEndian.AppendUint32(b, uint32(len(recs))))
+	return nil
+}
+
+func (e *countEncoder) ResetTemplates() { e.templatesDue = true; e.resets.Add(1) }
+
+func closeCollector(t *testing.T, c *Collector) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUDPCollectorDeliversDatagrams(t *testing.T) {
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tr, err := DialUDP(ln.LocalAddr().String(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.HeaderLen() != 28 {
+		t.Errorf("IPv4 header len = %d", tr.HeaderLen())
+	}
+	c := NewCollector("test", &countEncoder{}, tr, 8, time.Now)
+	c.Offer(make([]cache.Record, 3))
+	c.Offer(make([]cache.Record, 5))
+	closeCollector(t, c)
+
+	buf := make([]byte, 64)
+	ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var got []uint32
+	for range 2 {
+		n, err := ln.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, binary.BigEndian.Uint32(buf[:n]))
+	}
+	if got[0] != 3 || got[1] != 5 {
+		t.Fatalf("received %v, want [3 5]", got)
+	}
+	s := c.Stats()
+	if s.RecordsOffered != 8 || s.Datagrams != 2 || s.Bytes != 8 || s.RecordsDropped != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestUDPCollectorCountsRefusal(t *testing.T) {
+	// A port nobody listens on: loopback answers with port unreachable.
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.LocalAddr().String()
+	ln.Close()
+	tr, err := DialUDP(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector("refusing", &countEncoder{}, tr, 64, time.Now)
+	for range 20 {
+		c.Offer(make([]cache.Record, 1))
+		time.Sleep(time.Millisecond) // let the ICMP error come back between sends
+	}
+	closeCollector(t, c)
+	s := c.Stats()
+	if s.SendErrors[ErrRefused.Error()] == 0 || s.Datagrams+s.SendErrors[ErrRefused.Error()] != 20 {
+		t.Fatalf("stats %+v: want refusals counted, every datagram accounted for", s)
+	}
+}
+
+// blockingTransport holds every Send until released.
+type blockingTransport struct{ release chan struct{} }
+
+func (b *blockingTransport) Send([]byte) error { <-b.release; return nil }
+func (b *blockingTransport) HeaderLen() int    { return 28 }
+func (b *blockingTransport) Close() error      { return nil }
+
+func TestSlowCollectorNeverBlocksOffer(t *testing.T) {
+	tr := &blockingTransport{release: make(chan struct{})}
+	c := NewCollector("slow", &countEncoder{}, tr, 2, time.Now)
+	offered := make(chan struct{})
+	go func() {
+		for range 10 {
+			c.Offer(make([]cache.Record, 7))
+		}
+		close(offered)
+	}()
+	select {
+	case <-offered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Offer blocked on a stuck collector")
+	}
+	close(tr.release)
+	closeCollector(t, c)
+	s := c.Stats()
+	// One batch in the sender, two in the queue; the other seven dropped.
+	if s.RecordsOffered != 70 || s.RecordsDropped < 49 || s.RecordsDropped%7 != 0 ||
+		s.RecordsDropped+7*s.Datagrams != 70 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	received := make(chan []byte, 16)
+	serve := func(ln net.Listener) {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				b, _ := io.ReadAll(conn)
+				received <- b
+			}()
+		}
+	}
+	go serve(ln)
+	tr, err := DialTCP(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.backoff = 0
+	enc := &countEncoder{templatesDue: true}
+	c := NewCollector("tcp", enc, tr, 8, time.Now)
+	c.Offer(make([]cache.Record, 1))
+	waitFor(t, func() bool { return c.Stats().Datagrams == 1 })
+
+	// The collector goes away: the next sends fail and drop the connection.
+	ln.Close()
+	tr.mu.Lock()
+	tr.conn.Close() // what a collector restart does to our end
+	tr.mu.Unlock()
+	c.Offer(make([]cache.Record, 2))
+	waitFor(t, func() bool { s := c.Stats(); return s.RecordsDropped+s.EncodeErrors > 0 || len(s.SendErrors) > 0 })
+
+	// It comes back on the same port: templates go out first again.
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	go serve(ln2)
+	waitFor(t, func() bool {
+		c.Offer(make([]cache.Record, 3))
+		return enc.resets.Load() == 1 && c.Stats().Datagrams >= 2
+	})
+	closeCollector(t, c)
+	var fresh []byte
+	deadline := time.After(5 * time.Second)
+	for fresh == nil {
+		select {
+		case b := <-received:
+			if len(b) > 0 && string(b[:4]) == "TMPL" && binary.BigEndian.Uint32(b[4:8]) == 3 {
+				fresh = b
+			}
+		case <-deadline:
+			t.Fatal("no templates-first message on the new connection")
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10s")
+}
