@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"crypto/sha256"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
@@ -72,3 +73,7 @@ func (k *FlowKey) SrcIP() netip.Addr { return netip.AddrFrom16(k.SrcAddr).Unmap(
 
 // DstIP returns the destination address, unmapped for IPv4.
 func (k *FlowKey) DstIP() netip.Addr { return netip.AddrFrom16(k.DstAddr).Unmap() }
+
+// ObjectHash identifies this build of the XDP program: pinned state left
+// by a different build is not adopted.
+func ObjectHash() [32]byte { return sha256.Sum256(_XdpBytes) }

@@ -48,6 +48,12 @@ type Options struct {
 	SampleMode bpf.SampleMode
 	SampleRate uint32 // N of 1-in-N; ignored when SampleMode is SampleNone
 	Action     Action // 0 means ActionPass
+
+	// PinDir, when set, pins maps and links there (a bpffs directory) so
+	// a restarted spanflow adopts them and no count is lost. Replace
+	// discards incompatible pinned state instead of refusing it.
+	PinDir  string
+	Replace bool
 }
 
 func (o *Options) validate() error {

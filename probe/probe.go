@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -44,6 +46,7 @@ type Attachment struct {
 	Index     int
 	Mode      Mode  // ModeNative or ModeGeneric: what the kernel accepted
 	Fallback  error // in ModeAuto, why native was refused; nil otherwise
+	Adopted   bool  // an earlier run's pinned link was taken over
 
 	link           link.Link
 	nlHandle       *netlink.Handle // bound to the interface's namespace
@@ -52,6 +55,8 @@ type Attachment struct {
 
 // Probe is the loaded XDP program with its two flow slots.
 type Probe struct {
+	pinDir   string // "" when nothing is pinned
+	adopted  bool   // state was taken over: drain both slots at the first harvest
 	coll     *ebpf.Collection
 	prog     *ebpf.Program
 	slot     *ebpf.Map    // flows_slot: entry 0 is the active slot
@@ -94,8 +99,27 @@ func Open(opts Options) (*Probe, error) {
 		spec.Maps[name].MaxEntries = opts.MapEntries
 	}
 	spec.Maps[bpf.MapFlowsSlot].InnerMap.MaxEntries = opts.MapEntries
+	// The active slot is installed below, never by the loader: when state
+	// is adopted, the slot that is active must stay so.
+	spec.Maps[bpf.MapFlowsSlot].Contents = nil
 
-	coll, err := ebpf.NewCollection(spec)
+	var collOpts ebpf.CollectionOptions
+	adopted := false
+	if opts.PinDir != "" {
+		if err := prepareFS(opts.PinDir); err != nil {
+			return nil, err
+		}
+		if adopted, err = checkPinnedState(opts.PinDir, &opts, opts.Replace); err != nil {
+			return nil, err
+		}
+		for _, m := range spec.Maps {
+			if m.Name != ".rodata" && !strings.HasPrefix(m.Name, ".") {
+				m.Pinning = ebpf.PinByName
+			}
+		}
+		collOpts.Maps.PinPath = opts.PinDir
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, collOpts)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -112,6 +136,8 @@ func Open(opts Options) (*Probe, error) {
 		return nil, err
 	}
 	p := &Probe{
+		pinDir:  opts.PinDir,
+		adopted: adopted,
 		coll:    coll,
 		prog:    coll.Programs[bpf.ProgFlow],
 		slot:    coll.Maps[bpf.MapFlowsSlot],
@@ -121,8 +147,45 @@ func Open(opts Options) (*Probe, error) {
 		statBuf: make([]bpf.StatValue, ncpu),
 	}
 	p.setBatch(drainBatch(ncpu))
+	if err := p.installSlot(); err != nil {
+		coll.Close()
+		return nil, err
+	}
+	if opts.PinDir != "" && !adopted {
+		if err := writeMeta(opts.PinDir, &opts); err != nil {
+			coll.Close()
+			return nil, err
+		}
+	}
 	return p, nil
 }
+
+// installSlot finds which slot is active (adopted state) or makes
+// flows_a active (fresh state).
+func (p *Probe) installSlot() error {
+	var id uint32
+	if err := p.slot.Lookup(uint32(0), &id); err == nil && id != 0 {
+		for i, m := range p.slots {
+			info, err := m.Info()
+			if err != nil {
+				return fmt.Errorf("flow slot info: %w", err)
+			}
+			if mid, _ := info.ID(); uint32(mid) == id {
+				p.active = i
+				return nil
+			}
+		}
+		return fmt.Errorf("pinned active flow slot (map id %d) is neither flows_a nor flows_b", id)
+	}
+	if err := p.slot.Update(uint32(0), p.slots[0], ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("install flow slot: %w", err)
+	}
+	p.active = 0
+	return nil
+}
+
+// Adopted reports whether Open took over pinned state from an earlier run.
+func (p *Probe) Adopted() bool { return p.adopted }
 
 // drainBatch sizes the drain buffers to about 4 MiB of values.
 func drainBatch(ncpu int) int {
@@ -173,6 +236,19 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 		return nil, fmt.Errorf("interface %s is down (bring it up: ip link set %s up)", name, name)
 	}
 	a := &Attachment{Interface: name, Index: attrs.Index, nlHandle: h}
+	if p.pinDir != "" {
+		if l, err := link.LoadPinnedLink(linkPinPath(p.pinDir, name), nil); err == nil {
+			// An earlier run left its program attached: swap ours in
+			// atomically, so not a packet goes uncounted.
+			if err := l.Update(p.prog); err == nil {
+				a.link, a.Mode, a.Adopted = l, mode, true
+				return a, nil
+			}
+			// The interface went away meanwhile: the link is defunct.
+			l.Unpin()
+			l.Close()
+		}
+	}
 	switch mode {
 	case ModeNative, ModeGeneric:
 		a.Mode = mode
@@ -191,6 +267,12 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attach xdp to %s (mode %s): %w", name, a.Mode, err)
+	}
+	if p.pinDir != "" {
+		if err := a.link.Pin(linkPinPath(p.pinDir, name)); err != nil {
+			a.link.Close()
+			return nil, fmt.Errorf("pin xdp link of %s: %w", name, err)
+		}
 	}
 	if promisc && attrs.Promisc == 0 {
 		if err := h.SetPromiscOn(nl); err != nil {
@@ -228,6 +310,15 @@ func (s *Stats) Total() (packets uint64) {
 // It also returns the cumulative stats.
 func (p *Probe) Harvest(dst []cache.Delta) ([]cache.Delta, Stats, error) {
 	old, next := p.slots[p.active], p.slots[1-p.active]
+	if p.adopted {
+		// An earlier run may have died mid-drain: the idle slot can hold
+		// counts too. Nobody writes it, so drain it before it goes live.
+		var err error
+		if dst, err = p.drain(next, dst); err != nil {
+			return dst, Stats{}, err
+		}
+		p.adopted = false
+	}
 	if err := p.slot.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
 		return dst, Stats{}, fmt.Errorf("flip flow slot: %w", err)
 	}
@@ -295,14 +386,30 @@ func (p *Probe) Stats() (Stats, error) {
 	return s, nil
 }
 
-// Close detaches from every interface, restores promiscuous mode and
-// unloads the program. It is idempotent.
+// Close releases the program. Without pinning it detaches from every
+// interface and restores promiscuous mode; with pinning the program stays
+// attached and keeps counting into the pinned slots for the next run
+// (Detach removes it). It is idempotent.
 func (p *Probe) Close() error {
+	return p.close(p.pinDir == "")
+}
+
+// Detach removes the pinned links and maps, then closes: the program
+// leaves every interface and the counts not yet harvested are gone.
+func (p *Probe) Detach() error {
+	var errs []error
+	if p.pinDir != "" {
+		errs = append(errs, removePins(p.pinDir), os.Remove(p.pinDir))
+	}
+	return errors.Join(append(errs, p.close(true))...)
+}
+
+func (p *Probe) close(detach bool) error {
 	var errs []error
 	for i := len(p.attached) - 1; i >= 0; i-- {
 		a := p.attached[i]
 		errs = append(errs, a.link.Close())
-		if a.restorePromisc {
+		if a.restorePromisc && detach {
 			if nl, err := a.nlHandle.LinkByIndex(a.Index); err == nil {
 				errs = append(errs, a.nlHandle.SetPromiscOff(nl))
 			}
