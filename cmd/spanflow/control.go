@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// DefaultControlPath is where the control socket listens by default.
+const DefaultControlPath = "/run/spanflow.sock"
+
+// controlRequest is one line of JSON a client sends; the server answers
+// with the text (or JSON) to print and closes the connection.
+type controlRequest struct {
+	Show string   `json:"show"` // cache, export, top-talkers, stats, interfaces
+	Args []string `json:"args,omitempty"`
+	JSON bool     `json:"json,omitempty"`
+}
+
+// controlHandler renders one show request into w.
+type controlHandler func(req controlRequest, w io.Writer) error
+
+// controlServer serves `spanflow show` on a unix socket.
+type controlServer struct {
+	ln     net.Listener
+	path   string
+	handle controlHandler
+}
+
+// listenControl opens the control socket with the given mode. A socket
+// file a live spanflow still answers on is refused; a stale one is
+// replaced.
+func listenControl(path string, mode os.FileMode, handle controlHandler) (*controlServer, error) {
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		conn.Close()
+		return nil, fmt.Errorf("--control %s: in use by another running spanflow", path)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("--control %s: exists and is not a socket", path)
+		}
+		os.Remove(path) // stale socket of a run that died
+	}
+	old := syscall.Umask(0o177) // no window in which the socket is open to others
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("--control %s: %w", path, err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("--control %s: %w", path, err)
+	}
+	s := &controlServer{ln: ln, path: path, handle: handle}
+	go s.serve()
+	return s, nil
+}
+
+func (s *controlServer) serve() {
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.answer(conn)
+	}
+}
+
+func (s *controlServer) answer(conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(io.LimitReader(conn, 64<<10)).ReadBytes('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return
+	}
+	var req controlRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		fmt.Fprintf(conn, "error: bad request: %v\n", err)
+		return
+	}
+	if err := s.handle(req, conn); err != nil {
+		fmt.Fprintf(conn, "error: %v\n", err)
+	}
+}
+
+func (s *controlServer) Close() error {
+	err := s.ln.Close() // also removes the socket file
+	os.Remove(s.path)
+	return err
+}
+
+// queryControl sends req to the running spanflow at path and copies its
+// answer to w.
+func queryControl(path string, req controlRequest, w io.Writer) error {
+	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("no spanflow answers on %s (is it running? --control sets the path): %w", path, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(15 * time.Second))
+	b, _ := json.Marshal(req)
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	r := bufio.NewReader(conn)
+	first, err := r.Peek(7)
+	if err == nil && string(first) == "error: " {
+		msg, _ := io.ReadAll(r)
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(string(msg), "error: ")))
+	}
+	_, err = io.Copy(w, r)
+	return err
+}
