@@ -3,11 +3,8 @@ package probe
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,105 +14,6 @@ import (
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
-// replaySetup is the test network of a replay: tcpreplay writes into
-// txName in the sender namespace; the probe listens on its peer rxName.
-type replaySetup struct {
-	sender, capture *probetest.NetNS
-	txName, rxName  string
-	rxIndex         int
-}
-
-// newReplaySetup creates two namespaces joined by a veth pair, quiet
-// enough that only replayed frames reach the probe.
-func newReplaySetup(t *testing.T) *replaySetup {
-	t.Helper()
-	s := &replaySetup{
-		sender: probetest.NewNetNS(t), capture: probetest.NewNetNS(t),
-		txName: "sftx0", rxName: "sfrx0",
-	}
-	// Without this the sender's kernel sends its own IPv6 (MLD reports,
-	// router solicitations, DAD) and the probe sees flows the capture lacks.
-	for _, ns := range []*probetest.NetNS{s.sender, s.capture} {
-		if err := ns.Sysctl("net.ipv6.conf.default.disable_ipv6", "1"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	probetest.VethPair(t, s.sender, s.txName, s.capture, s.rxName)
-	var err error
-	if s.rxIndex, err = s.capture.LinkIndex(s.rxName); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// linkCounters describes both ends of the veth pair for failure messages.
-func (s *replaySetup) linkCounters() string {
-	var b strings.Builder
-	for _, end := range []struct {
-		ns   *probetest.NetNS
-		name string
-	}{{s.sender, s.txName}, {s.capture, s.rxName}} {
-		st, err := end.ns.LinkStatistics(end.name)
-		if err != nil {
-			fmt.Fprintf(&b, "%s: %v; ", end.name, err)
-			continue
-		}
-		fmt.Fprintf(&b, "%s: tx %d dropped %d, rx %d dropped %d; ", end.name,
-			st.TxPackets, st.TxDropped, st.RxPackets, st.RxDropped)
-	}
-	return b.String()
-}
-
-// tcpreplayReport is what tcpreplay prints at the end of a run.
-type tcpreplayReport struct {
-	Sent, Successful, Failed, Truncated uint64
-	RetriedENOBUFS, RetriedEAGAIN       uint64
-	Seconds, PPS                        float64
-}
-
-var tcpreplayFields = map[string]*regexp.Regexp{
-	"sent":       regexp.MustCompile(`Actual: (\d+) packets .* sent in ([0-9.]+) seconds`),
-	"pps":        regexp.MustCompile(`Rated: .* ([0-9.]+) pps`),
-	"successful": regexp.MustCompile(`Successful packets:\s+(\d+)`),
-	"failed":     regexp.MustCompile(`Failed packets:\s+(\d+)`),
-	"truncated":  regexp.MustCompile(`Truncated packets:\s+(\d+)`),
-	"enobufs":    regexp.MustCompile(`Retried packets \(ENOBUFS\):\s+(\d+)`),
-	"eagain":     regexp.MustCompile(`Retried packets \(EAGAIN\):\s+(\d+)`),
-}
-
-func parseTcpreplay(out string) (tcpreplayReport, error) {
-	var r tcpreplayReport
-	num := func(name string, i int) (float64, error) {
-		m := tcpreplayFields[name].FindStringSubmatch(out)
-		if m == nil {
-			return 0, fmt.Errorf("tcpreplay printed no %q line", name)
-		}
-		return strconv.ParseFloat(m[i], 64)
-	}
-	for _, f := range []struct {
-		name string
-		i    int
-		u    *uint64
-		f    *float64
-	}{
-		{"sent", 1, &r.Sent, nil}, {"sent", 2, nil, &r.Seconds}, {"pps", 1, nil, &r.PPS},
-		{"successful", 1, &r.Successful, nil}, {"failed", 1, &r.Failed, nil},
-		{"truncated", 1, &r.Truncated, nil}, {"enobufs", 1, &r.RetriedENOBUFS, nil},
-		{"eagain", 1, &r.RetriedEAGAIN, nil},
-	} {
-		v, err := num(f.name, f.i)
-		if err != nil {
-			return r, err
-		}
-		if f.u != nil {
-			*f.u = uint64(v)
-		} else {
-			*f.f = v
-		}
-	}
-	return r, nil
-}
-
 // TestReplayIntoVethCountsEveryPacket replays a generated capture of over a
 // million frames in 120k flows at top speed into a veth whose peer has the
 // probe attached natively, harvesting every 100 ms while it runs. The
@@ -123,15 +21,11 @@ func parseTcpreplay(out string) (tcpreplayReport, error) {
 // packet, byte and TCP flag, no key more or less.
 func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 	probetest.RequireRoot(t)
-	tcpreplay, err := exec.LookPath("tcpreplay")
-	if err != nil {
-		t.Fatalf("tcpreplay is needed as root (scripts/setup.sh installs it): %v", err)
-	}
-	s := newReplaySetup(t)
+	s := probetest.NewReplayNet(t)
 
 	genStart := time.Now()
 	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "replay.pcap"), probetest.GenConfig{
-		Packets: 1 << 20, Flows: 120_000, Seed: 2026, Ifindex: uint32(s.rxIndex),
+		Packets: 1 << 20, Flows: 120_000, Seed: 2026, Ifindex: uint32(s.RxIndex),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +35,8 @@ func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 
 	// One slot holds a 100 ms interval even if every flow shows up in it.
 	p := openProbe(t, Options{MapEntries: 1 << 18, Action: ActionDrop})
-	err = s.capture.Do(func() error {
-		_, err := p.Attach(s.rxName, ModeNative, false)
+	err = s.Capture.Do(func() error {
+		_, err := p.Attach(s.RxName, ModeNative, false)
 		return err
 	})
 	if err != nil {
@@ -151,20 +45,16 @@ func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tcpreplay, "--topspeed", "--preload-pcap", "--intf1="+s.txName, c.Path)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := s.sender.Start(cmd); err != nil {
-		t.Fatalf("start tcpreplay in the sender namespace: %v", err)
+	replay, err := s.StartReplay(ctx, t, c.Path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cancel(); <-done }) // no tcpreplay outlives the test
 
 	got := make(map[bpf.FlowKey]probetest.FlowTotals, len(c.Flows))
 	var deltas []cache.Delta
 	var stats Stats
 	harvests, busy := 0, 0
+	inHarvest := map[bpf.FlowKey]bool{}
 	harvest := func() {
 		var err error
 		deltas, stats, err = p.Harvest(deltas[:0])
@@ -175,7 +65,12 @@ func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 		if len(deltas) > 0 {
 			busy++
 		}
+		clear(inHarvest)
 		for _, d := range deltas {
+			if inHarvest[d.Key] || d.Packets == 0 || d.FirstNs == 0 || d.LastNs < d.FirstNs {
+				t.Fatalf("harvest %d: key seen twice or bad delta %+v", harvests, d)
+			}
+			inHarvest[d.Key] = true
 			g := got[d.Key]
 			g.Packets += d.Packets
 			g.Bytes += d.Bytes
@@ -185,29 +80,28 @@ func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var replayErr error
 	for running := true; running; {
 		select {
-		case replayErr = <-done:
-			done <- replayErr // for the cleanup
+		case <-replay.Done():
 			running = false
 		case <-tick.C:
 			harvest()
 		}
 	}
-	if replayErr != nil {
-		t.Fatalf("tcpreplay: %v\n%s", replayErr, out.String())
-	}
-	report, err := parseTcpreplay(out.String())
+	report, err := replay.Wait()
 	if err != nil {
-		t.Fatalf("%v:\n%s", err, out.String())
+		t.Fatal(err)
 	}
 
 	// tcpreplay is done once the kernel took the last frame; the veth may
 	// still hold some for the probe. Wait (bounded) until the datapath has
 	// seen as many as were sent.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if stats, err = p.Stats(); err != nil || stats.Total() >= uint64(c.Packets) {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		now, err := p.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.Total() >= uint64(c.Packets) || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -215,11 +109,11 @@ func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 
 	t.Logf("tcpreplay: %d frames in %.2f s, %.0f packets/s; failed %d, retried ENOBUFS %d EAGAIN %d",
 		report.Sent, report.Seconds, report.PPS, report.Failed, report.RetriedENOBUFS, report.RetriedEAGAIN)
-	t.Logf("%d harvests, %d of them with flows; links: %s", harvests, busy, s.linkCounters())
+	t.Logf("%d harvests, %d of them with flows; links: %s", harvests, busy, s.LinkCounters())
 
 	if report.Successful != uint64(c.Packets) || report.Failed != 0 || report.Truncated != 0 {
-		t.Errorf("tcpreplay sent %d of %d frames (failed %d, truncated %d)",
-			report.Successful, c.Packets, report.Failed, report.Truncated)
+		t.Errorf("tcpreplay sent %d of %d frames (failed %d, truncated %d):\n%s",
+			report.Successful, c.Packets, report.Failed, report.Truncated, report.Output)
 	}
 	acc := stats[bpf.StatAccounted]
 	if acc.Packets != uint64(c.Packets) || acc.Bytes != c.IPBytes || stats.Total() != acc.Packets || stats[bpf.StatNoL4].Packets != 0 {
