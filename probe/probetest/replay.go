@@ -60,6 +60,24 @@ func NewReplayNet(t testing.TB) *ReplayNet {
 	return n
 }
 
+// SetRxThreadedNAPI moves the NAPI poll of RxName, where its XDP program
+// runs, from softirq context (usually on the sender's CPU, inline with the
+// send) into a kernel thread of its own, so sender and datapath run on
+// different CPUs and the veth ring can fill. NAPI exists only while an XDP
+// program is attached: call it after attaching. The knob lives in sysfs,
+// which shows a namespace's interfaces only when mounted from inside it, so
+// this mounts one in a private mount namespace (unshare -m).
+func (n *ReplayNet) SetRxThreadedNAPI() error {
+	script := fmt.Sprintf("mount -t sysfs sysfs /sys && echo 1 > /sys/class/net/%[1]s/threaded && cat /sys/class/net/%[1]s/threaded", n.RxName)
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := n.Capture.Run(cmd); err != nil || strings.TrimSpace(out.String()) != "1" {
+		return fmt.Errorf("threaded NAPI on %s: %v %s", n.RxName, err, out.String())
+	}
+	return nil
+}
+
 // LinkCounters describes the counters of both veth ends and of the
 // sender's qdisc, for logs and failure messages.
 func (n *ReplayNet) LinkCounters() string {
