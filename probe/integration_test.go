@@ -107,15 +107,20 @@ func replayAndCompare(t *testing.T, threaded bool) {
 		t.Fatal(err)
 	}
 
-	// tcpreplay is done once the kernel took the last frame; the veth may
-	// still hold some for the probe. Wait (bounded) until the datapath has
-	// seen as many as were sent.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	// tcpreplay is done once the kernel took the last frame; the qdisc and
+	// the veth ring may still hold some for the probe. Wait until the
+	// datapath has seen as many as were sent, or has stopped making
+	// progress for 2 s (bounded: 30 s in all).
+	var seen uint64
+	for start, moved := time.Now(), time.Now(); ; time.Sleep(10 * time.Millisecond) {
 		now, err := p.Stats()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if now.Total() >= uint64(c.Packets) || time.Now().After(deadline) {
+		if now.Total() != seen {
+			seen, moved = now.Total(), time.Now()
+		}
+		if seen >= uint64(c.Packets) || time.Since(moved) > 2*time.Second || time.Since(start) > 30*time.Second {
 			break
 		}
 	}
