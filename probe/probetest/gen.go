@@ -85,7 +85,8 @@ var (
 // in cfg.Flows flows to path and returns its ground truth. The frames mix
 // IPv4 and IPv6, TCP (with handshake, data, FIN/RST and ECN flags), UDP,
 // ICMP and ICMPv6; some are 802.1Q- or QinQ-tagged, some carry IPv4
-// options or an IPv6 hop-by-hop header; checksums are correct. Addresses
+// options or an IPv6 hop-by-hop header; short frames are padded to 60
+// bytes as Ethernet pads them; checksums are correct. Addresses
 // come only from 198.18.0.0/15 and 2001:db8::/32. Flow sizes are
 // heavy-tailed and the frames of all flows are shuffled together, so most
 // flows span the whole capture.
@@ -441,6 +442,12 @@ func (g *generator) frame(f *genFlow, frames map[string]int) (frame []byte, ipBy
 	}
 	binary.BigEndian.PutUint16(seg[csumAt:], c)
 
+	// Ethernet pads short frames to 60 bytes (64 with the FCS); the padding
+	// is not part of the IP packet and must not be counted.
+	if len(b) < 60 {
+		b = append(b, make([]byte, 60-len(b))...)
+		frames["padded"]++
+	}
 	g.buf = b
 	return b, ipHdrLen + segLen, flags
 }
