@@ -21,8 +21,8 @@ import (
 // packet, byte and TCP flag, no key more or less. It runs twice: with the
 // receiver's NAPI poll (and so the XDP program) in softirq context, mostly
 // inline with each send on the sender's CPU, and in a NAPI thread on
-// whichever CPU the scheduler picks, where the veth ring fills and the
-// sender's qdisc has to hold frames back.
+// whichever CPU the scheduler picks, where the veth ring can fill and the
+// sender's qdisc then holds frames back (its requeue count is logged).
 func TestReplayIntoVethCountsEveryPacket(t *testing.T) {
 	probetest.RequireRoot(t)
 	t.Run("softirq", func(t *testing.T) { replayAndCompare(t, false) })
@@ -44,12 +44,16 @@ func replayAndCompare(t *testing.T, threaded bool) {
 
 	// One slot holds a 100 ms interval even if every flow shows up in it.
 	p := openProbe(t, Options{MapEntries: 1 << 18, Action: ActionDrop})
-	err = s.Capture.Do(func() error {
-		_, err := p.Attach(s.RxName, ModeNative, false)
+	var a *Attachment
+	err = s.Capture.Do(func() (err error) {
+		a, err = p.Attach(s.RxName, ModeNative, false)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a.Mode != ModeNative || a.Index != s.RxIndex {
+		t.Fatalf("attached %+v; want native on ifindex %d", a, s.RxIndex)
 	}
 	if threaded {
 		if err := s.SetRxThreadedNAPI(); err != nil {
