@@ -1,8 +1,12 @@
 package probetest
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -60,6 +64,67 @@ func (n *NetNS) Do(f func() error) error {
 		defer netns.Set(orig)
 		return f()
 	})
+}
+
+// Start starts cmd inside the namespace (a child inherits the namespace
+// of the thread that forks it); Wait for it as usual, from any goroutine.
+// cmd must not set SysProcAttr.Pdeathsig: the forking thread exits right
+// after, and the signal would kill the child with it.
+func (n *NetNS) Start(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr != nil && cmd.SysProcAttr.Pdeathsig != 0 {
+		return errors.New("start in netns: Pdeathsig would fire when the forking thread exits")
+	}
+	return n.Do(cmd.Start)
+}
+
+// Run runs cmd inside the namespace and waits for it.
+func (n *NetNS) Run(cmd *exec.Cmd) error {
+	if err := n.Start(cmd); err != nil {
+		return err
+	}
+	return cmd.Wait()
+}
+
+// Sysctl sets a network sysctl inside the namespace, named as sysctl(8)
+// names it: Sysctl("net.ipv6.conf.default.disable_ipv6", "1").
+func (n *NetNS) Sysctl(name, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	err := n.Do(func() error { return os.WriteFile(path, []byte(value), 0) })
+	if err != nil {
+		return fmt.Errorf("sysctl %s=%s in netns: %w", name, value, err)
+	}
+	return nil
+}
+
+// LinkStatistics reads the counters of an interface inside the namespace.
+func (n *NetNS) LinkStatistics(name string) (*netlink.LinkStatistics, error) {
+	var stats *netlink.LinkStatistics
+	err := n.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		stats = l.Attrs().Statistics
+		if stats == nil {
+			return fmt.Errorf("%s has no statistics", name)
+		}
+		return nil
+	})
+	return stats, err
+}
+
+// LinkIndex returns the ifindex of an interface inside the namespace.
+func (n *NetNS) LinkIndex(name string) (int, error) {
+	var index int
+	err := n.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		index = l.Attrs().Index
+		return nil
+	})
+	return index, err
 }
 
 // onLockedThread runs f on a fresh OS thread that is thrown away after,
