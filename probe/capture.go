@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -32,6 +33,7 @@ type Capture struct {
 	name    string
 	closer  io.Closer
 	counter *countingReader
+	head    *bytes.Reader // the file's first bytes, read ahead to tell the format
 	buf     *bufio.Reader
 	source  interface {
 		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
@@ -51,6 +53,7 @@ const (
 	magicPcapMicroSwapped = 0xd4c3b2a1
 	magicPcapNanoSwapped  = 0x4d3cb2a1
 	magicPcapng           = 0x0a0d0d0a // section header block type
+	pcapHeaderLen         = 24
 )
 
 // OpenCapture opens the capture file at path.
@@ -86,27 +89,41 @@ func newCapture(name string, r io.Reader) (*Capture, error) {
 	} else {
 		r = br
 	}
-	// pcapgo wraps its input in bufio.NewReader, which hands back a
-	// *bufio.Reader that is big enough unchanged: so the bytes read from
-	// counter minus those still buffered are the readers' exact position.
 	c.counter = &countingReader{r: r}
-	c.buf = bufio.NewReaderSize(c.counter, 1<<16)
 
-	head, err := c.buf.Peek(4)
-	if err != nil {
+	// Both formats open with at least 24 bytes: the pcap file header or
+	// the pcapng section header block.
+	head := make([]byte, pcapHeaderLen)
+	if _, err := io.ReadFull(c.counter, head); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("capture %s: file header: %w", name, err)
 	}
-	switch magic := binary.BigEndian.Uint32(head); magic {
-	case magicPcapMicro, magicPcapNano, magicPcapMicroSwapped, magicPcapNanoSwapped:
+	magic := binary.BigEndian.Uint32(head)
+	pcap := magic == magicPcapMicro || magic == magicPcapNano ||
+		magic == magicPcapMicroSwapped || magic == magicPcapNanoSwapped
+	if pcap {
+		patchPcapVersion(head)
+	}
+	// pcapgo wraps its input in bufio.NewReader, which hands back a
+	// *bufio.Reader that is big enough unchanged: so the bytes read from
+	// counter minus those not yet consumed is the readers' exact position.
+	c.head = bytes.NewReader(head)
+	c.buf = bufio.NewReaderSize(io.MultiReader(c.head, c.counter), 1<<16)
+
+	switch {
+	case pcap:
 		pr, err := pcapgo.NewReader(c.buf)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: pcap file header: %w", name, err)
 		}
 		c.source, c.linkType = pr, pr.LinkType()
-	case magicPcapng:
+		if !SupportsLinkType(c.linkType) {
+			return nil, fmt.Errorf("capture %s: link type %d (%s) is not supported "+
+				"(Ethernet, Linux SLL/SLL2, raw IP, BSD loopback, PPP are)", name, c.linkType, c.linkType)
+		}
+	case magic == magicPcapng:
 		nr, err := pcapgo.NewNgReader(c.buf, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: pcapng section header: %w", name, err)
@@ -115,12 +132,23 @@ func newCapture(name string, r io.Reader) (*Capture, error) {
 	default:
 		return nil, fmt.Errorf("capture %s: magic number %#08x is neither pcap nor pcapng", name, magic)
 	}
-	if !c.pcapng && !SupportsLinkType(c.linkType) {
-		return nil, fmt.Errorf("capture %s: link type %d (%s) is not supported "+
-			"(Ethernet, Linux SLL/SLL2, raw IP, BSD loopback, PPP are)", name, c.linkType, c.linkType)
-	}
 	c.end = c.offset()
 	return c, nil
+}
+
+// patchPcapVersion makes a pcap file header of version 2.0 to 2.3 read as
+// 2.4, the only minor version pcapgo takes. libpcap and tshark read them
+// all (nDPI's nfsv3.pcap is a 2.1 file). Versions before 2.4 may have the
+// captured and original lengths of each record swapped; pcapgo then stops
+// with "capture length exceeds original packet length".
+func patchPcapVersion(head []byte) {
+	order := binary.ByteOrder(binary.LittleEndian)
+	if m := binary.BigEndian.Uint32(head); m == magicPcapMicro || m == magicPcapNano {
+		order = binary.BigEndian
+	}
+	if order.Uint16(head[4:]) == 2 && order.Uint16(head[6:]) < 4 {
+		order.PutUint16(head[6:], 4)
+	}
 }
 
 // Next returns the next record. At the end of the file it returns io.EOF.
@@ -177,7 +205,7 @@ func (c *Capture) Close() error {
 
 // offset is the position of the pcapgo reader in the (uncompressed) file.
 func (c *Capture) offset() int64 {
-	return c.counter.n - int64(c.buf.Buffered())
+	return c.counter.n - int64(c.head.Len()) - int64(c.buf.Buffered())
 }
 
 // countingReader counts the bytes read through it.
