@@ -1,0 +1,472 @@
+package probe
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/probe/probetest"
+)
+
+// The generated frames' endpoints, written out (not taken from probetest)
+// so that a change there shows up here.
+var (
+	src4 = netip.MustParseAddr("198.18.0.1")
+	dst4 = netip.MustParseAddr("198.19.255.254")
+	src6 = netip.MustParseAddr("2001:db8::1")
+	dst6 = netip.MustParseAddr("2001:db8:ffff::2")
+)
+
+func flowKey(src, dst netip.Addr, proto uint8, sport, dport uint16) bpf.FlowKey {
+	k := bpf.FlowKey{SrcAddr: src.As16(), DstAddr: dst.As16(), SrcPort: sport, DstPort: dport, Proto: proto}
+	k.IpVersion = 6
+	if src.Is4() {
+		k.IpVersion = 4
+	}
+	return k
+}
+
+func key4(proto uint8, sport, dport uint16) bpf.FlowKey {
+	return flowKey(src4, dst4, proto, sport, dport)
+}
+func key6(proto uint8, sport, dport uint16) bpf.FlowKey {
+	return flowKey(src6, dst6, proto, sport, dport)
+}
+
+func vlan(k bpf.FlowKey, outer, inner uint16) bpf.FlowKey {
+	k.VlanId, k.InnerVlanId = outer, inner
+	return k
+}
+
+func tos(k bpf.FlowKey, t uint8) bpf.FlowKey {
+	k.Tos = t
+	return k
+}
+
+func accounted(k bpf.FlowKey, ipBytes uint32, flags uint8) Parsed {
+	return Parsed{Reason: bpf.StatAccounted, Key: k, IPBytes: ipBytes, TCPFlags: flags}
+}
+
+func noL4(k bpf.FlowKey, ipBytes uint32) Parsed {
+	return Parsed{Reason: bpf.StatAccounted, Key: k, IPBytes: ipBytes, NoL4: true}
+}
+
+func outcome(r bpf.StatReason) Parsed { return Parsed{Reason: r} }
+
+func casesByName(t *testing.T) map[string][]byte {
+	t.Helper()
+	m := make(map[string][]byte)
+	for _, c := range probetest.Cases() {
+		if _, dup := m[c.Name]; dup {
+			t.Fatalf("two cases are named %q", c.Name)
+		}
+		m[c.Name] = c.Frame
+	}
+	return m
+}
+
+// Protocol numbers, as the wire has them.
+const (
+	pICMP    = 1
+	pIGMP    = 2
+	pIPIP    = 4
+	pTCP     = 6
+	pUDP     = 17
+	pDCCP    = 33
+	pGRE     = 47
+	pESP     = 50
+	pAH      = 51
+	pICMPv6  = 58
+	pNoNext  = 59
+	pDstOpts = 60
+	pSCTP    = 132
+	pMobil   = 135
+	pUDPLite = 136
+	pHopOpts = 0
+)
+
+// TestParseEthernetOnGeneratedCases checks the main branches of the
+// datapath with outcomes worked out by hand from parse.h.
+func TestParseEthernetOnGeneratedCases(t *testing.T) {
+	const synAckEce = 0x52
+	tests := []struct {
+		name string
+		want Parsed
+	}{
+		// Transports, untagged. IPv4 bytes = 20 + transport; IPv6 = 40 + ….
+		{"ipv4/tcp", accounted(key4(pTCP, 40001, 443), 20+20+16, synAckEce)},
+		{"ipv6/tcp", accounted(key6(pTCP, 40001, 443), 40+20+16, synAckEce)},
+		{"ipv4/udp", accounted(key4(pUDP, 40002, 53), 20+8+8, 0)},
+		{"ipv6/udp", accounted(key6(pUDP, 40002, 53), 40+8+8, 0)},
+		{"ipv4/sctp", accounted(key4(pSCTP, 40003, 3868), 20+12+16, 0)},
+		{"ipv6/dccp", accounted(key6(pDCCP, 40004, 5004), 40+16, 0)},
+		{"ipv4/udplite", accounted(key4(pUDPLite, 40005, 5060), 20+16, 0)},
+		{"ipv4/icmp-echo", accounted(key4(pICMP, 0, 8<<8), 20+8+8, 0)},
+		{"ipv4/icmp-unreachable", accounted(key4(pICMP, 0, 3<<8|3), 20+8+28, 0)},
+		{"ipv6/icmpv6-echo", accounted(key6(pICMPv6, 0, 128<<8), 40+8, 0)},
+		{"ipv6/icmpv6-too-big", accounted(key6(pICMPv6, 0, 2<<8), 40+4+48, 0)}, // gopacket writes the 4-byte ICMPv6 header, the rest is payload
+		{"ipv4/icmpv6-proto", accounted(key4(pICMPv6, 0, 128<<8), 20+8, 0)},
+		{"ipv4/gre", accounted(key4(pGRE, 0, 0), 20+4+20+8+8, 0)},
+		{"ipv6/esp", accounted(key6(pESP, 0, 0), 40+32, 0)},
+		{"ipv4/ah", accounted(key4(pAH, 0, 0), 20+24+8+8, 0)},
+		{"ipv4/igmp", accounted(key4(pIGMP, 0, 0), 20+8, 0)},
+		{"ipv4/ipip", accounted(key4(pIPIP, 0, 0), 20+20+8+8, 0)},
+		{"ipv4/tos-b9/udp", accounted(tos(key4(pUDP, 40002, 53), 0xb9), 36, 0)},
+		{"ipv6/tclass-b9-flow-fedcb/udp", accounted(tos(key6(pUDP, 40002, 53), 0xb9), 56, 0)},
+
+		// VLAN tags: the outer VID, then the inner; PCP and DEI masked off.
+		{"vlan-8100/ipv4/tcp", accounted(vlan(key4(pTCP, 40001, 443), 100, 0), 56, synAckEce)},
+		{"vlan-88a8/ipv4/tcp", accounted(vlan(key4(pTCP, 40001, 443), 101, 0), 56, synAckEce)},
+		{"vlan-8100-pcp7-dei/ipv4/tcp", accounted(vlan(key4(pTCP, 40001, 443), 102, 0), 56, synAckEce)},
+		{"vlan-8100-vid4095/ipv4/tcp", accounted(vlan(key4(pTCP, 40001, 443), 4095, 0), 56, synAckEce)},
+		{"qinq-88a8-8100/ipv4/tcp", accounted(vlan(key4(pTCP, 40001, 443), 200, 201), 56, synAckEce)},
+		{"qinq-88a8-88a8/ipv6/udp", accounted(vlan(key6(pUDP, 40002, 53), 204, 205), 56, 0)},
+		{"vlan3-8100/ipv4/tcp", outcome(bpf.StatUnsupported)},
+		{"vlan3-third-tag-missing", outcome(bpf.StatUnsupported)},
+		{"vlan-8100/arp", outcome(bpf.StatNotIP)},
+
+		// Not IP.
+		{"arp", outcome(bpf.StatNotIP)},
+		{"lldp", outcome(bpf.StatNotIP)},
+		{"ieee802.3-length", outcome(bpf.StatNotIP)},
+		{"pppoe-discovery", outcome(bpf.StatNotIP)},
+
+		// MPLS: up to 8 labels; the payload guessed by its first nibble.
+		{"mpls1/ipv4/udp", accounted(key4(pUDP, 40002, 53), 36, 0)},
+		{"mpls8/ipv4/udp", accounted(key4(pUDP, 40002, 53), 36, 0)},
+		{"mpls9/ipv4/udp", outcome(bpf.StatUnsupported)},
+		{"mpls8-no-bottom-of-stack/ipv4/udp", outcome(bpf.StatUnsupported)},
+		{"mpls2/ipv6/tcp", accounted(key6(pTCP, 40001, 443), 76, synAckEce)},
+		{"mpls-8848/ipv4/udp", accounted(key4(pUDP, 40002, 53), 36, 0)},
+		{"mpls/pseudowire-ethernet", outcome(bpf.StatNotIP)},
+		{"mpls/nibble-5", outcome(bpf.StatNotIP)},
+		{"vlan-8100/mpls2/ipv4/udp", accounted(vlan(key4(pUDP, 40002, 53), 110, 0), 36, 0)},
+		{"qinq-88a8-8100/mpls1/ipv6/udp", accounted(vlan(key6(pUDP, 40002, 53), 111, 112), 56, 0)},
+		{"mpls1/ipv4-ihl3", outcome(bpf.StatMalformed)},
+
+		// PPPoE sessions.
+		{"pppoe/ipv4/tcp", accounted(key4(pTCP, 40001, 443), 56, synAckEce)},
+		{"pppoe/ipv6/udp", accounted(key6(pUDP, 40002, 53), 56, 0)},
+		{"pppoe/lcp", outcome(bpf.StatNotIP)},
+		{"pppoe/mpls", outcome(bpf.StatNotIP)},
+		{"qinq-88a8-8100/pppoe/ipv4/udp", accounted(vlan(key4(pUDP, 40002, 53), 120, 121), 36, 0)},
+
+		// IPv4 options and fragments.
+		{"ipv4-options-ihl6/tcp", accounted(key4(pTCP, 40001, 443), 24+20+16, synAckEce)},
+		{"ipv4-options-ihl15/udp", accounted(key4(pUDP, 40002, 53), 60+8+8, 0)},
+		{"ipv4-options-length0/udp", accounted(key4(pUDP, 40002, 53), 24+8+8, 0)},
+		{"ipv4-frag-first/udp", accounted(key4(pUDP, 40002, 53), 20+8+64, 0)},
+		{"ipv4-frag-middle/udp", accounted(key4(pUDP, 0, 0), 20+72, 0)},
+		{"ipv4-frag-last/udp", accounted(key4(pUDP, 0, 0), 20+30, 0)},
+		{"ipv4-frag-offset1/tcp", accounted(key4(pTCP, 0, 0), 20+20+8, 0)},
+		{"ipv4-frag-max-offset/icmp", accounted(key4(pICMP, 0, 0), 20+8, 0)},
+		{"ipv4-reserved-flag-mf/udp", accounted(key4(pUDP, 40002, 53), 36, 0)},
+
+		// IPv6 extension headers.
+		{"ipv6/hbh/udp", accounted(key6(pUDP, 40002, 53), 40+8+16, 0)},
+		{"ipv6/routing/udp", accounted(key6(pUDP, 40002, 53), 40+24+16, 0)},
+		{"ipv6/dstopts-2040/udp", accounted(key6(pUDP, 40002, 53), 40+2040+16, 0)},
+		{"ipv6/frag-first/udp", accounted(key6(pUDP, 40002, 53), 40+8+16, 0)},
+		{"ipv6/frag-nonfirst/udp", accounted(key6(pUDP, 0, 0), 40+8+64, 0)},
+		{"ipv6/frag-nonfirst/dstopts", accounted(key6(pDstOpts, 0, 0), 40+8+64, 0)},
+		{"ipv6/hbh/routing/frag-first/dstopts/udp", accounted(key6(pUDP, 40002, 53), 40+8+24+8+8+16, 0)},
+		{"ipv6/hbh/tcp", accounted(key6(pTCP, 40001, 443), 40+8+36, synAckEce)},
+		{"ipv6/dstopts/icmpv6", accounted(key6(pICMPv6, 0, 128<<8), 40+8+8, 0)},
+		{"ipv6/hbh/ah", accounted(key6(pAH, 0, 0), 40+8+24, 0)},
+		{"ipv6/hbh/esp", accounted(key6(pESP, 0, 0), 40+8+24, 0)},
+		{"ipv6/hbh/mobility", accounted(key6(pMobil, 0, 0), 40+8+24, 0)},
+		{"ipv6/hbh/no-next-header", accounted(key6(pNoNext, 0, 0), 40+8+24, 0)},
+		{"ipv6/ah/udp", accounted(key6(pAH, 0, 0), 40+24+16, 0)},
+		{"ipv6/ext-chain-8/udp", accounted(key6(pUDP, 40002, 53), 40+8*8+16, 0)},
+		{"ipv6/ext-chain-9/udp", outcome(bpf.StatUnsupported)},
+		{"ipv6/ext-chain-7-frag/udp", accounted(key6(pUDP, 40002, 53), 40+8*8+16, 0)},
+		{"ipv6/dstopts-longer-than-payload", noL4(key6(pDstOpts, 0, 0), 40+12)},
+		{"ipv6/dstopts-cut-by-frame", noL4(key6(pDstOpts, 0, 0), 40+16+16)},
+		{"ipv6/hbh-payload-below-8", noL4(key6(pHopOpts, 0, 0), 40+6)},
+		{"ipv6/jumbo/udp", accounted(key6(pUDP, 40002, 53), 40+70000, 0)},
+		{"ipv6/jumbo-after-pad1-padn/udp", accounted(key6(pUDP, 40002, 53), 40+70000, 0)},
+		{"ipv6/jumbo-short-option", noL4(key6(pHopOpts, 0, 0), 40)},
+		{"ipv6/hbh-payload0-no-jumbo", noL4(key6(pHopOpts, 0, 0), 40)},
+		{"ipv6/jumbo-max", accounted(key6(pUDP, 40002, 53), 39, 0)}, // 40 + 0xffffffff in 32 bits
+
+		// Transport headers shorter than what is read.
+		{"ipv4/tcp-10-bytes-in-payload", accounted(key4(pTCP, 40001, 443), 30, 0)},
+		{"ipv4/tcp-13-bytes-in-frame", accounted(key4(pTCP, 40001, 443), 56, 0)},
+		{"ipv4/udp-3-bytes-in-payload", noL4(key4(pUDP, 0, 0), 23)},
+		{"ipv4/icmp-1-byte-in-payload", noL4(key4(pICMP, 0, 0), 21)},
+		{"ipv6/tcp-payload0", noL4(key6(pTCP, 0, 0), 40)},
+		{"ipv6/sctp-payload3", noL4(key6(pSCTP, 0, 0), 43)},
+
+		// Malformed and lying IP headers.
+		{"ipv4/version5", outcome(bpf.StatMalformed)},
+		{"ipv4/version6-under-0800", outcome(bpf.StatMalformed)},
+		{"ipv4/ihl0", outcome(bpf.StatMalformed)},
+		{"ipv4/ihl4", outcome(bpf.StatMalformed)},
+		{"ipv4/ihl15-beyond-frame", outcome(bpf.StatTruncated)},
+		{"ipv4/total-below-ihl", outcome(bpf.StatMalformed)},
+		{"ipv4/total-0", outcome(bpf.StatMalformed)},
+		{"ipv4/total-ihl6-below-24", outcome(bpf.StatMalformed)},
+		{"ipv4/total-equals-ihl", noL4(key4(pUDP, 0, 0), 20)},
+		{"ipv4/total-beyond-frame", accounted(key4(pUDP, 40002, 53), 1500, 0)},
+		{"ipv6/version4-under-86dd", outcome(bpf.StatMalformed)},
+		{"ipv6/version0", outcome(bpf.StatMalformed)},
+		{"ipv6/payload-beyond-frame", accounted(key6(pUDP, 40002, 53), 1040, 0)},
+		{"ipv6/payload-below-udp", noL4(key6(pUDP, 0, 0), 42)},
+	}
+	frames := casesByName(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			frame, ok := frames[tc.name]
+			if !ok {
+				t.Fatalf("probetest.Cases has no case %q", tc.name)
+			}
+			got := ParseEthernet(frame)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ParseEthernet (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestParseEthernetCutAtEveryOffset checks the "cut/" cases: each frame
+// cut to its first n bytes gives the outcome of the layer n falls in,
+// with the layer boundaries counted by hand.
+func TestParseEthernetCutAtEveryOffset(t *testing.T) {
+	const synAckEce = 0x52
+	// Each family: layer boundaries (ascending frame offsets) and the
+	// outcome while n is below each boundary; full is the outcome from
+	// the last boundary on.
+	type span struct {
+		below int
+		want  Parsed
+	}
+	tcp4 := vlan(key4(pTCP, 40001, 443), 130, 0)
+	udp6 := vlan(key6(pUDP, 40002, 53), 131, 132)
+	udp4 := key4(pUDP, 40002, 53)
+	tcp6 := key6(pTCP, 40001, 443)
+	families := []struct {
+		name  string
+		spans []span
+	}{
+		{"vlan-8100/ipv4-options-ihl6/tcp", []span{ // 14 eth + 4 tag + 24 ip + 20 tcp = 62
+			{14 + 4 + 24, outcome(bpf.StatTruncated)},
+			{14 + 4 + 24 + 4, noL4(vlan(key4(pTCP, 0, 0), 130, 0), 44)},
+			{14 + 4 + 24 + 14, accounted(tcp4, 44, 0)},
+			{1 << 30, accounted(tcp4, 44, synAckEce)},
+		}},
+		{"qinq-88a8-8100/ipv6/hbh/frag-first/udp", []span{ // 14 + 8 + 40 + 8 + 8 + 8 = 86
+			{14 + 8 + 40, outcome(bpf.StatTruncated)},
+			{14 + 8 + 40 + 8, noL4(vlan(key6(pHopOpts, 0, 0), 131, 132), 64)},
+			{14 + 8 + 40 + 8 + 8, noL4(vlan(key6(44, 0, 0), 131, 132), 64)},
+			{14 + 8 + 40 + 8 + 8 + 4, noL4(vlan(key6(pUDP, 0, 0), 131, 132), 64)},
+			{1 << 30, accounted(udp6, 64, 0)},
+		}},
+		{"mpls2/ipv4/udp", []span{ // 14 + 8 + 20 + 8 = 50
+			{14 + 8 + 20, outcome(bpf.StatTruncated)},
+			{14 + 8 + 20 + 4, noL4(key4(pUDP, 0, 0), 28)},
+			{1 << 30, accounted(udp4, 28, 0)},
+		}},
+		{"pppoe/ipv6/tcp", []span{ // 14 + 8 + 40 + 20 = 82
+			{14 + 8 + 40, outcome(bpf.StatTruncated)},
+			{14 + 8 + 40 + 4, noL4(key6(pTCP, 0, 0), 60)},
+			{14 + 8 + 40 + 14, accounted(tcp6, 60, 0)},
+			{1 << 30, accounted(tcp6, 60, synAckEce)},
+		}},
+		{"ipv4/icmp", []span{ // 14 + 20 + 8 = 42, padded to 60
+			{14 + 20, outcome(bpf.StatTruncated)},
+			{14 + 20 + 2, noL4(key4(pICMP, 0, 0), 28)},
+			{1 << 30, accounted(key4(pICMP, 0, 8<<8), 28, 0)},
+		}},
+		{"ipv6/jumbo/udp", []span{ // 14 + 40 + 8 hop-by-hop (jumbo at 2..7) + 8 udp
+			{14 + 40, outcome(bpf.StatTruncated)},
+			// The jumbo option is read from the frame: until it is all
+			// there, the payload length (0) stands and the hop-by-hop
+			// header does not fit in it.
+			{14 + 40 + 8, noL4(key6(pHopOpts, 0, 0), 40)},
+			{14 + 40 + 8 + 4, noL4(key6(pUDP, 0, 0), 40+70000)},
+			{1 << 30, accounted(key6(pUDP, 40002, 53), 40+70000, 0)},
+		}},
+	}
+	frames := casesByName(t)
+	for _, fam := range families {
+		prefix := "cut/" + fam.name + "/at-"
+		n := 0
+		for name, frame := range frames {
+			if !strings.HasPrefix(name, prefix) {
+				continue
+			}
+			n++
+			at := len(frame)
+			if name != prefix+itoa(at) {
+				t.Errorf("%s holds %d bytes", name, at)
+			}
+			var want Parsed
+			for _, s := range fam.spans {
+				if at < s.below {
+					want = s.want
+					break
+				}
+			}
+			if diff := cmp.Diff(want, ParseEthernet(frame)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", name, diff)
+			}
+		}
+		if n == 0 {
+			t.Errorf("probetest.Cases has no %s* cases", prefix)
+		}
+	}
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+		if n == 0 {
+			return string(b)
+		}
+	}
+}
+
+// TestCasesCoverEveryOutcome makes sure the generated cases reach every
+// outcome the parser can give, and keep to the test address ranges.
+func TestCasesCoverEveryOutcome(t *testing.T) {
+	seen := make(map[bpf.StatReason]int)
+	noL4Seen := 0
+	v4 := netip.MustParsePrefix("198.18.0.0/15")
+	v6 := netip.MustParsePrefix("2001:db8::/32")
+	for _, c := range probetest.Cases() {
+		p := ParseEthernet(c.Frame)
+		seen[p.Reason]++
+		if p.NoL4 {
+			noL4Seen++
+		}
+		if p.Reason != bpf.StatAccounted {
+			continue
+		}
+		for _, a := range []netip.Addr{p.Key.SrcIP(), p.Key.DstIP()} {
+			if !v4.Contains(a) && !v6.Contains(a) {
+				t.Errorf("%s: address %s is outside 198.18.0.0/15 and 2001:db8::/32", c.Name, a)
+			}
+		}
+	}
+	for _, r := range []bpf.StatReason{bpf.StatAccounted, bpf.StatNotIP, bpf.StatTruncated, bpf.StatMalformed, bpf.StatUnsupported} {
+		if seen[r] == 0 {
+			t.Errorf("no generated case has outcome %d", r)
+		}
+	}
+	if noL4Seen == 0 {
+		t.Error("no generated case has its transport header cut off")
+	}
+}
+
+// TestParseFrameLinkTypes checks the link types of capture files: each
+// enters the datapath's logic where its header leaves off.
+func TestParseFrameLinkTypes(t *testing.T) {
+	frames := casesByName(t)
+	ipv4UDP := frames["ipv4/udp"][14:]      // the IP packet behind Ethernet
+	ipv6TCP := frames["ipv6/tcp"][14:]      // the IP packet behind Ethernet
+	vlanTCP := frames["vlan-8100/ipv4/tcp"] // the Ethernet frame with one tag
+	mplsUDP := frames["mpls2/ipv4/udp"][14:]
+	wantUDP4 := accounted(key4(pUDP, 40002, 53), 36, 0)
+	wantTCP6 := accounted(key6(pTCP, 40001, 443), 76, 0x52)
+
+	cat := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	sll := func(proto uint16) []byte {
+		h := make([]byte, 16)
+		binary.BigEndian.PutUint16(h[0:], 0) // to us
+		binary.BigEndian.PutUint16(h[2:], 1) // ARPHRD_ETHER
+		binary.BigEndian.PutUint16(h[4:], 6)
+		binary.BigEndian.PutUint16(h[14:], proto)
+		return h
+	}
+	sll2 := func(proto uint16) []byte {
+		h := make([]byte, 20)
+		binary.BigEndian.PutUint16(h[0:], proto)
+		binary.BigEndian.PutUint32(h[4:], 7) // ifindex
+		binary.BigEndian.PutUint16(h[8:], 1) // ARPHRD_ETHER
+		h[11] = 6
+		return h
+	}
+	le32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+	be32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+	tests := []struct {
+		name     string
+		linkType layers.LinkType
+		frame    []byte
+		want     Parsed
+	}{
+		{"ethernet", layers.LinkTypeEthernet, frames["ipv4/udp"], wantUDP4},
+		{"sll/ipv4", layers.LinkTypeLinuxSLL, cat(sll(0x0800), ipv4UDP), wantUDP4},
+		{"sll/vlan", layers.LinkTypeLinuxSLL, cat(sll(0x8100), vlanTCP[14:]), accounted(vlan(key4(pTCP, 40001, 443), 100, 0), 56, 0x52)},
+		{"sll/mpls", layers.LinkTypeLinuxSLL, cat(sll(0x8847), mplsUDP), wantUDP4},
+		{"sll/arp", layers.LinkTypeLinuxSLL, cat(sll(0x0806), make([]byte, 28)), outcome(bpf.StatNotIP)},
+		{"sll/llc", layers.LinkTypeLinuxSLL, cat(sll(0x0004), make([]byte, 28)), outcome(bpf.StatNotIP)},
+		{"sll/short", layers.LinkTypeLinuxSLL, sll(0x0800)[:15], outcome(bpf.StatTruncated)},
+		{"sll/ipv4-cut", layers.LinkTypeLinuxSLL, cat(sll(0x0800), ipv4UDP[:19]), outcome(bpf.StatTruncated)},
+		{"sll2/ipv6", layers.LinkTypeLinuxSLL2, cat(sll2(0x86dd), ipv6TCP), wantTCP6},
+		{"sll2/short", layers.LinkTypeLinuxSLL2, sll2(0x86dd)[:19], outcome(bpf.StatTruncated)},
+		{"raw/ipv4", layers.LinkTypeRaw, ipv4UDP, wantUDP4},
+		{"raw/ipv6", layers.LinkTypeRaw, ipv6TCP, wantTCP6},
+		{"raw-dlt12/ipv4", layers.LinkType(12), ipv4UDP, wantUDP4},
+		{"raw-dlt14/ipv6", layers.LinkType(14), ipv6TCP, wantTCP6},
+		{"raw/empty", layers.LinkTypeRaw, nil, outcome(bpf.StatTruncated)},
+		{"raw/nibble-5", layers.LinkTypeRaw, append([]byte{0x50}, ipv4UDP[1:]...), outcome(bpf.StatNotIP)},
+		{"raw/ipv4-ihl4", layers.LinkTypeRaw, append([]byte{0x44}, ipv4UDP[1:]...), outcome(bpf.StatMalformed)},
+		{"linktype-ipv4", layers.LinkTypeIPv4, ipv4UDP, wantUDP4},
+		{"linktype-ipv4/carrying-ipv6", layers.LinkTypeIPv4, ipv6TCP, outcome(bpf.StatMalformed)},
+		{"linktype-ipv6", layers.LinkTypeIPv6, ipv6TCP, wantTCP6},
+		{"null-le/ipv4", layers.LinkTypeNull, cat(le32(2), ipv4UDP), wantUDP4},
+		{"null-be/ipv4", layers.LinkTypeNull, cat(be32(2), ipv4UDP), wantUDP4},
+		{"null-le/ipv6-linux", layers.LinkTypeNull, cat(le32(10), ipv6TCP), wantTCP6},
+		{"null-le/ipv6-bsd", layers.LinkTypeNull, cat(le32(24), ipv6TCP), wantTCP6},
+		{"null-be/ipv6-freebsd", layers.LinkTypeNull, cat(be32(28), ipv6TCP), wantTCP6},
+		{"null-le/ipv6-darwin", layers.LinkTypeNull, cat(le32(30), ipv6TCP), wantTCP6},
+		{"null/af-inet-carrying-ipv6", layers.LinkTypeNull, cat(le32(2), ipv6TCP), outcome(bpf.StatMalformed)},
+		{"null/af-unknown", layers.LinkTypeNull, cat(le32(17), ipv4UDP), outcome(bpf.StatNotIP)},
+		{"null/short", layers.LinkTypeNull, []byte{2, 0, 0}, outcome(bpf.StatTruncated)},
+		{"loop/ipv4", layers.LinkTypeLoop, cat(be32(2), ipv4UDP), wantUDP4},
+		{"ppp/ipv4", layers.LinkTypePPP, cat([]byte{0x00, 0x21}, ipv4UDP), wantUDP4},
+		{"ppp/hdlc-ipv6", layers.LinkTypePPP, cat([]byte{0xff, 0x03, 0x00, 0x57}, ipv6TCP), wantTCP6},
+		{"ppp/compressed-ipv4", layers.LinkTypePPP, cat([]byte{0x21}, ipv4UDP), wantUDP4},
+		{"ppp/mpls", layers.LinkTypePPP, cat([]byte{0xff, 0x03, 0x02, 0x81}, mplsUDP), wantUDP4},
+		{"ppp/lcp", layers.LinkTypePPP, cat([]byte{0xc0, 0x21}, make([]byte, 20)), outcome(bpf.StatNotIP)},
+		{"ppp/short", layers.LinkTypePPP, []byte{0xff, 0x03, 0x00}, outcome(bpf.StatTruncated)},
+		{"ppp_hdlc/ipv4", layers.LinkTypePPP_HDLC, cat([]byte{0xff, 0x03, 0x00, 0x21}, ipv4UDP), wantUDP4},
+		{"c_hdlc/ipv4", layers.LinkTypeC_HDLC, cat([]byte{0x0f, 0x00, 0x08, 0x00}, ipv4UDP), wantUDP4},
+		{"unknown-linktype", layers.LinkTypeIEEE802_11, frames["ipv4/udp"], outcome(bpf.StatUnsupported)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, ParseFrame(tc.linkType, tc.frame)); diff != "" {
+				t.Errorf("ParseFrame(%d) (-want +got):\n%s", tc.linkType, diff)
+			}
+			if tc.want.Reason != bpf.StatUnsupported && !SupportsLinkType(tc.linkType) {
+				t.Errorf("SupportsLinkType(%d) = false", tc.linkType)
+			}
+		})
+	}
+}
+
+func TestParsedStatBytes(t *testing.T) {
+	acc := Parsed{Reason: bpf.StatAccounted, IPBytes: 1500}
+	if got := acc.StatBytes(1514); got != 1500 {
+		t.Errorf("accounted: StatBytes = %d, want the IP length 1500", got)
+	}
+	trunc := Parsed{Reason: bpf.StatTruncated}
+	if got := trunc.StatBytes(17); got != 17 {
+		t.Errorf("truncated: StatBytes = %d, want the frame length 17", got)
+	}
+}
