@@ -2,11 +2,17 @@ package probe
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/spanflow/spanflow/bpf"
@@ -468,5 +474,300 @@ func TestParsedStatBytes(t *testing.T) {
 	trunc := Parsed{Reason: bpf.StatTruncated}
 	if got := trunc.StatBytes(17); got != 17 {
 		t.Errorf("truncated: StatBytes = %d, want the frame length 17", got)
+	}
+}
+
+// dot1qStack is gopacket's Dot1Q decoder that keeps the VLAN ID of every
+// tag it decodes: a DecodingLayerParser reuses one layer value per type.
+type dot1qStack struct {
+	layers.Dot1Q
+	ids []uint16
+}
+
+func (d *dot1qStack) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if err := d.Dot1Q.DecodeFromBytes(data, df); err != nil {
+		return err
+	}
+	d.ids = append(d.ids, d.VLANIdentifier)
+	return nil
+}
+
+// outerIPv4 and outerIPv6 stop decoding at an inner IP header, which
+// would overwrite the outer one's values (spanflow keys the outer one).
+type outerIPv4 struct{ layers.IPv4 }
+
+func (ip *outerIPv4) NextLayerType() gopacket.LayerType {
+	if ip.Protocol == layers.IPProtocolIPv4 || ip.Protocol == layers.IPProtocolIPv6 {
+		return gopacket.LayerTypePayload
+	}
+	return ip.IPv4.NextLayerType()
+}
+
+type outerIPv6 struct{ layers.IPv6 }
+
+func (ip *outerIPv6) NextLayerType() gopacket.LayerType {
+	next := ip.NextHeader
+	if ip.HopByHop != nil {
+		next = ip.HopByHop.NextHeader
+	}
+	return stopAtIP(next, ip.IPv6.NextLayerType())
+}
+
+type outerIPv6Ext struct{ layers.IPv6ExtensionSkipper }
+
+func (e *outerIPv6Ext) NextLayerType() gopacket.LayerType {
+	return stopAtIP(e.NextHeader, e.IPv6ExtensionSkipper.NextLayerType())
+}
+
+type outerIPv6Fragment struct{ layers.IPv6Fragment }
+
+func (f *outerIPv6Fragment) NextLayerType() gopacket.LayerType {
+	return stopAtIP(f.NextHeader, f.IPv6Fragment.NextLayerType())
+}
+
+func stopAtIP(next layers.IPProtocol, lt gopacket.LayerType) gopacket.LayerType {
+	if next == layers.IPProtocolIPv4 || next == layers.IPProtocolIPv6 {
+		return gopacket.LayerTypePayload
+	}
+	return lt
+}
+
+// gopacketOpinion decodes Ethernet frames with gopacket's
+// DecodingLayerParser and says what the reference parser should make of
+// the frames it decodes cleanly.
+type gopacketOpinion struct {
+	parser *gopacket.DecodingLayerParser
+	eth    layers.Ethernet
+	dot1q  dot1qStack
+	ip4    outerIPv4
+	ip6    outerIPv6
+	ext    outerIPv6Ext
+	frag   outerIPv6Fragment
+	tcp    layers.TCP
+	udp    layers.UDP
+	sctp   layers.SCTP
+	icmp4  layers.ICMPv4
+	icmp6  layers.ICMPv6
+
+	decoded []gopacket.LayerType
+}
+
+func newGopacketOpinion() *gopacketOpinion {
+	g := &gopacketOpinion{}
+	g.parser = gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet,
+		&g.eth, &g.dot1q, &g.ip4, &g.ip6, &g.ext, &g.frag, &g.tcp, &g.udp, &g.sctp, &g.icmp4, &g.icmp6)
+	g.parser.IgnoreUnsupported = true
+	return g
+}
+
+// want returns gopacket's opinion of frame, and false when gopacket could
+// not decode it cleanly (an error, a truncated layer) or when its decoders
+// do not reach the layers that decide the outcome (MPLS, PPPoE).
+func (g *gopacketOpinion) want(frame []byte) (Parsed, bool) {
+	g.dot1q.ids = g.dot1q.ids[:0]
+	if err := g.parser.DecodeLayers(frame, &g.decoded); err != nil || g.parser.Truncated {
+		return Parsed{}, false
+	}
+	if len(g.dot1q.ids) > 2 {
+		return Parsed{Reason: bpf.StatUnsupported}, true
+	}
+	var p Parsed
+	if len(g.dot1q.ids) > 0 {
+		p.Key.VlanId = g.dot1q.ids[0]
+	}
+	if len(g.dot1q.ids) > 1 {
+		p.Key.InnerVlanId = g.dot1q.ids[1]
+	}
+
+	var next layers.IPProtocol // the protocol the last decoded IP layer names
+	var transport bool
+	ipSeen, extHeaders := false, 0
+	fragment := false      // a non-first fragment: no transport header
+	firstFragment := false // gopacket does not decode behind a first fragment either
+	for _, lt := range g.decoded {
+		switch lt {
+		case layers.LayerTypeIPv4:
+			ipSeen = true
+			ip := &g.ip4.IPv4
+			p.Key.IpVersion = 4
+			src, _ := netip.AddrFromSlice(ip.SrcIP.To4())
+			dst, _ := netip.AddrFromSlice(ip.DstIP.To4())
+			p.Key.SrcAddr, p.Key.DstAddr = src.As16(), dst.As16()
+			p.Key.Tos = ip.TOS
+			p.IPBytes = uint32(ip.Length)
+			next = ip.Protocol
+			fragment = ip.FragOffset != 0
+			firstFragment = ip.FragOffset == 0 && ip.Flags&layers.IPv4MoreFragments != 0
+			if ip.Version != 4 || binary.BigEndian.Uint16(ip.Contents[2:]) == 0 {
+				// gopacket takes any version, and a Total Length of 0 as
+				// TSO (it uses the frame's length); the datapath finds
+				// such headers malformed.
+				return Parsed{Reason: bpf.StatMalformed}, true
+			}
+		case layers.LayerTypeIPv6:
+			ipSeen = true
+			ip := &g.ip6.IPv6
+			p.Key.IpVersion = 6
+			p.Key.SrcAddr = [16]byte(ip.SrcIP.To16())
+			p.Key.DstAddr = [16]byte(ip.DstIP.To16())
+			p.Key.Tos = ip.TrafficClass
+			if ip.Version != 6 {
+				return Parsed{Reason: bpf.StatMalformed}, true // gopacket takes any version
+			}
+			p.IPBytes = 40 + uint32(ip.Length)
+			next = ip.NextHeader
+			if ip.HopByHop != nil {
+				extHeaders++
+				next = ip.HopByHop.NextHeader
+				if ip.Length == 0 {
+					p.IPBytes = 40 + jumboOption(ip.HopByHop)
+				}
+			}
+		case layers.LayerTypeIPv6Destination, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6HopByHop:
+			extHeaders++
+			next = g.ext.NextHeader
+		case layers.LayerTypeIPv6Fragment:
+			extHeaders++
+			next = g.frag.NextHeader
+			fragment = g.frag.FragmentOffset != 0
+			firstFragment = g.frag.FragmentOffset == 0 && g.frag.MoreFragments
+		case layers.LayerTypeTCP:
+			transport = true
+			p.Key.SrcPort, p.Key.DstPort = uint16(g.tcp.SrcPort), uint16(g.tcp.DstPort)
+			p.TCPFlags = tcpFlagByte(&g.tcp)
+		case layers.LayerTypeUDP:
+			transport = true
+			p.Key.SrcPort, p.Key.DstPort = uint16(g.udp.SrcPort), uint16(g.udp.DstPort)
+		case layers.LayerTypeSCTP:
+			transport = true
+			p.Key.SrcPort, p.Key.DstPort = uint16(g.sctp.SrcPort), uint16(g.sctp.DstPort)
+		case layers.LayerTypeICMPv4:
+			transport = true
+			p.Key.DstPort = uint16(g.icmp4.TypeCode)
+		case layers.LayerTypeICMPv6:
+			transport = true
+			p.Key.DstPort = uint16(g.icmp6.TypeCode)
+		}
+	}
+	if !ipSeen {
+		// Only Ethernet and tags: the EtherType they end on decides.
+		et := g.eth.EthernetType
+		if len(g.dot1q.ids) > 0 {
+			et = g.dot1q.Type
+		}
+		switch et {
+		case layers.EthernetTypeMPLSUnicast, layers.EthernetTypeMPLSMulticast, layers.EthernetTypePPPoESession,
+			layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ:
+			return Parsed{}, false // gopacket stopped before the layer that decides
+		}
+		return Parsed{Reason: bpf.StatNotIP}, true
+	}
+	if extHeaders > maxIPv6ExtHeaders && !fragment {
+		return Parsed{Reason: bpf.StatUnsupported}, true
+	}
+	if firstFragment && !transport {
+		return Parsed{}, false
+	}
+	if !transport && !fragment {
+		switch next {
+		case layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolSCTP, layers.IPProtocolUDPLite,
+			ipProtocolDCCP, layers.IPProtocolICMPv4, layers.IPProtocolICMPv6:
+			return Parsed{}, false // a transport gopacket did not decode
+		}
+	}
+	p.Key.Proto = uint8(next)
+	p.Reason = bpf.StatAccounted
+	return p, true
+}
+
+// jumboOption is the Jumbo Payload length of a hop-by-hop header as
+// gopacket decoded its options, 0 if it has none.
+func jumboOption(h *layers.IPv6HopByHop) uint32 {
+	for _, o := range h.Options {
+		if o.OptionType == 0xc2 && len(o.OptionData) == 4 {
+			return binary.BigEndian.Uint32(o.OptionData)
+		}
+	}
+	return 0
+}
+
+func tcpFlagByte(t *layers.TCP) uint8 {
+	var f uint8
+	for i, set := range []bool{t.FIN, t.SYN, t.RST, t.PSH, t.ACK, t.URG, t.ECE, t.CWR} {
+		if set {
+			f |= 1 << i
+		}
+	}
+	return f
+}
+
+// TestReferenceAgreesWithGopacket compares the reference parser with
+// gopacket's decoders on every frame gopacket decodes cleanly: the
+// generated cases, and the Ethernet frames of the real captures when they
+// are there.
+func TestReferenceAgreesWithGopacket(t *testing.T) {
+	g := newGopacketOpinion()
+	compare := func(name string, frame []byte) bool {
+		want, ok := g.want(frame)
+		if !ok {
+			return false
+		}
+		got := ParseEthernet(frame)
+		got.NoL4 = false // gopacket has no opinion: it decodes whole headers only
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: reference and gopacket disagree (-gopacket +reference):\n%s", name, diff)
+		}
+		return true
+	}
+
+	whole, compared := 0, 0
+	for _, c := range probetest.Cases() {
+		cut := strings.HasPrefix(c.Name, "cut/")
+		if !cut {
+			whole++
+		}
+		if compare(c.Name, c.Frame) && !cut {
+			compared++
+		}
+	}
+	t.Logf("generated: %d of %d whole frames compared (and the cut ones gopacket decodes)", compared, whole)
+	if compared < whole/2 {
+		t.Errorf("gopacket decoded only %d of %d generated frames cleanly", compared, whole)
+	}
+
+	if _, err := os.Stat(realTestdata); err != nil {
+		t.Logf("real captures not available: %v", err)
+		return
+	}
+	realFrames, realCompared := 0, 0
+	for _, pc := range readPcapsTSV(t, realTestdata) {
+		if pc.linkType != int(layers.LinkTypeEthernet) {
+			continue
+		}
+		c, err := OpenCapture(filepath.Join(realTestdata, pc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f, err := c.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Errorf("%s: %v", pc.file, err)
+				}
+				break
+			}
+			if f.LinkType != layers.LinkTypeEthernet {
+				continue
+			}
+			realFrames++
+			if compare(fmt.Sprintf("%s frame %d", pc.file, f.Number), f.Data) {
+				realCompared++
+			}
+		}
+		c.Close()
+	}
+	t.Logf("real captures: %d of %d Ethernet frames compared", realCompared, realFrames)
+	if realCompared < realFrames/2 {
+		t.Errorf("gopacket decoded only %d of %d real Ethernet frames cleanly", realCompared, realFrames)
 	}
 }
