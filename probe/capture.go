@@ -153,13 +153,19 @@ func patchPcapVersion(head []byte) {
 
 // Next returns the next record. At the end of the file it returns io.EOF.
 // A file that is cut short or corrupt gives an error naming the record
-// and the byte offset where reading broke down, after every good record
+// that broke and the byte offset after which it went wrong (the end of
+// the record before it, or of the file header), after every good record
 // before it; Next keeps returning that error.
 func (c *Capture) Next() (Frame, error) {
 	if c.err != nil {
 		return Frame{}, c.err
 	}
 	data, ci, err := c.source.ReadPacketData()
+	if err == io.EOF && !c.pcapng && c.offset() != c.end {
+		// pcapgo reports a record whose header is whole but whose data
+		// is missing as io.EOF.
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		if err == io.EOF {
 			c.err = io.EOF
