@@ -282,7 +282,7 @@ func Cases() []Case {
 		{"ipv6/jumbo/udp", jumbo(70000, nil)[:14+40+8+8]},
 	} {
 		for n := 0; n < len(c.Frame); n++ {
-			add(fmt.Sprintf("cut/%s/at-%d", c.Name, n), c.Frame[:n:n])
+			add(fmt.Sprintf("cut/%s/at-%d", c.Name, n), append([]byte(nil), c.Frame[:n]...))
 		}
 	}
 	return cs
