@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
@@ -475,6 +477,154 @@ func TestCaptureReadsEveryRealCapture(t *testing.T) {
 		c.Close()
 		if want := atoi(t, r["records"]); n != want {
 			t.Errorf("%s: %d records, pcaps.tsv says %d", r["file"], n, want)
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the captures in ../testdata from probetest.Cases")
+
+// projectTestdata is the repository's own folder of small captures.
+const projectTestdata = "../testdata"
+
+// testdataEpoch is the capture time of the first frame of the generated
+// captures; each later frame is one millisecond later.
+var testdataEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// casesPcap is testdata/cases.pcap: every probetest.Cases frame, in order.
+func casesPcap(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := pcapgo.NewWriterNanos(&buf)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range probetest.Cases() {
+		ci := gopacket.CaptureInfo{Timestamp: testdataEpoch.Add(time.Duration(i) * time.Millisecond),
+			CaptureLength: len(c.Frame), Length: len(c.Frame)}
+		if err := w.WritePacket(ci, c.Frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// linkTypeFrames is one IPv4/UDP or IPv6/TCP packet behind each link
+// header ParseFrame reads, for testdata/linktypes.pcapng.
+func linkTypeFrames(t *testing.T) []Frame {
+	t.Helper()
+	frames := casesByName(t)
+	ip4 := frames["ipv4/udp"][14 : 36+14] // the IP packet, without Ethernet padding
+	ip6 := frames["ipv6/tcp"][14:]
+	sll := append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}, ip4...)
+	sll2 := append([]byte{0x86, 0xdd, 0, 0, 0, 0, 0, 7, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0}, ip6...)
+	null := append([]byte{30, 0, 0, 0}, ip6...) // AF_INET6 as Darwin numbers it, little-endian
+	ppp := append([]byte{0xff, 0x03, 0x00, 0x21}, ip4...)
+	list := []struct {
+		lt   layers.LinkType
+		data []byte
+	}{
+		{layers.LinkTypeEthernet, frames["vlan-8100/ipv4/tcp"]},
+		{layers.LinkTypeLinuxSLL, sll},
+		{layers.LinkTypeLinuxSLL2, sll2},
+		{layers.LinkTypeRaw, ip4},
+		{layers.LinkTypeRaw, ip6},
+		{layers.LinkTypeNull, null},
+		{layers.LinkTypePPP, ppp},
+	}
+	var out []Frame
+	for i, l := range list {
+		out = append(out, Frame{Number: i + 1, Timestamp: testdataEpoch.Add(time.Duration(i) * time.Millisecond),
+			LinkType: l.lt, Data: l.data, OrigLen: len(l.data)})
+	}
+	return out
+}
+
+func linkTypesPcapng(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	frames := linkTypeFrames(t)
+	iface := func(lt layers.LinkType) pcapgo.NgInterface {
+		return pcapgo.NgInterface{Name: lt.String(), LinkType: lt, SnapLength: 65535, TimestampResolution: 9}
+	}
+	w, err := pcapgo.NewNgWriterInterface(&buf, iface(frames[0].LinkType),
+		pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "spanflow probe tests (-update)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[layers.LinkType]int{frames[0].LinkType: 0}
+	for _, f := range frames {
+		id, ok := ids[f.LinkType]
+		if !ok {
+			if id, err = w.AddInterface(iface(f.LinkType)); err != nil {
+				t.Fatal(err)
+			}
+			ids[f.LinkType] = id
+		}
+		ci := gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: len(f.Data), Length: f.OrigLen, InterfaceIndex: id}
+		if err := w.WritePacket(ci, f.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestTestdataCapturesAreCurrent checks the committed captures against
+// what their generators make now (go test ./probe -update rewrites them),
+// and reads them back.
+func TestTestdataCapturesAreCurrent(t *testing.T) {
+	files := []struct {
+		name string
+		make func(*testing.T) []byte
+	}{
+		{"cases.pcap", casesPcap},
+		{"linktypes.pcapng", linkTypesPcapng},
+	}
+	for _, f := range files {
+		path := filepath.Join(projectTestdata, f.name)
+		want := f.make(t)
+		if *update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test ./probe -update writes it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run go test ./probe -update", path)
+		}
+	}
+
+	cases := probetest.Cases()
+	got, err := readAll(t, filepath.Join(projectTestdata, "cases.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(cases) {
+		t.Fatalf("cases.pcap holds %d frames, probetest.Cases %d", len(got), len(cases))
+	}
+	for i, f := range got {
+		if !bytes.Equal(f.Data, cases[i].Frame) {
+			t.Errorf("cases.pcap frame %d is not case %s", f.Number, cases[i].Name)
+		}
+	}
+
+	want := linkTypeFrames(t)
+	got, err = readAll(t, filepath.Join(projectTestdata, "linktypes.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFrames(want, got) {
+		t.Errorf("linktypes.pcapng (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	for _, f := range got {
+		p := ParseFrame(f.LinkType, f.Data)
+		if p.Reason != bpf.StatAccounted || (p.Key.DstPort != probetest.UDPDstPort && p.Key.DstPort != probetest.TCPDstPort) {
+			t.Errorf("linktypes.pcapng frame %d (%s): %+v", f.Number, f.LinkType, p)
 		}
 	}
 }
