@@ -9,21 +9,7 @@ import (
 	"github.com/spanflow/spanflow/bpf"
 )
 
-// The reference parser.
-//
-// It is written by hand, byte by byte, instead of on gopacket's decoders,
-// because it has to be an exact oracle for xdp_flow, and gopacket judges
-// packets differently from the datapath: it rejects headers the datapath
-// accounts (an IPv4 header whose options do not parse, an IPv6 payload
-// length of 0 without a jumbo option, a transport header cut short) and
-// needs whole headers where the datapath only needs the first bytes of
-// them. So each function below mirrors one function of the datapath's
-// parse.h (named in its comment): the same checks in the same order, the
-// same bounds, the same outcome. gopacket still reads the capture files,
-// names the constants, builds the test frames and gives a second opinion
-// in the tests.
-
-// Bounds of the datapath's walks, as parse.h defines them.
+// Bounds of the datapath's walks, named as in its C source.
 const (
 	maxVLANTags        = 2 // MAX_VLAN_TAGS
 	maxMPLSLabels      = 8 // MAX_MPLS_LABELS
@@ -91,7 +77,19 @@ func (p Parsed) StatBytes(frameLen int) uint64 {
 	return uint64(frameLen)
 }
 
-// ParseEthernet parses an Ethernet frame exactly as xdp_flow does.
+// ParseEthernet parses an Ethernet frame exactly as xdp_flow does, up to
+// the flow map: same checks in the same order, same bounds, same outcome.
+//
+// It is written by hand, byte by byte, rather than on gopacket's decoders,
+// because an oracle for the datapath needs the datapath's semantics, and
+// gopacket judges packets differently: it rejects headers the datapath
+// accounts (IPv4 options that do not parse, an IPv6 payload length of 0
+// without a jumbo option), accepts some the datapath refuses (any IP
+// version, an IPv4 Total Length of 0), and needs whole headers where the
+// datapath reads only the first bytes of them. Each function in this file
+// mirrors one parse_* function of the datapath, named in its comment.
+// gopacket still reads the capture files, names the constants, builds the
+// test frames and gives a second opinion in the tests.
 func ParseEthernet(frame []byte) Parsed {
 	if len(frame) < ethernetHeaderLen {
 		return Parsed{Reason: bpf.StatTruncated}

@@ -97,7 +97,7 @@ const (
 )
 
 // TestParseEthernetOnGeneratedCases checks the main branches of the
-// datapath with outcomes worked out by hand from parse.h.
+// datapath with outcomes worked out by hand from its parse_* functions.
 func TestParseEthernetOnGeneratedCases(t *testing.T) {
 	const synAckEce = 0x52
 	tests := []struct {
@@ -769,5 +769,72 @@ func TestReferenceAgreesWithGopacket(t *testing.T) {
 	t.Logf("real captures: %d of %d Ethernet frames compared", realCompared, realFrames)
 	if realCompared < realFrames/2 {
 		t.Errorf("gopacket decoded only %d of %d real Ethernet frames cleanly", realCompared, realFrames)
+	}
+}
+
+// FuzzParseFrame checks, on arbitrary bytes, that the parser never panics,
+// that its outcome is consistent, and that every entry point reaches the
+// same IP parser: the IP packet d parses the same raw, behind a DLT_IPv4 or
+// DLT_IPv6 link type, behind Ethernet and behind Linux SLL.
+func FuzzParseFrame(f *testing.F) {
+	for _, c := range probetest.Cases() {
+		if !strings.HasPrefix(c.Name, "cut/") {
+			f.Add(c.Frame[14:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		for _, et := range []uint16{0x0800, 0x86dd} {
+			eth := append([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, byte(et >> 8), byte(et)}, d...)
+			want := ParseEthernet(eth)
+			checkParsed(t, want)
+			sll := append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, byte(et >> 8), byte(et)}, d...)
+			if got := ParseFrame(layers.LinkTypeLinuxSLL, sll); got != want {
+				t.Errorf("SLL %+v, Ethernet %+v", got, want)
+			}
+			lt := layers.LinkTypeIPv4
+			if et == 0x86dd {
+				lt = layers.LinkTypeIPv6
+			}
+			if got := ParseFrame(lt, d); got != want {
+				t.Errorf("link type %v: %+v, Ethernet %+v", lt, got, want)
+			}
+			if len(d) > 0 && d[0]>>4 == map[uint16]byte{0x0800: 4, 0x86dd: 6}[et] {
+				if got := ParseFrame(layers.LinkTypeRaw, d); got != want {
+					t.Errorf("raw: %+v, Ethernet %+v", got, want)
+				}
+			}
+		}
+	})
+}
+
+// checkParsed asserts what holds for every outcome of the parser.
+func checkParsed(t *testing.T, p Parsed) {
+	t.Helper()
+	if p.Reason != bpf.StatAccounted {
+		if p != (Parsed{Reason: p.Reason}) {
+			t.Errorf("outcome %d carries a key or counters: %+v", p.Reason, p)
+		}
+		if p.Reason >= bpf.StatSampledOut {
+			t.Errorf("outcome %d is not one the parser gives", p.Reason)
+		}
+		return
+	}
+	if p.Key.IpVersion != 4 && p.Key.IpVersion != 6 {
+		t.Errorf("accounted with IP version %d", p.Key.IpVersion)
+	}
+	if p.Key.Ifindex != 0 || p.Key.Pad != 0 {
+		t.Errorf("ifindex %d, pad %d: the parser sets neither", p.Key.Ifindex, p.Key.Pad)
+	}
+	if p.NoL4 && (p.Key.SrcPort != 0 || p.Key.DstPort != 0 || p.TCPFlags != 0) {
+		t.Errorf("transport cut off, yet ports %d>%d flags %#x", p.Key.SrcPort, p.Key.DstPort, p.TCPFlags)
+	}
+	if p.TCPFlags != 0 && p.Key.Proto != pTCP {
+		t.Errorf("TCP flags %#x on protocol %d", p.TCPFlags, p.Key.Proto)
+	}
+	if p.Key.IpVersion == 4 && (p.IPBytes < 20 || p.IPBytes > 65535) {
+		t.Errorf("IPv4 length %d outside 20..65535", p.IPBytes)
+	}
+	if a := netip.AddrFrom16(p.Key.SrcAddr); p.Key.IpVersion == 4 && !a.Is4In6() {
+		t.Errorf("IPv4 with source address %s, want it IPv4-mapped", a)
 	}
 }
