@@ -112,6 +112,21 @@ func readAll(t *testing.T, path string) ([]Frame, error) {
 		return nil, err
 	}
 	defer c.Close()
+	return readFrames(t, c)
+}
+
+// readAllFrom is readAll on a capture held in memory.
+func readAllFrom(t *testing.T, name string, r io.Reader) ([]Frame, error) {
+	t.Helper()
+	c, err := NewCapture(name, r)
+	if err != nil {
+		return nil, err
+	}
+	return readFrames(t, c)
+}
+
+func readFrames(t *testing.T, c *Capture) ([]Frame, error) {
+	t.Helper()
 	var frames []Frame
 	for {
 		f, err := c.Next()
@@ -300,12 +315,9 @@ func TestCaptureCutAtEveryOffset(t *testing.T) {
 			if len(ends) != len(frames) || ends[len(ends)-1] != len(b) {
 				t.Fatalf("record ends %v in a %d-byte file of %d frames", ends, len(b), len(frames))
 			}
-			cutPath := filepath.Join(dir, "cut."+format)
 			for cut := start; cut < len(b); cut++ {
-				if err := os.WriteFile(cutPath, b[:cut], 0o644); err != nil {
-					t.Fatal(err)
-				}
-				got, err := readAll(t, cutPath)
+				cutPath := fmt.Sprintf("cut-at-%d.%s", cut, format)
+				got, err := readAllFrom(t, cutPath, bytes.NewReader(b[:cut]))
 				whole, lastEnd := 0, start
 				if format == "pcapng" {
 					// The offset named before the first record is the end of the
@@ -333,6 +345,43 @@ func TestCaptureCutAtEveryOffset(t *testing.T) {
 				if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), cutPath) {
 					t.Fatalf("cut at %d: error %q does not name the file and %q", cut, err, want)
 				}
+			}
+		})
+	}
+}
+
+// TestTruncatedCaptureFileReportsOffset cuts a copy of a capture file in
+// t.TempDir() in the middle of its fourth record's data.
+func TestTruncatedCaptureFileReportsOffset(t *testing.T) {
+	frames := testFrames(t)
+	dir := t.TempDir()
+	for _, format := range []string{"pcap", "pcapng"} {
+		t.Run(format, func(t *testing.T) {
+			full := filepath.Join(dir, "full."+format)
+			if format == "pcap" {
+				writePcap(t, full, frames)
+			} else {
+				writePcapng(t, full, frames)
+			}
+			b, err := os.ReadFile(full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends := pcapRecordEnds(b)
+			if format == "pcapng" {
+				ends, _ = pcapngPacketEnds(b)
+			}
+			cut := filepath.Join(dir, "cut."+format)
+			if err := os.WriteFile(cut, b[:ends[2]+30], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(t, cut)
+			if !sameFrames(frames[:3], got) {
+				t.Errorf("frames before the cut (-want +got):\n%s", cmp.Diff(frames[:3], got))
+			}
+			want := fmt.Sprintf("capture %s: record 4 after byte offset %d: unexpected EOF", cut, ends[2])
+			if err == nil || err.Error() != want {
+				t.Errorf("error %v, want %q", err, want)
 			}
 		})
 	}
