@@ -56,7 +56,12 @@ const (
 // Cases returns every generated frame: each parse branch of the datapath
 // (Ethernet, VLAN, MPLS, PPPoE, IPv4, IPv6 and its extension headers, the
 // transports), malformed headers, and a few representative frames cut at
-// every byte offset. The result is the same on every call.
+// every byte offset. The result is the same on every call, and each frame
+// is the caller's to change.
+//
+// The frames cut below 14 bytes ("cut/…/at-0" to "at-13") are shorter than
+// an Ethernet header: BPF_PROG_TEST_RUN refuses them (EINVAL), so an XDP
+// test has to leave them out; the reference parser calls them truncated.
 func Cases() []Case {
 	var cs []Case
 	add := func(name string, frame []byte) {
