@@ -27,7 +27,7 @@
 
 /* packet: what a parsed frame adds to its flow besides the key. */
 struct packet {
-	__u32 ip_bytes;  /* IPv4 total length, IPv6 40 + payload (or jumbo) length */
+	__u64 ip_bytes;  /* IPv4 total length, IPv6 40 + payload (or jumbo) length */
 	__u8 tcp_flags;  /* TCP flag byte, 0 for other protocols */
 	__u8 no_l4;      /* the transport header was cut off */
 };
@@ -246,7 +246,7 @@ static __always_inline int parse_ipv6(void *p, void *end, struct flow_key *key, 
 		__u32 hbh_len = (h[1] + 1) * 8;
 		avail = ipv6_jumbo_len(h, hbh_len, end);
 	}
-	pkt->ip_bytes = 40 + avail;
+	pkt->ip_bytes = 40 + (__u64)avail;
 
 	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
 		if (!is_ipv6_ext(nh))

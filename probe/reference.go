@@ -56,9 +56,8 @@ type Parsed struct {
 	// order (IPv4 mapped into IPv6), ports in host byte order.
 	Key bpf.FlowKey
 	// IPBytes is what the packet adds to the flow's bytes: the IPv4 total
-	// length, or 40 plus the IPv6 payload (or jumbo) length, in the
-	// datapath's 32-bit arithmetic.
-	IPBytes uint32
+	// length, or 40 plus the IPv6 payload (or jumbo) length.
+	IPBytes uint64
 	// TCPFlags is the TCP flag byte, 0 for other protocols or when the
 	// TCP header is too short to hold it.
 	TCPFlags uint8
@@ -72,7 +71,7 @@ type Parsed struct {
 // every other outcome.
 func (p Parsed) StatBytes(frameLen int) uint64 {
 	if p.Reason == bpf.StatAccounted {
-		return uint64(p.IPBytes)
+		return p.IPBytes
 	}
 	return uint64(frameLen)
 }
@@ -357,7 +356,7 @@ func (p *Parsed) parseIPv4(ip []byte) bpf.StatReason {
 	copy(p.Key.DstAddr[12:], ip[16:20])
 	p.Key.Proto = ip[9]
 	p.Key.Tos = ip[1]
-	p.IPBytes = total
+	p.IPBytes = uint64(total)
 
 	if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 {
 		return bpf.StatAccounted // non-first fragment: no transport header
@@ -423,7 +422,7 @@ func (p *Parsed) parseIPv6(ip []byte) bpf.StatReason {
 		hbhLen := (uint32(ip[h+1]) + 1) * 8
 		avail = ipv6JumboLen(ip[h:], hbhLen)
 	}
-	p.IPBytes = ipv6HeaderLen + avail // wraps like the datapath's __u32
+	p.IPBytes = ipv6HeaderLen + uint64(avail) // 64 bits: a jumbo length may be 2^32-1
 
 	for i := 0; i < maxIPv6ExtHeaders; i++ {
 		if !isIPv6Ext(nh) {

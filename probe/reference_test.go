@@ -54,11 +54,11 @@ func tos(k bpf.FlowKey, t uint8) bpf.FlowKey {
 	return k
 }
 
-func accounted(k bpf.FlowKey, ipBytes uint32, flags uint8) Parsed {
+func accounted(k bpf.FlowKey, ipBytes uint64, flags uint8) Parsed {
 	return Parsed{Reason: bpf.StatAccounted, Key: k, IPBytes: ipBytes, TCPFlags: flags}
 }
 
-func noL4(k bpf.FlowKey, ipBytes uint32) Parsed {
+func noL4(k bpf.FlowKey, ipBytes uint64) Parsed {
 	return Parsed{Reason: bpf.StatAccounted, Key: k, IPBytes: ipBytes, NoL4: true}
 }
 
@@ -198,7 +198,7 @@ func TestParseEthernetOnGeneratedCases(t *testing.T) {
 		{"ipv6/jumbo-after-pad1-padn/udp", accounted(key6(pUDP, 40002, 53), 40+70000, 0)},
 		{"ipv6/jumbo-short-option", noL4(key6(pHopOpts, 0, 0), 40)},
 		{"ipv6/hbh-payload0-no-jumbo", noL4(key6(pHopOpts, 0, 0), 40)},
-		{"ipv6/jumbo-max", accounted(key6(pUDP, 40002, 53), 39, 0)}, // 40 + 0xffffffff in 32 bits
+		{"ipv6/jumbo-max", accounted(key6(pUDP, 40002, 53), 40+0xffffffff, 0)}, // needs 64 bits
 
 		// Transport headers shorter than what is read.
 		{"ipv4/tcp-10-bytes-in-payload", accounted(key4(pTCP, 40001, 443), 30, 0)},
@@ -594,7 +594,7 @@ func (g *gopacketOpinion) want(frame []byte) (Parsed, bool) {
 			dst, _ := netip.AddrFromSlice(ip.DstIP.To4())
 			p.Key.SrcAddr, p.Key.DstAddr = src.As16(), dst.As16()
 			p.Key.Tos = ip.TOS
-			p.IPBytes = uint32(ip.Length)
+			p.IPBytes = uint64(ip.Length)
 			next = ip.Protocol
 			fragment = ip.FragOffset != 0
 			firstFragment = ip.FragOffset == 0 && ip.Flags&layers.IPv4MoreFragments != 0
@@ -614,13 +614,13 @@ func (g *gopacketOpinion) want(frame []byte) (Parsed, bool) {
 			if ip.Version != 6 {
 				return Parsed{Reason: bpf.StatMalformed}, true // gopacket takes any version
 			}
-			p.IPBytes = 40 + uint32(ip.Length)
+			p.IPBytes = 40 + uint64(ip.Length)
 			next = ip.NextHeader
 			if ip.HopByHop != nil {
 				extHeaders++
 				next = ip.HopByHop.NextHeader
 				if ip.Length == 0 {
-					p.IPBytes = 40 + jumboOption(ip.HopByHop)
+					p.IPBytes = 40 + uint64(jumboOption(ip.HopByHop))
 				}
 			}
 		case layers.LayerTypeIPv6Destination, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6HopByHop:

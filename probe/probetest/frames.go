@@ -238,7 +238,7 @@ func Cases() []Case {
 	add("ipv6/jumbo-after-pad1-padn/udp", jumbo(70000, []byte{0, 1, 0}))
 	add("ipv6/jumbo-short-option", jumboRaw([]byte{ipv6OptJumbo, 3, 0, 1, 0x11, 0x70, 1, 0}))
 	add("ipv6/hbh-payload0-no-jumbo", jumboRaw([]byte{1, 4, 0, 0, 0, 0, 1, 0}))
-	add("ipv6/jumbo-max", jumbo(0xffffffff, nil)) // 40 + length wraps in 32 bits
+	add("ipv6/jumbo-max", jumbo(0xffffffff, nil)) // 40 + length needs 64 bits
 
 	// Transport headers shorter than what the datapath reads.
 	add("ipv4/tcp-10-bytes-in-payload", setTotalLen(build(eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolTCP), tcp(), payload(16)), 30))
