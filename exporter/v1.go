@@ -1,0 +1,203 @@
+package exporter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+)
+
+// NetFlow v1 (Cisco): a 16-byte header and up to 24 records of 48 bytes.
+// Every multi-byte field is big-endian (network byte order).
+//
+//	header  0 version=1  2 count  4 sysUptime ms  8 unix_secs  12 unix_nsecs
+//	record  0 srcaddr  4 dstaddr  8 nexthop  12 input  14 output  16 dPkts
+//	        20 dOctets  24 First  28 Last  32 srcport  34 dstport  36 pad
+//	        38 prot  39 tos  40 tcp_flags  41..47 zero
+const (
+	v1HeaderLen  = 16
+	v1RecordLen  = 48
+	v1MaxRecords = 24
+)
+
+// LegacyStats counts what a v1, v5, v7 or v8 encoder did. Records that a
+// version cannot carry are counted, never dropped silently.
+type LegacyStats struct {
+	Datagrams uint64 // datagrams emitted
+	Records   uint64 // records written (after splitting)
+	Skipped   uint64 // input records left out: IPv6, which these versions cannot carry
+	Split     uint64 // input records whose counters exceeded 32 bits, written as several records
+}
+
+// V1Encoder encodes NetFlow v1 datagrams. v1 has no sequence number and
+// no engine fields; IPv6 records are skipped and counted.
+type V1Encoder struct {
+	s     Settings
+	buf   []byte
+	per   int
+	stats LegacyStats
+}
+
+// NewV1Encoder returns a v1 encoder for s. It fails when the MTU cannot
+// hold one record.
+func NewV1Encoder(s Settings) (*V1Encoder, error) {
+	per, err := recordsPerDatagram("v1", s, v1HeaderLen, v1RecordLen, v1MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	return &V1Encoder{s: s, per: per, buf: make([]byte, v1HeaderLen+per*v1RecordLen)}, nil
+}
+
+// Stats returns the encoder's counters.
+func (e *V1Encoder) Stats() LegacyStats { return e.stats }
+
+// RecordsPerDatagram is the most records one datagram carries: 24, or
+// fewer when the MTU is smaller.
+func (e *V1Encoder) RecordsPerDatagram() int { return e.per }
+
+// Encode implements Encoder.
+func (e *V1Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)) error {
+	n := 0
+	for i := range recs {
+		r := &recs[i]
+		src, dst, ok := ipv4Pair(r)
+		if !ok {
+			e.stats.Skipped++
+			continue
+		}
+		parts := splitCount(r.Packets, r.Bytes, 0)
+		if parts > 1 {
+			e.stats.Split++
+		}
+		first, last := uptimeMs(r.Start, e.s.Boot), uptimeMs(r.End, e.s.Boot)
+		for p := uint64(0); p < parts; p++ {
+			b := e.buf[v1HeaderLen+n*v1RecordLen:][:v1RecordLen]
+			clear(b)
+			copy(b[0:4], src[:])
+			copy(b[4:8], dst[:])
+			putAddr4(b[8:12], r.NextHop)
+			binary.BigEndian.PutUint16(b[12:], ifIndex16(r.InIfIndex))
+			binary.BigEndian.PutUint16(b[14:], ifIndex16(r.OutIfIndex))
+			binary.BigEndian.PutUint32(b[16:], share(r.Packets, parts, p))
+			binary.BigEndian.PutUint32(b[20:], share(r.Bytes, parts, p))
+			binary.BigEndian.PutUint32(b[24:], first)
+			binary.BigEndian.PutUint32(b[28:], last)
+			binary.BigEndian.PutUint16(b[32:], r.SrcPort)
+			binary.BigEndian.PutUint16(b[34:], r.DstPort)
+			b[38] = r.Proto
+			b[39] = r.ToS
+			b[40] = r.TCPFlags
+			n++
+			if n == e.per {
+				e.flush(now, n, emit)
+				n = 0
+			}
+		}
+	}
+	if n > 0 {
+		e.flush(now, n, emit)
+	}
+	return nil
+}
+
+func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
+	h := e.buf[:v1HeaderLen]
+	binary.BigEndian.PutUint16(h[0:], 1)
+	binary.BigEndian.PutUint16(h[2:], uint16(n))
+	putTimes(h[4:16], now, e.s.Boot)
+	e.stats.Datagrams++
+	e.stats.Records += uint64(n)
+	emit(e.buf[:v1HeaderLen+n*v1RecordLen])
+}
+
+// Helpers shared by the v1, v5, v7 and v8 encoders.
+
+// recordsPerDatagram is the version's record limit, lowered to what fits
+// in the MTU's payload.
+func recordsPerDatagram(version string, s Settings, headerLen, recordLen, max int) (int, error) {
+	limit := s.payloadLimit()
+	fit := (limit - headerLen) / recordLen
+	if fit < 1 {
+		return 0, fmt.Errorf("netflow %s: MTU %d leaves %d bytes of payload, need ≥ %d for one record (raise the MTU)",
+			version, limit+28, limit, headerLen+recordLen)
+	}
+	return min(fit, max), nil
+}
+
+// ipv4Pair returns the flow's addresses when both are IPv4 (IPv4-mapped
+// IPv6 counts as IPv4) and the flow is not an IPv6 one.
+func ipv4Pair(r *cache.Record) (src, dst [4]byte, ok bool) {
+	if r.IPVersion == 6 {
+		return src, dst, false
+	}
+	s, d := r.SrcAddr.Unmap(), r.DstAddr.Unmap()
+	if !s.Is4() || !d.Is4() {
+		return src, dst, false
+	}
+	return s.As4(), d.As4(), true
+}
+
+// putAddr4 writes an IPv4 address, or zeros when a is not IPv4 (unset).
+func putAddr4(b []byte, a netip.Addr) {
+	a = a.Unmap()
+	if a.Is4() {
+		v := a.As4()
+		copy(b[:4], v[:])
+		return
+	}
+	clear(b[:4])
+}
+
+// uptimeMs is t as sysUptime: milliseconds since boot, wrapping at 2^32
+// like a router's; times before boot read as 0.
+func uptimeMs(t, boot time.Time) uint32 {
+	d := t.Sub(boot)
+	if d < 0 {
+		return 0
+	}
+	return uint32(d / time.Millisecond)
+}
+
+// putTimes writes the header's sysUptime, unix_secs and unix_nsecs.
+func putTimes(b []byte, now, boot time.Time) {
+	binary.BigEndian.PutUint32(b[0:], uptimeMs(now, boot))
+	binary.BigEndian.PutUint32(b[4:], uint32(now.Unix()))
+	binary.BigEndian.PutUint32(b[8:], uint32(now.Nanosecond()))
+}
+
+// ifIndex16 fits an ifindex into the 16-bit SNMP index fields; larger
+// values (rare on Linux) are truncated to their low 16 bits.
+func ifIndex16(i uint32) uint16 { return uint16(i) }
+
+// as16 fits an AS number into a 16-bit field: 4-byte AS numbers become
+// AS_TRANS (23456, RFC 6793).
+func as16(as uint32) uint16 {
+	if as > math.MaxUint16 {
+		return 23456
+	}
+	return uint16(as)
+}
+
+// splitCount is how many records a flow needs so that packets, bytes and
+// flows each fit the 32-bit fields; 1 for every ordinary flow.
+func splitCount(packets, bytes, flows uint64) uint64 {
+	m := max(packets, bytes, flows)
+	if m <= math.MaxUint32 {
+		return 1
+	}
+	return (m-1)/math.MaxUint32 + 1
+}
+
+// share is part p of n of total: the total spread evenly, the remainder
+// one each over the first parts, so the parts sum to total and each fits
+// in 32 bits when n = splitCount(...).
+func share(total, n, p uint64) uint32 {
+	v := total / n
+	if p < total%n {
+		v++
+	}
+	return uint32(v)
+}
