@@ -114,7 +114,10 @@ func runTshark(t *testing.T, bin, pcap string) ([]tsharkDatagram, []string) {
 			flatten(d.Header, k, v)
 		}
 		// "pdu 3/30": order by the record number.
-		num := func(k string) int { n, _ := strconv.Atoi(strings.TrimPrefix(strings.Split(k, "/")[0], "pdu ")); return n }
+		num := func(k string) int {
+			n, _ := strconv.Atoi(strings.TrimPrefix(strings.Split(k, "/")[0], "pdu "))
+			return n
+		}
 		slicesSortFunc(pdus, func(a, b string) int { return num(a) - num(b) })
 		for _, k := range pdus {
 			pdu := tsharkPDU{}
