@@ -44,7 +44,7 @@ type V1Encoder struct {
 // NewV1Encoder returns a v1 encoder for s. It fails when the MTU cannot
 // hold one record.
 func NewV1Encoder(s Settings) (*V1Encoder, error) {
-	per, err := recordsPerDatagram("v1", s, v1HeaderLen, v1RecordLen, v1MaxRecords)
+	per, err := legacyPerDatagram("v1", s, v1HeaderLen, v1RecordLen, v1MaxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -63,26 +63,26 @@ func (e *V1Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 	n := 0
 	for i := range recs {
 		r := &recs[i]
-		src, dst, ok := ipv4Pair(r)
+		src, dst, ok := legacyIPv4Pair(r)
 		if !ok {
 			e.stats.Skipped++
 			continue
 		}
-		parts := splitCount(r.Packets, r.Bytes, 0)
+		parts := legacySplitCount(r.Packets, r.Bytes, 0)
 		if parts > 1 {
 			e.stats.Split++
 		}
-		first, last := uptimeMs(r.Start, e.s.Boot), uptimeMs(r.End, e.s.Boot)
+		first, last := legacyUptime(r.Start, e.s.Boot), legacyUptime(r.End, e.s.Boot)
 		for p := uint64(0); p < parts; p++ {
 			b := e.buf[v1HeaderLen+n*v1RecordLen:][:v1RecordLen]
 			clear(b)
 			copy(b[0:4], src[:])
 			copy(b[4:8], dst[:])
-			putAddr4(b[8:12], r.NextHop)
-			binary.BigEndian.PutUint16(b[12:], ifIndex16(r.InIfIndex))
-			binary.BigEndian.PutUint16(b[14:], ifIndex16(r.OutIfIndex))
-			binary.BigEndian.PutUint32(b[16:], share(r.Packets, parts, p))
-			binary.BigEndian.PutUint32(b[20:], share(r.Bytes, parts, p))
+			legacyPutAddr4(b[8:12], r.NextHop)
+			binary.BigEndian.PutUint16(b[12:], legacyIfIndex(r.InIfIndex))
+			binary.BigEndian.PutUint16(b[14:], legacyIfIndex(r.OutIfIndex))
+			binary.BigEndian.PutUint32(b[16:], legacyShare(r.Packets, parts, p))
+			binary.BigEndian.PutUint32(b[20:], legacyShare(r.Bytes, parts, p))
 			binary.BigEndian.PutUint32(b[24:], first)
 			binary.BigEndian.PutUint32(b[28:], last)
 			binary.BigEndian.PutUint16(b[32:], r.SrcPort)
@@ -107,7 +107,7 @@ func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v1HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 1)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	putTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.s.Boot)
 	e.stats.Datagrams++
 	e.stats.Records += uint64(n)
 	emit(e.buf[:v1HeaderLen+n*v1RecordLen])
@@ -115,9 +115,9 @@ func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
 
 // Helpers shared by the v1, v5, v7 and v8 encoders.
 
-// recordsPerDatagram is the version's record limit, lowered to what fits
+// legacyPerDatagram is the version's record limit, lowered to what fits
 // in the MTU's payload.
-func recordsPerDatagram(version string, s Settings, headerLen, recordLen, max int) (int, error) {
+func legacyPerDatagram(version string, s Settings, headerLen, recordLen, max int) (int, error) {
 	limit := s.payloadLimit()
 	fit := (limit - headerLen) / recordLen
 	if fit < 1 {
@@ -127,9 +127,9 @@ func recordsPerDatagram(version string, s Settings, headerLen, recordLen, max in
 	return min(fit, max), nil
 }
 
-// ipv4Pair returns the flow's addresses when both are IPv4 (IPv4-mapped
+// legacyIPv4Pair returns the flow's addresses when both are IPv4 (IPv4-mapped
 // IPv6 counts as IPv4) and the flow is not an IPv6 one.
-func ipv4Pair(r *cache.Record) (src, dst [4]byte, ok bool) {
+func legacyIPv4Pair(r *cache.Record) (src, dst [4]byte, ok bool) {
 	if r.IPVersion == 6 {
 		return src, dst, false
 	}
@@ -140,8 +140,8 @@ func ipv4Pair(r *cache.Record) (src, dst [4]byte, ok bool) {
 	return s.As4(), d.As4(), true
 }
 
-// putAddr4 writes an IPv4 address, or zeros when a is not IPv4 (unset).
-func putAddr4(b []byte, a netip.Addr) {
+// legacyPutAddr4 writes an IPv4 address, or zeros when a is not IPv4 (unset).
+func legacyPutAddr4(b []byte, a netip.Addr) {
 	a = a.Unmap()
 	if a.Is4() {
 		v := a.As4()
@@ -151,9 +151,9 @@ func putAddr4(b []byte, a netip.Addr) {
 	clear(b[:4])
 }
 
-// uptimeMs is t as sysUptime: milliseconds since boot, wrapping at 2^32
+// legacyUptime is t as sysUptime: milliseconds since boot, wrapping at 2^32
 // like a router's; times before boot read as 0.
-func uptimeMs(t, boot time.Time) uint32 {
+func legacyUptime(t, boot time.Time) uint32 {
 	d := t.Sub(boot)
 	if d < 0 {
 		return 0
@@ -161,29 +161,29 @@ func uptimeMs(t, boot time.Time) uint32 {
 	return uint32(d / time.Millisecond)
 }
 
-// putTimes writes the header's sysUptime, unix_secs and unix_nsecs.
-func putTimes(b []byte, now, boot time.Time) {
-	binary.BigEndian.PutUint32(b[0:], uptimeMs(now, boot))
+// legacyPutTimes writes the header's sysUptime, unix_secs and unix_nsecs.
+func legacyPutTimes(b []byte, now, boot time.Time) {
+	binary.BigEndian.PutUint32(b[0:], legacyUptime(now, boot))
 	binary.BigEndian.PutUint32(b[4:], uint32(now.Unix()))
 	binary.BigEndian.PutUint32(b[8:], uint32(now.Nanosecond()))
 }
 
-// ifIndex16 fits an ifindex into the 16-bit SNMP index fields; larger
+// legacyIfIndex fits an ifindex into the 16-bit SNMP index fields; larger
 // values (rare on Linux) are truncated to their low 16 bits.
-func ifIndex16(i uint32) uint16 { return uint16(i) }
+func legacyIfIndex(i uint32) uint16 { return uint16(i) }
 
-// as16 fits an AS number into a 16-bit field: 4-byte AS numbers become
+// legacyAS16 fits an AS number into a 16-bit field: 4-byte AS numbers become
 // AS_TRANS (23456, RFC 6793).
-func as16(as uint32) uint16 {
+func legacyAS16(as uint32) uint16 {
 	if as > math.MaxUint16 {
 		return 23456
 	}
 	return uint16(as)
 }
 
-// splitCount is how many records a flow needs so that packets, bytes and
+// legacySplitCount is how many records a flow needs so that packets, bytes and
 // flows each fit the 32-bit fields; 1 for every ordinary flow.
-func splitCount(packets, bytes, flows uint64) uint64 {
+func legacySplitCount(packets, bytes, flows uint64) uint64 {
 	m := max(packets, bytes, flows)
 	if m <= math.MaxUint32 {
 		return 1
@@ -191,10 +191,10 @@ func splitCount(packets, bytes, flows uint64) uint64 {
 	return (m-1)/math.MaxUint32 + 1
 }
 
-// share is part p of n of total: the total spread evenly, the remainder
+// legacyShare is part p of n of total: the total spread evenly, the remainder
 // one each over the first parts, so the parts sum to total and each fits
-// in 32 bits when n = splitCount(...).
-func share(total, n, p uint64) uint32 {
+// in 32 bits when n = legacySplitCount(...).
+func legacyShare(total, n, p uint64) uint32 {
 	v := total / n
 	if p < total%n {
 		v++

@@ -95,8 +95,8 @@ func legacyRecords() []cache.Record {
 	}
 }
 
-// collect runs encode and returns copies of the datagrams it emitted.
-func collect(t testing.TB, encode func(emit func([]byte)) error) [][]byte {
+// legacyCollect runs encode and returns copies of the datagrams it emitted.
+func legacyCollect(t testing.TB, encode func(emit func([]byte)) error) [][]byte {
 	t.Helper()
 	var out [][]byte
 	if err := encode(func(d []byte) { out = append(out, bytes.Clone(d)) }); err != nil {
@@ -105,9 +105,9 @@ func collect(t testing.TB, encode func(emit func([]byte)) error) [][]byte {
 	return out
 }
 
-// checkGolden compares datagrams with testdata/golden/name, a commented
+// legacyCheckGolden compares datagrams with testdata/golden/name, a commented
 // hexdump; with -update it rewrites the file, headed by about.
-func checkGolden(t *testing.T, name, about string, got [][]byte) {
+func legacyCheckGolden(t *testing.T, name, about string, got [][]byte) {
 	t.Helper()
 	path := filepath.Join("testdata", "golden", name)
 	if legacyUpdate() {
@@ -131,7 +131,7 @@ func checkGolden(t *testing.T, name, about string, got [][]byte) {
 		}
 		return
 	}
-	want, err := readGolden(path)
+	want, err := legacyReadGolden(path)
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
@@ -140,14 +140,14 @@ func checkGolden(t *testing.T, name, about string, got [][]byte) {
 	}
 	for i := range got {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("%s: datagram %d differs from golden:\n%s", name, i+1, hexDiff(want[i], got[i]))
+			t.Errorf("%s: datagram %d differs from golden:\n%s", name, i+1, legacyHexDiff(want[i], got[i]))
 		}
 	}
 }
 
-// readGolden parses a golden hexdump: "# datagram" lines start a datagram,
+// legacyReadGolden parses a golden hexdump: "# datagram" lines start a datagram,
 // other "#" lines are comments, data lines are "offset: hex bytes".
-func readGolden(path string) ([][]byte, error) {
+func legacyReadGolden(path string) ([][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -176,8 +176,8 @@ func readGolden(path string) ([][]byte, error) {
 	return out, sc.Err()
 }
 
-// hexDiff lists the offsets where two datagrams differ.
-func hexDiff(want, got []byte) string {
+// legacyHexDiff lists the offsets where two datagrams differ.
+func legacyHexDiff(want, got []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "length want %d got %d\n", len(want), len(got))
 	for i := 0; i < max(len(want), len(got)); i++ {
@@ -198,11 +198,11 @@ func hexDiff(want, got []byte) string {
 // legacyPort is the UDP port the pcaps send to; tshark is told it is cflow.
 const legacyPort = 9995
 
-// writePcap wraps datagrams in Ethernet/IPv4/UDP (built with gopacket)
+// legacyWritePcap wraps datagrams in Ethernet/IPv4/UDP (built with gopacket)
 // from 127.0.0.1 to 127.0.0.1:legacyPort and writes them as a classic
 // pcap file. (gopacket's pcapgo would need golang.org/x/net, which go.sum
 // does not list yet; the file format is two fixed little-endian headers.)
-func writePcap(t *testing.T, path string, datagrams [][]byte) {
+func legacyWritePcap(t *testing.T, path string, datagrams [][]byte) {
 	t.Helper()
 	var file bytes.Buffer
 	le := binary.LittleEndian
@@ -254,7 +254,7 @@ func legacyAbout(what string, s Settings) string {
 		mtu = DefaultMTU
 	}
 	return fmt.Sprintf(`%s
-Records: legacyRecords() in exporter/v1_test.go (5 IPv4 flows written; 1 IPv6 flow skipped).
+Records: legacyRecords() in exporter/v1_test.go (6 flows: 5 IPv4, 1 IPv6 that these versions skip).
 Clock: now %s, Boot %s.
 Settings: engine type %d, id %d; %s; MTU %d.`,
 		what, legacyNow.Format(time.RFC3339Nano), s.Boot.Format(time.RFC3339Nano),
@@ -267,8 +267,8 @@ func TestV1Golden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
-	checkGolden(t, "v1.hex", legacyAbout("NetFlow v1: V1Encoder.Encode (TestV1Golden).", s), got)
+	got := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
+	legacyCheckGolden(t, "v1.hex", legacyAbout("NetFlow v1: V1Encoder.Encode (TestV1Golden).", s), got)
 	if st := e.Stats(); st != (LegacyStats{Datagrams: 1, Records: 5, Skipped: 1}) {
 		t.Errorf("stats = %+v, want 1 datagram, 5 records, 1 skipped", st)
 	}
@@ -371,7 +371,7 @@ func TestLegacyRecordsPerDatagramFollowMTU(t *testing.T) {
 // Every encoder fills datagrams up to its limit, keeps each within the
 // MTU, skips and counts IPv6 and writes each IPv4 record exactly once.
 func TestLegacyDatagramsFillUpAndFitMTU(t *testing.T) {
-	recs := bulkRecords(40) // 240 records, 200 IPv4
+	recs := legacyBulkRecords(40) // 240 records, 200 IPv4
 	for _, mtu := range []int{0, 1000, 576} {
 		s := legacySettings()
 		s.MTU = mtu
@@ -394,7 +394,7 @@ func TestLegacyDatagramsFillUpAndFitMTU(t *testing.T) {
 			{"v8 full-flow", v8, v8.RecordsPerDatagram(), 28, 44, v8.Stats},
 		} {
 			t.Run(fmt.Sprintf("%s mtu %d", tc.name, mtu), func(t *testing.T) {
-				ds := collect(t, func(emit func([]byte)) error { return tc.enc.Encode(legacyNow, recs, emit) })
+				ds := legacyCollect(t, func(emit func([]byte)) error { return tc.enc.Encode(legacyNow, recs, emit) })
 				total := 0
 				for i, d := range ds {
 					count := int(binary.BigEndian.Uint16(d[2:]))
@@ -426,7 +426,7 @@ func TestLegacySplitsCountersOver32Bits(t *testing.T) {
 	r := legacyRecords()[0]
 	r.Packets, r.Bytes = 4_000_000, 10_000_000_000 // bytes need 3 records
 	v5, _ := NewV5Encoder(legacySettings())
-	ds := collect(t, func(emit func([]byte)) error { return v5.Encode(legacyNow, []cache.Record{r}, emit) })
+	ds := legacyCollect(t, func(emit func([]byte)) error { return v5.Encode(legacyNow, []cache.Record{r}, emit) })
 	if len(ds) != 1 || binary.BigEndian.Uint16(ds[0][2:]) != 3 {
 		t.Fatalf("got %d datagrams, first with %d records; want 1 with 3", len(ds), binary.BigEndian.Uint16(ds[0][2:]))
 	}
@@ -446,7 +446,7 @@ func TestLegacySplitsCountersOver32Bits(t *testing.T) {
 	// v8: dFlows is split as well.
 	v8, _ := NewV8Encoder(legacySettings(), cache.SchemeAS)
 	a := cache.Aggregate{Flows: 7, Packets: 9_000_000_000, Bytes: 1 << 40}
-	ds = collect(t, func(emit func([]byte)) error { return v8.EncodeAggregates(legacyNow, []cache.Aggregate{a}, emit) })
+	ds = legacyCollect(t, func(emit func([]byte)) error { return v8.EncodeAggregates(legacyNow, []cache.Aggregate{a}, emit) })
 	var flows uint64
 	n := 0
 	pkts, bytes = 0, 0
@@ -470,7 +470,7 @@ func TestLegacyUptimeFields(t *testing.T) {
 	r.Start = legacyBoot.Add(-time.Second)
 	r.End = legacyBoot.Add(1234567 * time.Microsecond) // 1234.567 ms → 1234
 	v1, _ := NewV1Encoder(legacySettings())
-	ds := collect(t, func(emit func([]byte)) error { return v1.Encode(legacyNow, []cache.Record{r}, emit) })
+	ds := legacyCollect(t, func(emit func([]byte)) error { return v1.Encode(legacyNow, []cache.Record{r}, emit) })
 	d := ds[0]
 	if got := binary.BigEndian.Uint32(d[4:]); got != 3_600_123 {
 		t.Errorf("header sysUptime %d, want 3600123", got)
@@ -489,7 +489,7 @@ func TestLegacyUptimeFields(t *testing.T) {
 // Encoding allocates nothing in steady state: the datagram buffer is
 // reused and records are written in place.
 func TestLegacyEncodersAllocateNothing(t *testing.T) {
-	recs := bulkRecords(50)
+	recs := legacyBulkRecords(50)
 	s := legacySettings()
 	v1, _ := NewV1Encoder(s)
 	v5, _ := NewV5Encoder(s)
@@ -506,7 +506,7 @@ func TestLegacyEncodersAllocateNothing(t *testing.T) {
 			t.Errorf("%s: %.1f allocations per Encode of %d records, want 0", name, n, len(recs))
 		}
 	}
-	aggs := aggregateFixture(t, cache.SchemePrefix, recs)
+	aggs := legacyAggregate(t, cache.SchemePrefix, recs)
 	e, _ := NewV8Encoder(s, cache.SchemePrefix)
 	if n := testing.AllocsPerRun(20, func() { _ = e.EncodeAggregates(legacyNow, aggs, emit) }); n != 0 {
 		t.Errorf("v8 EncodeAggregates: %.1f allocations, want 0", n)
@@ -516,9 +516,9 @@ func TestLegacyEncodersAllocateNothing(t *testing.T) {
 	}
 }
 
-// benchmarkEncoder reports records encoded per second on one core and
+// legacyBenchmark reports records encoded per second on one core and
 // allocations per datagram.
-func benchmarkEncoder(b *testing.B, enc Encoder, recs []cache.Record) {
+func legacyBenchmark(b *testing.B, enc Encoder, recs []cache.Record) {
 	b.ReportAllocs()
 	datagrams := 0
 	emit := func([]byte) { datagrams++ }
@@ -530,12 +530,12 @@ func benchmarkEncoder(b *testing.B, enc Encoder, recs []cache.Record) {
 	b.ReportMetric(float64(datagrams)/float64(b.N), "datagrams/op")
 }
 
-// benchRecords are 3000 IPv4 records with distinct ports.
-func benchRecords() []cache.Record {
-	return ipv4Only(bulkRecords(600))
+// legacyBenchRecords are 3000 IPv4 records with distinct ports.
+func legacyBenchRecords() []cache.Record {
+	return legacyIPv4Only(legacyBulkRecords(600))
 }
 
 func BenchmarkV1Encode(b *testing.B) {
 	e, _ := NewV1Encoder(legacySettings())
-	benchmarkEncoder(b, e, benchRecords())
+	legacyBenchmark(b, e, legacyBenchRecords())
 }

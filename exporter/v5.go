@@ -44,7 +44,7 @@ type V5Encoder struct {
 // NewV5Encoder returns a v5 encoder for s. It fails when the MTU cannot
 // hold one record or the sampling interval does not fit in 14 bits.
 func NewV5Encoder(s Settings) (*V5Encoder, error) {
-	per, err := recordsPerDatagram("v5", s, v5HeaderLen, v5RecordLen, v5MaxRecords)
+	per, err := legacyPerDatagram("v5", s, v5HeaderLen, v5RecordLen, v5MaxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -86,19 +86,19 @@ func (e *V5Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 	n := 0
 	for i := range recs {
 		r := &recs[i]
-		src, dst, ok := ipv4Pair(r)
+		src, dst, ok := legacyIPv4Pair(r)
 		if !ok {
 			e.stats.Skipped++
 			continue
 		}
-		parts := splitCount(r.Packets, r.Bytes, 0)
+		parts := legacySplitCount(r.Packets, r.Bytes, 0)
 		if parts > 1 {
 			e.stats.Split++
 		}
-		first, last := uptimeMs(r.Start, e.s.Boot), uptimeMs(r.End, e.s.Boot)
+		first, last := legacyUptime(r.Start, e.s.Boot), legacyUptime(r.End, e.s.Boot)
 		for p := uint64(0); p < parts; p++ {
 			b := e.buf[v5HeaderLen+n*v5RecordLen:][:v5RecordLen]
-			putV5Record(b, r, src, dst, share(r.Packets, parts, p), share(r.Bytes, parts, p), first, last)
+			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
 			n++
 			if n == e.per {
 				e.flush(now, n, emit)
@@ -112,13 +112,13 @@ func (e *V5Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 	return nil
 }
 
-// putV5Record writes the 48 bytes v5 and v7 records share.
+// putV5Record writes the 48 bytes v5 and v7 records have in common.
 func putV5Record(b []byte, r *cache.Record, src, dst [4]byte, pkts, octets, first, last uint32) {
 	copy(b[0:4], src[:])
 	copy(b[4:8], dst[:])
-	putAddr4(b[8:12], r.NextHop)
-	binary.BigEndian.PutUint16(b[12:], ifIndex16(r.InIfIndex))
-	binary.BigEndian.PutUint16(b[14:], ifIndex16(r.OutIfIndex))
+	legacyPutAddr4(b[8:12], r.NextHop)
+	binary.BigEndian.PutUint16(b[12:], legacyIfIndex(r.InIfIndex))
+	binary.BigEndian.PutUint16(b[14:], legacyIfIndex(r.OutIfIndex))
 	binary.BigEndian.PutUint32(b[16:], pkts)
 	binary.BigEndian.PutUint32(b[20:], octets)
 	binary.BigEndian.PutUint32(b[24:], first)
@@ -129,8 +129,8 @@ func putV5Record(b []byte, r *cache.Record, src, dst [4]byte, pkts, octets, firs
 	b[37] = r.TCPFlags
 	b[38] = r.Proto
 	b[39] = r.ToS
-	binary.BigEndian.PutUint16(b[40:], as16(r.SrcAS))
-	binary.BigEndian.PutUint16(b[42:], as16(r.DstAS))
+	binary.BigEndian.PutUint16(b[40:], legacyAS16(r.SrcAS))
+	binary.BigEndian.PutUint16(b[42:], legacyAS16(r.DstAS))
 	b[44] = min(r.SrcMask, 32)
 	b[45] = min(r.DstMask, 32)
 	b[46], b[47] = 0, 0
@@ -140,7 +140,7 @@ func (e *V5Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v5HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 5)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	putTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.s.Boot)
 	binary.BigEndian.PutUint32(h[16:], e.seq)
 	h[20] = e.s.EngineType
 	h[21] = e.s.EngineID

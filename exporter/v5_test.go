@@ -24,8 +24,8 @@ func TestV5Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
-			checkGolden(t, tc.file, legacyAbout("NetFlow v5: V5Encoder.Encode (TestV5Golden).", s), got)
+			got := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
+			legacyCheckGolden(t, tc.file, legacyAbout("NetFlow v5: V5Encoder.Encode (TestV5Golden).", s), got)
 		})
 	}
 }
@@ -61,7 +61,7 @@ func TestV5SamplingField(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ds := collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
+			ds := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
 			if got := binary.BigEndian.Uint16(ds[0][22:]); got != tc.want {
 				t.Errorf("sampling field %#04x, want %#04x", got, tc.want)
 			}
@@ -75,7 +75,7 @@ func TestV5SequenceCountsFlows(t *testing.T) {
 	s := legacySettings()
 	s.EngineType, s.EngineID = 2, 200
 	e, _ := NewV5Encoder(s)
-	recs := ipv4Only(bulkRecords(14)) // 70 IPv4 records
+	recs := legacyIPv4Only(legacyBulkRecords(14)) // 70 IPv4 records
 	var seqs, counts []int
 	emit := func(d []byte) {
 		seqs = append(seqs, int(binary.BigEndian.Uint32(d[16:])))
@@ -87,7 +87,7 @@ func TestV5SequenceCountsFlows(t *testing.T) {
 	_ = e.Encode(legacyNow, recs[:45], emit)
 	_ = e.Encode(legacyNow, recs[45:], emit)
 	wantSeqs, wantCounts := []int{0, 30, 45}, []int{30, 15, 25}
-	if !equalInts(seqs, wantSeqs) || !equalInts(counts, wantCounts) {
+	if !legacyEqualInts(seqs, wantSeqs) || !legacyEqualInts(counts, wantCounts) {
 		t.Errorf("sequences %v counts %v; want %v and %v", seqs, counts, wantSeqs, wantCounts)
 	}
 	if e.Sequence() != 70 {
@@ -98,13 +98,13 @@ func TestV5SequenceCountsFlows(t *testing.T) {
 // A full v5 datagram is 30 records, 1464 bytes.
 func TestV5FullDatagramIs1464Bytes(t *testing.T) {
 	e, _ := NewV5Encoder(legacySettings())
-	ds := collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, ipv4Only(bulkRecords(6)), emit) })
+	ds := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyIPv4Only(legacyBulkRecords(6)), emit) })
 	if len(ds[0]) != 1464 || binary.BigEndian.Uint16(ds[0][2:]) != 30 {
 		t.Errorf("first datagram: %d bytes, %d records; want 1464 and 30", len(ds[0]), binary.BigEndian.Uint16(ds[0][2:]))
 	}
 }
 
-func equalInts(a, b []int) bool {
+func legacyEqualInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -118,7 +118,7 @@ func equalInts(a, b []int) bool {
 
 func BenchmarkV5Encode(b *testing.B) {
 	e, _ := NewV5Encoder(legacySettings())
-	benchmarkEncoder(b, e, benchRecords())
+	legacyBenchmark(b, e, legacyBenchRecords())
 }
 
 var _ = cache.EndIdle

@@ -38,7 +38,7 @@ type V7Encoder struct {
 // NewV7Encoder returns a v7 encoder for s. It fails when the MTU cannot
 // hold one record.
 func NewV7Encoder(s Settings) (*V7Encoder, error) {
-	per, err := recordsPerDatagram("v7", s, v7HeaderLen, v7RecordLen, v7MaxRecords)
+	per, err := legacyPerDatagram("v7", s, v7HeaderLen, v7RecordLen, v7MaxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -60,19 +60,19 @@ func (e *V7Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 	n := 0
 	for i := range recs {
 		r := &recs[i]
-		src, dst, ok := ipv4Pair(r)
+		src, dst, ok := legacyIPv4Pair(r)
 		if !ok {
 			e.stats.Skipped++
 			continue
 		}
-		parts := splitCount(r.Packets, r.Bytes, 0)
+		parts := legacySplitCount(r.Packets, r.Bytes, 0)
 		if parts > 1 {
 			e.stats.Split++
 		}
-		first, last := uptimeMs(r.Start, e.s.Boot), uptimeMs(r.End, e.s.Boot)
+		first, last := legacyUptime(r.Start, e.s.Boot), legacyUptime(r.End, e.s.Boot)
 		for p := uint64(0); p < parts; p++ {
 			b := e.buf[v7HeaderLen+n*v7RecordLen:][:v7RecordLen]
-			putV5Record(b, r, src, dst, share(r.Packets, parts, p), share(r.Bytes, parts, p), first, last)
+			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
 			clear(b[48:52]) // router_sc
 			n++
 			if n == e.per {
@@ -91,7 +91,7 @@ func (e *V7Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v7HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 7)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	putTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.s.Boot)
 	binary.BigEndian.PutUint32(h[16:], e.seq)
 	clear(h[20:24])
 	e.seq += uint32(n)

@@ -11,8 +11,8 @@ func TestV7Golden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
-	checkGolden(t, "v7.hex", legacyAbout("NetFlow v7: V7Encoder.Encode (TestV7Golden). Header bytes 20-23 reserved (zero), per Cisco.", s), got)
+	got := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
+	legacyCheckGolden(t, "v7.hex", legacyAbout("NetFlow v7: V7Encoder.Encode (TestV7Golden). Header bytes 20-23 reserved (zero), per Cisco.", s), got)
 }
 
 // v7's flow sequence counts records; its header's last four bytes stay
@@ -21,7 +21,7 @@ func TestV7SequenceAndReservedHeader(t *testing.T) {
 	s := legacySettings()
 	s.EngineType, s.EngineID = 9, 9
 	e, _ := NewV7Encoder(s)
-	recs := ipv4Only(bulkRecords(12)) // 60 records: 27 + 27 + 6
+	recs := legacyIPv4Only(legacyBulkRecords(12)) // 60 records: 27 + 27 + 6
 	var seqs []uint32
 	_ = e.Encode(legacyNow, recs, func(d []byte) {
 		seqs = append(seqs, binary.BigEndian.Uint32(d[16:]))
@@ -36,5 +36,5 @@ func TestV7SequenceAndReservedHeader(t *testing.T) {
 
 func BenchmarkV7Encode(b *testing.B) {
 	e, _ := NewV7Encoder(legacySettings())
-	benchmarkEncoder(b, e, benchRecords())
+	legacyBenchmark(b, e, legacyBenchRecords())
 }

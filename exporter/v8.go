@@ -96,7 +96,7 @@ func NewV8Encoder(s Settings, scheme cache.Scheme) (*V8Encoder, error) {
 		return nil, fmt.Errorf("netflow v8: aggregation scheme %d: must be 1–14", scheme)
 	}
 	l := v8Layouts[scheme]
-	per, err := recordsPerDatagram("v8 "+scheme.String(), s, v8HeaderLen, l.recordLen, l.maxRecords)
+	per, err := legacyPerDatagram("v8 "+scheme.String(), s, v8HeaderLen, l.recordLen, l.maxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -168,14 +168,14 @@ func (e *V8Encoder) put(now time.Time, a *cache.Aggregate, n int, emit func([]by
 	case cache.SchemeDestination, cache.SchemeSourceDestination, cache.SchemeFullFlow:
 		flows = 0 // no dFlows field
 	}
-	parts := splitCount(a.Packets, a.Bytes, flows)
+	parts := legacySplitCount(a.Packets, a.Bytes, flows)
 	if parts > 1 {
 		e.stats.Split++
 	}
-	first, last := uptimeMs(a.Start, e.s.Boot), uptimeMs(a.End, e.s.Boot)
+	first, last := legacyUptime(a.Start, e.s.Boot), legacyUptime(a.End, e.s.Boot)
 	for p := uint64(0); p < parts; p++ {
 		b := e.buf[v8HeaderLen+n*e.recordLen:][:e.recordLen]
-		e.putRecord(b, a, share(flows, parts, p), share(a.Packets, parts, p), share(a.Bytes, parts, p), first, last)
+		e.putRecord(b, a, legacyShare(flows, parts, p), legacyShare(a.Packets, parts, p), legacyShare(a.Bytes, parts, p), first, last)
 		n++
 		if n == e.per {
 			e.flush(now, n, emit)
@@ -192,36 +192,36 @@ func (e *V8Encoder) putRecord(b []byte, a *cache.Aggregate, flows, pkts, octets,
 	be := binary.BigEndian
 	switch e.scheme {
 	case cache.SchemeDestination:
-		putAddr4(b[0:], a.DstAddr)
+		legacyPutAddr4(b[0:], a.DstAddr)
 		be.PutUint32(b[4:], pkts)
 		be.PutUint32(b[8:], octets)
 		be.PutUint32(b[12:], first)
 		be.PutUint32(b[16:], last)
-		be.PutUint16(b[20:], ifIndex16(a.OutIfIndex))
+		be.PutUint16(b[20:], legacyIfIndex(a.OutIfIndex))
 		b[22] = a.ToS
 		return
 	case cache.SchemeSourceDestination:
-		putAddr4(b[0:], a.DstAddr)
-		putAddr4(b[4:], a.SrcAddr)
+		legacyPutAddr4(b[0:], a.DstAddr)
+		legacyPutAddr4(b[4:], a.SrcAddr)
 		be.PutUint32(b[8:], pkts)
 		be.PutUint32(b[12:], octets)
 		be.PutUint32(b[16:], first)
 		be.PutUint32(b[20:], last)
-		be.PutUint16(b[24:], ifIndex16(a.OutIfIndex))
-		be.PutUint16(b[26:], ifIndex16(a.InIfIndex))
+		be.PutUint16(b[24:], legacyIfIndex(a.OutIfIndex))
+		be.PutUint16(b[26:], legacyIfIndex(a.InIfIndex))
 		b[28] = a.ToS
 		return
 	case cache.SchemeFullFlow:
-		putAddr4(b[0:], a.DstAddr)
-		putAddr4(b[4:], a.SrcAddr)
+		legacyPutAddr4(b[0:], a.DstAddr)
+		legacyPutAddr4(b[4:], a.SrcAddr)
 		be.PutUint16(b[8:], a.DstPort)
 		be.PutUint16(b[10:], a.SrcPort)
 		be.PutUint32(b[12:], pkts)
 		be.PutUint32(b[16:], octets)
 		be.PutUint32(b[20:], first)
 		be.PutUint32(b[24:], last)
-		be.PutUint16(b[28:], ifIndex16(a.OutIfIndex))
-		be.PutUint16(b[30:], ifIndex16(a.InIfIndex))
+		be.PutUint16(b[28:], legacyIfIndex(a.OutIfIndex))
+		be.PutUint16(b[30:], legacyIfIndex(a.InIfIndex))
 		b[32] = a.ToS
 		b[33] = a.Proto
 		return
@@ -233,10 +233,10 @@ func (e *V8Encoder) putRecord(b []byte, a *cache.Aggregate, flows, pkts, octets,
 	be.PutUint32(b[16:], last)
 	switch e.scheme {
 	case cache.SchemeAS, cache.SchemeASToS:
-		be.PutUint16(b[20:], as16(a.SrcAS))
-		be.PutUint16(b[22:], as16(a.DstAS))
-		be.PutUint16(b[24:], ifIndex16(a.InIfIndex))
-		be.PutUint16(b[26:], ifIndex16(a.OutIfIndex))
+		be.PutUint16(b[20:], legacyAS16(a.SrcAS))
+		be.PutUint16(b[22:], legacyAS16(a.DstAS))
+		be.PutUint16(b[24:], legacyIfIndex(a.InIfIndex))
+		be.PutUint16(b[26:], legacyIfIndex(a.OutIfIndex))
 		if e.scheme == cache.SchemeASToS {
 			b[28] = a.ToS
 		}
@@ -246,32 +246,32 @@ func (e *V8Encoder) putRecord(b []byte, a *cache.Aggregate, flows, pkts, octets,
 		be.PutUint16(b[26:], a.DstPort)
 		if e.scheme == cache.SchemeProtocolPortToS {
 			b[21] = a.ToS
-			be.PutUint16(b[28:], ifIndex16(a.InIfIndex))
-			be.PutUint16(b[30:], ifIndex16(a.OutIfIndex))
+			be.PutUint16(b[28:], legacyIfIndex(a.InIfIndex))
+			be.PutUint16(b[30:], legacyIfIndex(a.OutIfIndex))
 		}
 	case cache.SchemeSourcePrefix, cache.SchemeSourcePrefixToS:
-		putAddr4(b[20:], a.SrcAddr)
+		legacyPutAddr4(b[20:], a.SrcAddr)
 		b[24] = a.SrcMask
 		if e.scheme == cache.SchemeSourcePrefixToS {
 			b[25] = a.ToS
 		}
-		be.PutUint16(b[26:], as16(a.SrcAS))
-		be.PutUint16(b[28:], ifIndex16(a.InIfIndex))
+		be.PutUint16(b[26:], legacyAS16(a.SrcAS))
+		be.PutUint16(b[28:], legacyIfIndex(a.InIfIndex))
 	case cache.SchemeDestinationPrefix, cache.SchemeDestinationPrefixToS:
-		putAddr4(b[20:], a.DstAddr)
+		legacyPutAddr4(b[20:], a.DstAddr)
 		b[24] = a.DstMask
 		if e.scheme == cache.SchemeDestinationPrefixToS {
 			b[25] = a.ToS
 		}
-		be.PutUint16(b[26:], as16(a.DstAS))
-		be.PutUint16(b[28:], ifIndex16(a.OutIfIndex))
+		be.PutUint16(b[26:], legacyAS16(a.DstAS))
+		be.PutUint16(b[28:], legacyIfIndex(a.OutIfIndex))
 	case cache.SchemePrefix, cache.SchemePrefixToS, cache.SchemePrefixPort:
-		putAddr4(b[20:], a.SrcAddr)
-		putAddr4(b[24:], a.DstAddr)
+		legacyPutAddr4(b[20:], a.SrcAddr)
+		legacyPutAddr4(b[24:], a.DstAddr)
 		b[28] = a.DstMask // destination mask first (Cisco, flow-tools)
 		b[29] = a.SrcMask
-		be.PutUint16(b[36:], ifIndex16(a.InIfIndex))
-		be.PutUint16(b[38:], ifIndex16(a.OutIfIndex))
+		be.PutUint16(b[36:], legacyIfIndex(a.InIfIndex))
+		be.PutUint16(b[38:], legacyIfIndex(a.OutIfIndex))
 		switch e.scheme {
 		case cache.SchemePrefixPort:
 			b[30] = a.ToS
@@ -282,8 +282,8 @@ func (e *V8Encoder) putRecord(b []byte, a *cache.Aggregate, flows, pkts, octets,
 			if e.scheme == cache.SchemePrefixToS {
 				b[30] = a.ToS
 			}
-			be.PutUint16(b[32:], as16(a.SrcAS))
-			be.PutUint16(b[34:], as16(a.DstAS))
+			be.PutUint16(b[32:], legacyAS16(a.SrcAS))
+			be.PutUint16(b[34:], legacyAS16(a.DstAS))
 		}
 	}
 }
@@ -292,7 +292,7 @@ func (e *V8Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v8HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 8)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	putTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.s.Boot)
 	binary.BigEndian.PutUint32(h[16:], e.seq)
 	h[20] = e.s.EngineType
 	h[21] = e.s.EngineID

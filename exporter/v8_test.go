@@ -18,10 +18,10 @@ func TestV8Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			aggs := aggregateFixture(t, scheme, legacyRecords())
-			got := collect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) })
+			aggs := legacyAggregate(t, scheme, legacyRecords())
+			got := legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) })
 			about := legacyAbout(fmt.Sprintf("NetFlow v8 scheme %d (%s): the records through cache.NewAggregator(%d), Flush, then\nV8Encoder.EncodeAggregates (TestV8Golden); %d aggregates.", scheme, scheme, scheme, len(aggs)), s)
-			checkGolden(t, fmt.Sprintf("v8-%02d-%s.hex", int(scheme), scheme), about, got)
+			legacyCheckGolden(t, fmt.Sprintf("v8-%02d-%s.hex", int(scheme), scheme), about, got)
 		})
 	}
 }
@@ -33,7 +33,7 @@ func TestV8HeaderAndSequence(t *testing.T) {
 	s.EngineType, s.EngineID = 3, 4
 	for _, scheme := range cache.Schemes() {
 		e, _ := NewV8Encoder(s, scheme)
-		recs := bulkRecords(12) // 60 IPv4 flows: more than any scheme's limit
+		recs := legacyBulkRecords(12) // 60 IPv4 flows: more than any scheme's limit
 		var seq uint32
 		n := 0
 		_ = e.Encode(legacyNow, recs, func(d []byte) {
@@ -66,11 +66,11 @@ func TestV8SkipsIPv6Aggregates(t *testing.T) {
 }
 
 func BenchmarkV8Encode(b *testing.B) {
-	recs := benchRecords()
+	recs := legacyBenchRecords()
 	for _, scheme := range cache.Schemes() {
 		b.Run(scheme.String(), func(b *testing.B) {
 			e, _ := NewV8Encoder(legacySettings(), scheme)
-			benchmarkEncoder(b, e, recs)
+			legacyBenchmark(b, e, recs)
 		})
 	}
 }
@@ -78,7 +78,7 @@ func BenchmarkV8Encode(b *testing.B) {
 // BenchmarkV8EncodeAggregates encodes what an aggregation cache hands
 // out: 3000 distinct aggregates per scheme.
 func BenchmarkV8EncodeAggregates(b *testing.B) {
-	recs := benchRecords()
+	recs := legacyBenchRecords()
 	for _, scheme := range cache.Schemes() {
 		b.Run(scheme.String(), func(b *testing.B) {
 			aggs := make([]cache.Aggregate, 0, len(recs))

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,17 +31,17 @@ import (
 //     24-27 and ToS, pad, reserved at 28-31; Wireshark reads ToS, pad,
 //     reserved at 24-27 and input/output at 28-31.
 
-// tsharkPDU is one decoded record: cflow field name → value as shown.
-type tsharkPDU map[string]string
+// legacyPDU is one decoded record: cflow field name → value as shown.
+type legacyPDU map[string]string
 
-// tsharkDatagram is one decoded datagram: header fields and records.
-type tsharkDatagram struct {
-	Header tsharkPDU
-	PDUs   []tsharkPDU
+// legacyDatagram is one decoded datagram: header fields and records.
+type legacyDatagram struct {
+	Header legacyPDU
+	PDUs   []legacyPDU
 }
 
-// requireTshark skips the test when tshark is not installed.
-func requireTshark(t *testing.T) string {
+// legacyRequireTshark skips the test when tshark is not installed.
+func legacyRequireTshark(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("tshark")
 	if err != nil {
@@ -49,15 +50,15 @@ func requireTshark(t *testing.T) string {
 	return p
 }
 
-// tsharkDecode writes datagrams to a pcap and returns tshark's decoding.
+// legacyTsharkDecode writes datagrams to a pcap and returns tshark's decoding.
 // It fails the test when tshark reports a malformed packet or any expert
 // info on a cflow packet.
-func tsharkDecode(t *testing.T, datagrams [][]byte) []tsharkDatagram {
+func legacyTsharkDecode(t *testing.T, datagrams [][]byte) []legacyDatagram {
 	t.Helper()
-	bin := requireTshark(t)
+	bin := legacyRequireTshark(t)
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
-	writePcap(t, pcap, datagrams)
-	out, problems := runTshark(t, bin, pcap)
+	legacyWritePcap(t, pcap, datagrams)
+	out, problems := legacyRunTshark(t, bin, pcap)
 	if len(problems) > 0 {
 		t.Errorf("tshark reported problems:\n  %s", strings.Join(problems, "\n  "))
 	}
@@ -67,9 +68,9 @@ func tsharkDecode(t *testing.T, datagrams [][]byte) []tsharkDatagram {
 	return out
 }
 
-// runTshark decodes pcap and returns the cflow datagrams and a list of
+// legacyRunTshark decodes pcap and returns the cflow datagrams and a list of
 // problems (malformed packets, expert info).
-func runTshark(t *testing.T, bin, pcap string) ([]tsharkDatagram, []string) {
+func legacyRunTshark(t *testing.T, bin, pcap string) ([]legacyDatagram, []string) {
 	t.Helper()
 	cmd := exec.Command(bin, "-n", "-r", pcap, "-d", fmt.Sprintf("udp.port==%d,cflow", legacyPort),
 		"-T", "json", "--no-duplicate-keys")
@@ -87,7 +88,7 @@ func runTshark(t *testing.T, bin, pcap string) ([]tsharkDatagram, []string) {
 	if err := json.Unmarshal(raw, &packets); err != nil {
 		t.Fatalf("tshark JSON: %v", err)
 	}
-	var out []tsharkDatagram
+	var out []legacyDatagram
 	var problems []string
 	for i, p := range packets {
 		for name, layer := range p.Source.Layers {
@@ -104,24 +105,24 @@ func runTshark(t *testing.T, bin, pcap string) ([]tsharkDatagram, []string) {
 		if err := json.Unmarshal(raw, &tree); err != nil {
 			t.Fatalf("frame %d: cflow JSON: %v", i+1, err)
 		}
-		d := tsharkDatagram{Header: tsharkPDU{}}
+		d := legacyDatagram{Header: legacyPDU{}}
 		var pdus []string
 		for k, v := range tree {
 			if strings.HasPrefix(k, "pdu ") {
 				pdus = append(pdus, k)
 				continue
 			}
-			flatten(d.Header, k, v)
+			legacyFlatten(d.Header, k, v)
 		}
 		// "pdu 3/30": order by the record number.
 		num := func(k string) int {
 			n, _ := strconv.Atoi(strings.TrimPrefix(strings.Split(k, "/")[0], "pdu "))
 			return n
 		}
-		slicesSortFunc(pdus, func(a, b string) int { return num(a) - num(b) })
+		slices.SortFunc(pdus, func(a, b string) int { return num(a) - num(b) })
 		for _, k := range pdus {
-			pdu := tsharkPDU{}
-			flatten(pdu, "", tree[k])
+			pdu := legacyPDU{}
+			legacyFlatten(pdu, "", tree[k])
 			d.PDUs = append(d.PDUs, pdu)
 		}
 		out = append(out, d)
@@ -129,13 +130,13 @@ func runTshark(t *testing.T, bin, pcap string) ([]tsharkDatagram, []string) {
 	return out, problems
 }
 
-// flatten copies a JSON subtree's leaves into m; repeated fields (arrays)
+// legacyFlatten copies a JSON subtree's leaves into m; repeated fields (arrays)
 // are joined with commas.
-func flatten(m tsharkPDU, key string, v any) {
+func legacyFlatten(m legacyPDU, key string, v any) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, sub := range v {
-			flatten(m, k, sub)
+			legacyFlatten(m, k, sub)
 		}
 	case []any:
 		var parts []string
@@ -148,56 +149,48 @@ func flatten(m tsharkPDU, key string, v any) {
 	}
 }
 
-func slicesSortFunc(s []string, less func(a, b string) int) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && less(s[j-1], s[j]) > 0; j-- {
-			s[j-1], s[j] = s[j], s[j-1]
-		}
-	}
-}
-
 // Expected decodings, computed from the records (not from the encoder).
 
-func wantSecs(t, boot time.Time) string {
+func legacyWantSecs(t, boot time.Time) string {
 	return fmt.Sprintf("%.9f", float64(t.Sub(boot)/time.Millisecond)/1000)
 }
 
-func wantAS(as uint32) string {
+func legacyWantAS(as uint32) string {
 	if as > 65535 {
 		return "23456"
 	}
 	return strconv.FormatUint(uint64(as), 10)
 }
 
-func wantAddr(a netip.Addr) string {
+func legacyWantAddr(a netip.Addr) string {
 	if !a.IsValid() {
 		return "0.0.0.0"
 	}
 	return a.Unmap().String()
 }
 
-func wantPrefix(a netip.Addr, bits uint8) string {
+func legacyWantPrefix(a netip.Addr, bits uint8) string {
 	return netip.PrefixFrom(a.Unmap(), int(bits)).Masked().Addr().String()
 }
 
-func hex8(v uint8) string { return fmt.Sprintf("0x%02x", v) }
+func legacyHex8(v uint8) string { return fmt.Sprintf("0x%02x", v) }
 
-func u(v uint64) string { return strconv.FormatUint(v, 10) }
+func legacyU(v uint64) string { return strconv.FormatUint(v, 10) }
 
-// wantLegacyRecord is what tshark should show for a v1/v5/v7 record.
-func wantLegacyRecord(version int, r cache.Record) tsharkPDU {
-	w := tsharkPDU{
-		"cflow.srcaddr": wantAddr(r.SrcAddr), "cflow.dstaddr": wantAddr(r.DstAddr),
-		"cflow.nexthop": wantAddr(r.NextHop), "cflow.inputint": u(uint64(r.InIfIndex)),
-		"cflow.outputint": u(uint64(r.OutIfIndex)), "cflow.packets": u(r.Packets),
-		"cflow.octets": u(r.Bytes), "cflow.timestart": wantSecs(r.Start, legacyBoot),
-		"cflow.timeend": wantSecs(r.End, legacyBoot), "cflow.srcport": u(uint64(r.SrcPort)),
-		"cflow.dstport": u(uint64(r.DstPort)), "cflow.protocol": u(uint64(r.Proto)),
-		"cflow.tos": hex8(r.ToS), "cflow.tcpflags": hex8(r.TCPFlags),
+// legacyWantRecord is what tshark should show for a v1/v5/v7 record.
+func legacyWantRecord(version int, r cache.Record) legacyPDU {
+	w := legacyPDU{
+		"cflow.srcaddr": legacyWantAddr(r.SrcAddr), "cflow.dstaddr": legacyWantAddr(r.DstAddr),
+		"cflow.nexthop": legacyWantAddr(r.NextHop), "cflow.inputint": legacyU(uint64(r.InIfIndex)),
+		"cflow.outputint": legacyU(uint64(r.OutIfIndex)), "cflow.packets": legacyU(r.Packets),
+		"cflow.octets": legacyU(r.Bytes), "cflow.timestart": legacyWantSecs(r.Start, legacyBoot),
+		"cflow.timeend": legacyWantSecs(r.End, legacyBoot), "cflow.srcport": legacyU(uint64(r.SrcPort)),
+		"cflow.dstport": legacyU(uint64(r.DstPort)), "cflow.protocol": legacyU(uint64(r.Proto)),
+		"cflow.tos": legacyHex8(r.ToS), "cflow.tcpflags": legacyHex8(r.TCPFlags),
 	}
 	if version != 1 {
-		w["cflow.srcas"], w["cflow.dstas"] = wantAS(r.SrcAS), wantAS(r.DstAS)
-		w["cflow.srcmask"], w["cflow.dstmask"] = u(uint64(r.SrcMask)), u(uint64(r.DstMask))
+		w["cflow.srcas"], w["cflow.dstas"] = legacyWantAS(r.SrcAS), legacyWantAS(r.DstAS)
+		w["cflow.srcmask"], w["cflow.dstmask"] = legacyU(uint64(r.SrcMask)), legacyU(uint64(r.DstMask))
 	}
 	if version == 7 {
 		w["cflow.flags"] = "0x00"
@@ -206,91 +199,91 @@ func wantLegacyRecord(version int, r cache.Record) tsharkPDU {
 	return w
 }
 
-// wantV8Record is what tshark should show for an aggregate of scheme s,
+// legacyWantV8Record is what tshark should show for an aggregate of scheme s,
 // Wireshark's quirks included.
-func wantV8Record(s cache.Scheme, a cache.Aggregate) tsharkPDU {
-	w := tsharkPDU{
-		"cflow.packets": u(a.Packets), "cflow.octets": u(a.Bytes),
-		"cflow.timestart": wantSecs(a.Start, legacyBoot), "cflow.timeend": wantSecs(a.End, legacyBoot),
+func legacyWantV8Record(s cache.Scheme, a cache.Aggregate) legacyPDU {
+	w := legacyPDU{
+		"cflow.packets": legacyU(a.Packets), "cflow.octets": legacyU(a.Bytes),
+		"cflow.timestart": legacyWantSecs(a.Start, legacyBoot), "cflow.timeend": legacyWantSecs(a.End, legacyBoot),
 	}
-	in, out := u(uint64(a.InIfIndex)), u(uint64(a.OutIfIndex))
+	in, out := legacyU(uint64(a.InIfIndex)), legacyU(uint64(a.OutIfIndex))
 	switch s {
 	case cache.SchemeDestination, cache.SchemeSourceDestination, cache.SchemeFullFlow:
-		w["cflow.dstaddr"] = wantAddr(a.DstAddr)
+		w["cflow.dstaddr"] = legacyWantAddr(a.DstAddr)
 		w["cflow.outputint"] = out
-		w["cflow.tos"] = hex8(a.ToS)
+		w["cflow.tos"] = legacyHex8(a.ToS)
 		w["cflow.marked_tos"] = "00"
 		w["cflow.extra_packets"] = "00:00:00:00"
 		w["cflow.routersc"] = "0.0.0.0"
 		if s != cache.SchemeDestination {
-			w["cflow.srcaddr"] = wantAddr(a.SrcAddr)
+			w["cflow.srcaddr"] = legacyWantAddr(a.SrcAddr)
 			w["cflow.inputint"] = in
 		}
 		if s == cache.SchemeFullFlow {
-			w["cflow.srcport"], w["cflow.dstport"] = u(uint64(a.SrcPort)), u(uint64(a.DstPort))
-			w["cflow.protocol"] = u(uint64(a.Proto))
+			w["cflow.srcport"], w["cflow.dstport"] = legacyU(uint64(a.SrcPort)), legacyU(uint64(a.DstPort))
+			w["cflow.protocol"] = legacyU(uint64(a.Proto))
 		}
 		return w
 	}
-	w["cflow.flows"] = u(a.Flows)
+	w["cflow.flows"] = legacyU(a.Flows)
 	switch s {
 	case cache.SchemeAS:
-		w["cflow.srcas"], w["cflow.dstas"] = wantAS(a.SrcAS), wantAS(a.DstAS)
+		w["cflow.srcas"], w["cflow.dstas"] = legacyWantAS(a.SrcAS), legacyWantAS(a.DstAS)
 		w["cflow.inputint"], w["cflow.outputint"] = in, out
 	case cache.SchemeASToS:
-		w["cflow.srcas"], w["cflow.dstas"] = wantAS(a.SrcAS), wantAS(a.DstAS)
+		w["cflow.srcas"], w["cflow.dstas"] = legacyWantAS(a.SrcAS), legacyWantAS(a.DstAS)
 		// Quirk: Wireshark reads bytes 24-31 as tos, pad, reserved,
 		// input, output; the wire has input, output, tos, pad, reserved.
-		w["cflow.tos"] = hex8(uint8(a.InIfIndex >> 8))
+		w["cflow.tos"] = legacyHex8(uint8(a.InIfIndex >> 8))
 		w["cflow.padding"] = fmt.Sprintf("%02x", uint8(a.InIfIndex))
 		w["cflow.reserved"] = fmt.Sprintf("%02x:%02x", uint8(a.OutIfIndex>>8), uint8(a.OutIfIndex))
-		w["cflow.inputint"] = u(uint64(a.ToS) << 8)
+		w["cflow.inputint"] = legacyU(uint64(a.ToS) << 8)
 		w["cflow.outputint"] = "0"
 	case cache.SchemeProtocolPort, cache.SchemeProtocolPortToS:
-		w["cflow.protocol"] = u(uint64(a.Proto))
-		w["cflow.srcport"], w["cflow.dstport"] = u(uint64(a.SrcPort)), u(uint64(a.DstPort))
+		w["cflow.protocol"] = legacyU(uint64(a.Proto))
+		w["cflow.srcport"], w["cflow.dstport"] = legacyU(uint64(a.SrcPort)), legacyU(uint64(a.DstPort))
 		if s == cache.SchemeProtocolPortToS {
-			w["cflow.tos"] = hex8(a.ToS)
+			w["cflow.tos"] = legacyHex8(a.ToS)
 			w["cflow.inputint"], w["cflow.outputint"] = in, out
 		}
 	case cache.SchemeSourcePrefix, cache.SchemeSourcePrefixToS:
-		w["cflow.srcnet"] = wantAddr(a.SrcAddr)
-		w["cflow.srcmask"] = u(uint64(a.SrcMask))
-		w["cflow.srcas"] = wantAS(a.SrcAS)
+		w["cflow.srcnet"] = legacyWantAddr(a.SrcAddr)
+		w["cflow.srcmask"] = legacyU(uint64(a.SrcMask))
+		w["cflow.srcas"] = legacyWantAS(a.SrcAS)
 		w["cflow.inputint"] = in
 		if s == cache.SchemeSourcePrefixToS {
-			w["cflow.tos"] = hex8(a.ToS)
+			w["cflow.tos"] = legacyHex8(a.ToS)
 		}
 	case cache.SchemeDestinationPrefix, cache.SchemeDestinationPrefixToS:
-		w["cflow.dstnet"] = wantAddr(a.DstAddr)
-		w["cflow.dstmask"] = u(uint64(a.DstMask))
-		w["cflow.dstas"] = wantAS(a.DstAS)
+		w["cflow.dstnet"] = legacyWantAddr(a.DstAddr)
+		w["cflow.dstmask"] = legacyU(uint64(a.DstMask))
+		w["cflow.dstas"] = legacyWantAS(a.DstAS)
 		w["cflow.outputint"] = out
 		if s == cache.SchemeDestinationPrefixToS {
-			w["cflow.tos"] = hex8(a.ToS)
+			w["cflow.tos"] = legacyHex8(a.ToS)
 		}
 	case cache.SchemePrefix, cache.SchemePrefixToS, cache.SchemePrefixPort:
-		w["cflow.srcnet"], w["cflow.dstnet"] = wantAddr(a.SrcAddr), wantAddr(a.DstAddr)
+		w["cflow.srcnet"], w["cflow.dstnet"] = legacyWantAddr(a.SrcAddr), legacyWantAddr(a.DstAddr)
 		// Quirk: the masks are swapped in Wireshark's labels.
-		w["cflow.srcmask"], w["cflow.dstmask"] = u(uint64(a.DstMask)), u(uint64(a.SrcMask))
+		w["cflow.srcmask"], w["cflow.dstmask"] = legacyU(uint64(a.DstMask)), legacyU(uint64(a.SrcMask))
 		w["cflow.inputint"], w["cflow.outputint"] = in, out
 		if s != cache.SchemePrefix {
-			w["cflow.tos"] = hex8(a.ToS)
+			w["cflow.tos"] = legacyHex8(a.ToS)
 		}
 		if s == cache.SchemePrefixPort {
-			w["cflow.protocol"] = u(uint64(a.Proto))
-			w["cflow.srcport"], w["cflow.dstport"] = u(uint64(a.SrcPort)), u(uint64(a.DstPort))
+			w["cflow.protocol"] = legacyU(uint64(a.Proto))
+			w["cflow.srcport"], w["cflow.dstport"] = legacyU(uint64(a.SrcPort)), legacyU(uint64(a.DstPort))
 		} else {
-			w["cflow.srcas"], w["cflow.dstas"] = wantAS(a.SrcAS), wantAS(a.DstAS)
+			w["cflow.srcas"], w["cflow.dstas"] = legacyWantAS(a.SrcAS), legacyWantAS(a.DstAS)
 		}
 	}
 	return w
 }
 
-// checkPDU compares the fields want names with tshark's record.
-func checkPDU(t *testing.T, where string, want, got tsharkPDU) {
+// legacyCheckPDU compares the fields want names with tshark's record.
+func legacyCheckPDU(t *testing.T, where string, want, got legacyPDU) {
 	t.Helper()
-	sub := tsharkPDU{}
+	sub := legacyPDU{}
 	for k := range want {
 		if v, ok := got[k]; ok {
 			sub[k] = v
@@ -301,39 +294,39 @@ func checkPDU(t *testing.T, where string, want, got tsharkPDU) {
 	}
 }
 
-// checkLegacyHeaders checks the header fields every datagram shares and
+// legacyCheckHeaders checks the header fields every datagram shares and
 // that the flow sequences count the records of the datagrams before.
-func checkLegacyHeaders(t *testing.T, version int, scheme cache.Scheme, s Settings, got []tsharkDatagram) {
+func legacyCheckHeaders(t *testing.T, version int, scheme cache.Scheme, s Settings, got []legacyDatagram) {
 	t.Helper()
 	seq := 0
 	for i, d := range got {
-		want := tsharkPDU{
+		want := legacyPDU{
 			"cflow.version":   strconv.Itoa(version),
 			"cflow.count":     strconv.Itoa(len(d.PDUs)),
-			"cflow.sysuptime": wantSecs(legacyNow, legacyBoot),
+			"cflow.sysuptime": legacyWantSecs(legacyNow, legacyBoot),
 		}
 		if version != 1 {
 			want["cflow.sequence"] = strconv.Itoa(seq)
 		}
 		if version == 5 || version == 8 {
-			want["cflow.engine_type"] = u(uint64(s.EngineType))
-			want["cflow.engine_id"] = u(uint64(s.EngineID))
+			want["cflow.engine_type"] = legacyU(uint64(s.EngineType))
+			want["cflow.engine_id"] = legacyU(uint64(s.EngineID))
 		}
 		if version == 7 {
 			want["cflow.reserved"] = "00:00:00:00"
 		}
 		if version == 8 {
-			want["cflow.aggmethod"] = u(uint64(scheme))
+			want["cflow.aggmethod"] = legacyU(uint64(scheme))
 			want["cflow.aggversion"] = "2"
 		}
-		checkPDU(t, fmt.Sprintf("datagram %d header", i+1), want, d.Header)
+		legacyCheckPDU(t, fmt.Sprintf("datagram %d header", i+1), want, d.Header)
 		seq += len(d.PDUs)
 	}
 }
 
-// bulkRecords is the fixture repeated n times with distinct ports, so the
+// legacyBulkRecords is the fixture repeated n times with distinct ports, so the
 // export spans several datagrams.
-func bulkRecords(n int) []cache.Record {
+func legacyBulkRecords(n int) []cache.Record {
 	var out []cache.Record
 	for i := range n {
 		for _, r := range legacyRecords() {
@@ -348,7 +341,7 @@ func bulkRecords(n int) []cache.Record {
 	return out
 }
 
-func ipv4Only(recs []cache.Record) []cache.Record {
+func legacyIPv4Only(recs []cache.Record) []cache.Record {
 	var out []cache.Record
 	for _, r := range recs {
 		if r.IPVersion != 6 {
@@ -359,9 +352,9 @@ func ipv4Only(recs []cache.Record) []cache.Record {
 }
 
 func TestLegacyVersionsDecodeInTshark(t *testing.T) {
-	requireTshark(t)
-	recs := bulkRecords(12) // 72 records, 60 IPv4: several datagrams per version
-	want := ipv4Only(recs)
+	legacyRequireTshark(t)
+	recs := legacyBulkRecords(12) // 72 records, 60 IPv4: several datagrams per version
+	want := legacyIPv4Only(recs)
 	for _, version := range []int{1, 5, 7} {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
 			t.Parallel()
@@ -380,10 +373,10 @@ func TestLegacyVersionsDecodeInTshark(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := tsharkDecode(t, collect(t, func(emit func([]byte)) error { return enc.Encode(legacyNow, recs, emit) }))
-			checkLegacyHeaders(t, version, 0, s, got)
+			got := legacyTsharkDecode(t, legacyCollect(t, func(emit func([]byte)) error { return enc.Encode(legacyNow, recs, emit) }))
+			legacyCheckHeaders(t, version, 0, s, got)
 			if version == 5 {
-				checkPDU(t, "v5 sampling", tsharkPDU{"cflow.samplingmode": "2", "cflow.samplerate": "100"}, got[0].Header)
+				legacyCheckPDU(t, "v5 sampling", legacyPDU{"cflow.samplingmode": "2", "cflow.samplerate": "100"}, got[0].Header)
 			}
 			i := 0
 			for di, d := range got {
@@ -391,7 +384,7 @@ func TestLegacyVersionsDecodeInTshark(t *testing.T) {
 					if i >= len(want) {
 						t.Fatalf("tshark shows more records than the %d IPv4 records sent", len(want))
 					}
-					checkPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), wantLegacyRecord(version, want[i]), p)
+					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), legacyWantRecord(version, want[i]), p)
 					i++
 				}
 			}
@@ -403,24 +396,24 @@ func TestLegacyVersionsDecodeInTshark(t *testing.T) {
 }
 
 func TestV8AllSchemesDecodeInTshark(t *testing.T) {
-	requireTshark(t)
+	legacyRequireTshark(t)
 	for _, scheme := range cache.Schemes() {
 		t.Run(scheme.String(), func(t *testing.T) {
 			t.Parallel()
-			aggs := aggregateFixture(t, scheme, bulkRecords(12))
+			aggs := legacyAggregate(t, scheme, legacyBulkRecords(12))
 			e, err := NewV8Encoder(legacySettings(), scheme)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := tsharkDecode(t, collect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) }))
-			checkLegacyHeaders(t, 8, scheme, legacySettings(), got)
+			got := legacyTsharkDecode(t, legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) }))
+			legacyCheckHeaders(t, 8, scheme, legacySettings(), got)
 			i := 0
 			for di, d := range got {
 				for pi, p := range d.PDUs {
 					if i >= len(aggs) {
 						t.Fatalf("tshark shows more records than the %d aggregates sent", len(aggs))
 					}
-					checkPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), wantV8Record(scheme, aggs[i]), p)
+					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), legacyWantV8Record(scheme, aggs[i]), p)
 					i++
 				}
 			}
@@ -434,8 +427,8 @@ func TestV8AllSchemesDecodeInTshark(t *testing.T) {
 // Encode (records as one-flow aggregates) spans several datagrams per
 // scheme, so tshark also checks the sequence numbers across datagrams.
 func TestV8EncodeOfRecordsDecodesInTshark(t *testing.T) {
-	requireTshark(t)
-	recs := bulkRecords(12)
+	legacyRequireTshark(t)
+	recs := legacyBulkRecords(12)
 	for _, scheme := range cache.Schemes() {
 		t.Run(scheme.String(), func(t *testing.T) {
 			t.Parallel()
@@ -450,18 +443,18 @@ func TestV8EncodeOfRecordsDecodesInTshark(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := tsharkDecode(t, collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, recs, emit) }))
+			got := legacyTsharkDecode(t, legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, recs, emit) }))
 			if len(got) < 2 {
 				t.Fatalf("%d records fit in %d datagram(s); the test wants several", len(want), len(got))
 			}
-			checkLegacyHeaders(t, 8, scheme, legacySettings(), got)
+			legacyCheckHeaders(t, 8, scheme, legacySettings(), got)
 			i := 0
 			for di, d := range got {
 				for pi, p := range d.PDUs {
 					if i >= len(want) {
 						t.Fatalf("tshark shows more records than the %d sent", len(want))
 					}
-					checkPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), wantV8Record(scheme, want[i]), p)
+					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), legacyWantV8Record(scheme, want[i]), p)
 					i++
 				}
 			}
@@ -472,9 +465,9 @@ func TestV8EncodeOfRecordsDecodesInTshark(t *testing.T) {
 	}
 }
 
-// aggregateFixture runs recs through an aggregation cache of scheme and
+// legacyAggregate runs recs through an aggregation cache of scheme and
 // flushes it.
-func aggregateFixture(t testing.TB, scheme cache.Scheme, recs []cache.Record) []cache.Aggregate {
+func legacyAggregate(t testing.TB, scheme cache.Scheme, recs []cache.Record) []cache.Aggregate {
 	t.Helper()
 	a, err := cache.NewAggregator(scheme, cache.AggregatorConfig{})
 	if err != nil {
@@ -491,16 +484,16 @@ func aggregateFixture(t testing.TB, scheme cache.Scheme, recs []cache.Record) []
 // flag a count that overstates the records or a cut record: it decodes
 // what is there, which is why the tests compare count with the records.)
 func TestTsharkCheckSeesMalformedDatagram(t *testing.T) {
-	bin := requireTshark(t)
+	bin := legacyRequireTshark(t)
 	e, err := NewV5Encoder(legacySettings())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := collect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
+	ds := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
 	ds[0] = ds[0][:10]
 	pcap := filepath.Join(t.TempDir(), "bad.pcap")
-	writePcap(t, pcap, ds)
-	if _, problems := runTshark(t, bin, pcap); len(problems) == 0 {
+	legacyWritePcap(t, pcap, ds)
+	if _, problems := legacyRunTshark(t, bin, pcap); len(problems) == 0 {
 		t.Fatal("tshark reported nothing for a datagram cut inside its header")
 	}
 }
