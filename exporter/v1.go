@@ -34,6 +34,7 @@ type LegacyStats struct {
 
 // V1Encoder encodes NetFlow v1 datagrams. v1 has no sequence number and
 // no engine fields; IPv6 records are skipped and counted.
+// It is one export stream, not safe for concurrent use.
 type V1Encoder struct {
 	s     Settings
 	buf   []byte

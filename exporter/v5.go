@@ -32,6 +32,7 @@ const (
 
 // V5Encoder encodes NetFlow v5 datagrams. Its flow sequence counts the
 // records sent before each datagram; IPv6 records are skipped and counted.
+// It is one export stream, not safe for concurrent use.
 type V5Encoder struct {
 	s        Settings
 	buf      []byte

@@ -27,6 +27,7 @@ const (
 
 // V7Encoder encodes NetFlow v7 datagrams. Its flow sequence counts the
 // records sent before each datagram; IPv6 records are skipped and counted.
+// It is one export stream, not safe for concurrent use.
 type V7Encoder struct {
 	s     Settings
 	buf   []byte

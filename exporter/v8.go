@@ -37,7 +37,8 @@ import (
 //
 // Note the mask order of schemes 5, 13 and 14: destination mask first, as
 // Cisco and flow-tools define it (Wireshark reads these two bytes the
-// other way round).
+// other way round), and scheme 9's interfaces before ToS, as in Cisco's
+// AS-ToS record figure (Wireshark reads ToS, pad, reserved at 24-27).
 //
 // The Catalyst schemes carry no dFlows; marked_tos, extra_pkts (traffic
 // over a policing contract) and router_sc (the shortcut router) are zero:
@@ -78,7 +79,8 @@ var v8Layouts = [...]struct{ recordLen, maxRecords int }{
 // encodes what a cache.Aggregator hands out (EncodeAggregates); as an
 // Encoder it encodes each record as an aggregate of one flow. Its flow
 // sequence counts the records sent before each datagram; IPv6 flows are
-// skipped and counted.
+// skipped and counted. It is one export stream, not safe for concurrent
+// use.
 type V8Encoder struct {
 	s         Settings
 	scheme    cache.Scheme
