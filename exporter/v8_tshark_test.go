@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -495,5 +496,105 @@ func TestTsharkCheckSeesMalformedDatagram(t *testing.T) {
 	legacyWritePcap(t, pcap, ds)
 	if _, problems := legacyRunTshark(t, bin, pcap); len(problems) == 0 {
 		t.Fatal("tshark reported nothing for a datagram cut inside its header")
+	}
+}
+
+// legacyRandomRecords are n seeded-random flows over the whole range of
+// each field the legacy versions carry (IPv4 in 198.18.0.0/15, masks
+// 0-32, 2- and 4-byte AS numbers, 16-bit ifindexes, 32-bit counters,
+// times between Boot and now); every tenth is IPv6.
+func legacyRandomRecords(seed uint64, n int) []cache.Record {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	addr4 := func() netip.Addr {
+		return netip.AddrFrom4([4]byte{198, 18 + byte(rng.IntN(2)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+	}
+	span := legacyNow.Sub(legacyBoot)
+	recs := make([]cache.Record, n)
+	for i := range recs {
+		start := legacyBoot.Add(time.Duration(rng.Int64N(int64(span))))
+		end := start.Add(time.Duration(rng.Int64N(int64(legacyNow.Sub(start)) + 1)))
+		r := cache.Record{
+			SrcAddr: addr4(), DstAddr: addr4(), SrcPort: uint16(rng.Uint32()), DstPort: uint16(rng.Uint32()),
+			Proto: []uint8{1, 6, 17, 47, 132}[rng.IntN(5)], ToS: uint8(rng.Uint32()), IPVersion: 4,
+			InIfIndex: uint32(rng.IntN(65536)), OutIfIndex: uint32(rng.IntN(65536)),
+			Packets: uint64(rng.Uint32()), Bytes: uint64(rng.Uint32()), TCPFlags: uint8(rng.Uint32()),
+			Start: start, End: end, SrcMask: uint8(rng.IntN(33)), DstMask: uint8(rng.IntN(33)),
+			SrcAS: []uint32{0, uint32(rng.IntN(65536)), 4200000000 + rng.Uint32N(1000)}[rng.IntN(3)],
+			DstAS: []uint32{0, uint32(rng.IntN(65536)), 4200000000 + rng.Uint32N(1000)}[rng.IntN(3)],
+		}
+		if rng.IntN(2) == 0 {
+			r.NextHop = addr4()
+		}
+		if i%10 == 9 {
+			r.SrcAddr, r.DstAddr, r.IPVersion = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 6
+		}
+		recs[i] = r
+	}
+	return recs
+}
+
+// Random flows through every version and scheme, decoded by tshark in
+// one capture: all fields must come back.
+func TestLegacyRandomRecordsDecodeInTshark(t *testing.T) {
+	legacyRequireTshark(t)
+	recs := legacyRandomRecords(4, 400)
+	want4 := legacyIPv4Only(recs)
+	s := legacySettings()
+	var datagrams [][]byte
+	type expect struct {
+		name  string
+		n     int // datagrams
+		check func(t *testing.T, got []legacyDatagram)
+	}
+	var exps []expect
+	add := func(name string, ds [][]byte, check func(t *testing.T, got []legacyDatagram)) {
+		datagrams = append(datagrams, ds...)
+		exps = append(exps, expect{name, len(ds), check})
+	}
+	records := func(version int) func(t *testing.T, got []legacyDatagram) {
+		return func(t *testing.T, got []legacyDatagram) {
+			i := 0
+			for _, d := range got {
+				for _, p := range d.PDUs {
+					if i < len(want4) {
+						legacyCheckPDU(t, fmt.Sprintf("v%d record %d", version, i), legacyWantRecord(version, want4[i]), p)
+					}
+					i++
+				}
+			}
+			if i != len(want4) {
+				t.Errorf("v%d: %d records, want %d", version, i, len(want4))
+			}
+		}
+	}
+	v1, _ := NewV1Encoder(s)
+	add("v1", legacyCollect(t, func(emit func([]byte)) error { return v1.Encode(legacyNow, recs, emit) }), records(1))
+	v5, _ := NewV5Encoder(s)
+	add("v5", legacyCollect(t, func(emit func([]byte)) error { return v5.Encode(legacyNow, recs, emit) }), records(5))
+	v7, _ := NewV7Encoder(s)
+	add("v7", legacyCollect(t, func(emit func([]byte)) error { return v7.Encode(legacyNow, recs, emit) }), records(7))
+	for _, scheme := range cache.Schemes() {
+		aggs := legacyAggregate(t, scheme, recs)
+		e, _ := NewV8Encoder(s, scheme)
+		add("v8 "+scheme.String(), legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) }),
+			func(t *testing.T, got []legacyDatagram) {
+				i := 0
+				for _, d := range got {
+					for _, p := range d.PDUs {
+						if i < len(aggs) {
+							legacyCheckPDU(t, fmt.Sprintf("%s aggregate %d", scheme, i), legacyWantV8Record(scheme, aggs[i]), p)
+						}
+						i++
+					}
+				}
+				if i != len(aggs) {
+					t.Errorf("%s: %d records, want %d", scheme, i, len(aggs))
+				}
+			})
+	}
+	got := legacyTsharkDecode(t, datagrams)
+	for _, e := range exps {
+		e.check(t, got[:e.n])
+		got = got[e.n:]
 	}
 }
