@@ -168,6 +168,7 @@ func legacyWantNfdump(version int, r cache.Record, sampling uint64) map[string]a
 }
 
 func TestLegacyVersionsDecodeInNfdump(t *testing.T) {
+	t.Parallel()
 	legacyRequireNfdump(t)
 	recs := legacyBulkRecords(12) // 72 records, 60 IPv4
 	want := legacyIPv4Only(recs)
