@@ -170,10 +170,6 @@ func legacyWantAddr(a netip.Addr) string {
 	return a.Unmap().String()
 }
 
-func legacyWantPrefix(a netip.Addr, bits uint8) string {
-	return netip.PrefixFrom(a.Unmap(), int(bits)).Masked().Addr().String()
-}
-
 func legacyHex8(v uint8) string { return fmt.Sprintf("0x%02x", v) }
 
 func legacyU(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -352,118 +348,136 @@ func legacyIPv4Only(recs []cache.Record) []cache.Record {
 	return out
 }
 
+// legacyTsharkCase is one export stream of a batch: its datagrams and
+// the checks on tshark's decoding of them.
+type legacyTsharkCase struct {
+	name      string
+	datagrams [][]byte
+	check     func(t *testing.T, got []legacyDatagram)
+}
+
+// legacyTsharkBatch decodes every case's datagrams in one tshark run (its
+// start-up dominates) and checks each case in a subtest.
+func legacyTsharkBatch(t *testing.T, cases []legacyTsharkCase) {
+	t.Helper()
+	var all [][]byte
+	for _, c := range cases {
+		all = append(all, c.datagrams...)
+	}
+	got := legacyTsharkDecode(t, all)
+	for _, c := range cases {
+		part := got[:len(c.datagrams)]
+		got = got[len(c.datagrams):]
+		t.Run(c.name, func(t *testing.T) { c.check(t, part) })
+	}
+}
+
+// legacyCheckRecords checks the headers and that the datagrams hold want,
+// in order, as want(i) describes record i.
+func legacyCheckRecords(version int, scheme cache.Scheme, s Settings, n int, want func(i int) legacyPDU) func(*testing.T, []legacyDatagram) {
+	return func(t *testing.T, got []legacyDatagram) {
+		legacyCheckHeaders(t, version, scheme, s, got)
+		i := 0
+		for di, d := range got {
+			for pi, p := range d.PDUs {
+				if i < n {
+					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), want(i), p)
+				}
+				i++
+			}
+		}
+		if i != n {
+			t.Errorf("tshark shows %d records, want %d", i, n)
+		}
+	}
+}
+
+// legacyV8Case encodes aggs of scheme and expects them back.
+func legacyV8Case(t *testing.T, name string, scheme cache.Scheme, aggs []cache.Aggregate) legacyTsharkCase {
+	e, err := NewV8Encoder(legacySettings(), scheme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return legacyTsharkCase{
+		name:      name,
+		datagrams: legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) }),
+		check: legacyCheckRecords(8, scheme, legacySettings(), len(aggs),
+			func(i int) legacyPDU { return legacyWantV8Record(scheme, aggs[i]) }),
+	}
+}
+
+// legacyRecordCases encodes recs in v1, v5 (random sampling 1:100) and v7.
+func legacyRecordCases(t *testing.T, recs []cache.Record) []legacyTsharkCase {
+	want := legacyIPv4Only(recs)
+	var cases []legacyTsharkCase
+	for _, version := range []int{1, 5, 7} {
+		s := legacySettings()
+		var enc Encoder
+		var err error
+		switch version {
+		case 1:
+			enc, err = NewV1Encoder(s)
+		case 5:
+			s.SamplingInterval, s.SamplingRandom = 100, true
+			enc, err = NewV5Encoder(s)
+		case 7:
+			enc, err = NewV7Encoder(s)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		records := legacyCheckRecords(version, 0, s, len(want), func(i int) legacyPDU { return legacyWantRecord(version, want[i]) })
+		cases = append(cases, legacyTsharkCase{
+			name:      fmt.Sprintf("v%d", version),
+			datagrams: legacyCollect(t, func(emit func([]byte)) error { return enc.Encode(legacyNow, recs, emit) }),
+			check: func(t *testing.T, got []legacyDatagram) {
+				records(t, got)
+				if version == 5 {
+					legacyCheckPDU(t, "v5 sampling", legacyPDU{"cflow.samplingmode": "2", "cflow.samplerate": "100"}, got[0].Header)
+				}
+			},
+		})
+	}
+	return cases
+}
+
+// v1, v5 and v7 records, each version spanning several datagrams.
 func TestLegacyVersionsDecodeInTshark(t *testing.T) {
 	legacyRequireTshark(t)
-	recs := legacyBulkRecords(12) // 72 records, 60 IPv4: several datagrams per version
-	want := legacyIPv4Only(recs)
-	for _, version := range []int{1, 5, 7} {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
-			t.Parallel()
-			s := legacySettings()
-			var enc Encoder
-			var err error
-			switch version {
-			case 1:
-				enc, err = NewV1Encoder(s)
-			case 5:
-				s.SamplingInterval, s.SamplingRandom = 100, true
-				enc, err = NewV5Encoder(s)
-			case 7:
-				enc, err = NewV7Encoder(s)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := legacyTsharkDecode(t, legacyCollect(t, func(emit func([]byte)) error { return enc.Encode(legacyNow, recs, emit) }))
-			legacyCheckHeaders(t, version, 0, s, got)
-			if version == 5 {
-				legacyCheckPDU(t, "v5 sampling", legacyPDU{"cflow.samplingmode": "2", "cflow.samplerate": "100"}, got[0].Header)
-			}
-			i := 0
-			for di, d := range got {
-				for pi, p := range d.PDUs {
-					if i >= len(want) {
-						t.Fatalf("tshark shows more records than the %d IPv4 records sent", len(want))
-					}
-					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), legacyWantRecord(version, want[i]), p)
-					i++
-				}
-			}
-			if i != len(want) {
-				t.Errorf("tshark shows %d records, want %d", i, len(want))
-			}
-		})
-	}
+	legacyTsharkBatch(t, legacyRecordCases(t, legacyBulkRecords(12))) // 72 records, 60 IPv4
 }
 
+// Every scheme's aggregation cache output, and every scheme's Encode of
+// single records (several datagrams, so sequences across datagrams too).
 func TestV8AllSchemesDecodeInTshark(t *testing.T) {
 	legacyRequireTshark(t)
-	for _, scheme := range cache.Schemes() {
-		t.Run(scheme.String(), func(t *testing.T) {
-			t.Parallel()
-			aggs := legacyAggregate(t, scheme, legacyBulkRecords(12))
-			e, err := NewV8Encoder(legacySettings(), scheme)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := legacyTsharkDecode(t, legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) }))
-			legacyCheckHeaders(t, 8, scheme, legacySettings(), got)
-			i := 0
-			for di, d := range got {
-				for pi, p := range d.PDUs {
-					if i >= len(aggs) {
-						t.Fatalf("tshark shows more records than the %d aggregates sent", len(aggs))
-					}
-					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), legacyWantV8Record(scheme, aggs[i]), p)
-					i++
-				}
-			}
-			if i != len(aggs) {
-				t.Errorf("tshark shows %d records, want %d", i, len(aggs))
-			}
-		})
-	}
-}
-
-// Encode (records as one-flow aggregates) spans several datagrams per
-// scheme, so tshark also checks the sequence numbers across datagrams.
-func TestV8EncodeOfRecordsDecodesInTshark(t *testing.T) {
-	legacyRequireTshark(t)
 	recs := legacyBulkRecords(12)
+	var cases []legacyTsharkCase
 	for _, scheme := range cache.Schemes() {
-		t.Run(scheme.String(), func(t *testing.T) {
-			t.Parallel()
-			var want []cache.Aggregate
-			for i := range recs {
-				if k, ok := scheme.Key(&recs[i]); ok {
-					r := recs[i]
-					want = append(want, cache.Aggregate{AggregateKey: k, Flows: 1, Packets: r.Packets, Bytes: r.Bytes, Start: r.Start, End: r.End})
-				}
+		cases = append(cases, legacyV8Case(t, "aggregated/"+scheme.String(), scheme, legacyAggregate(t, scheme, recs)))
+
+		var single []cache.Aggregate
+		for i := range recs {
+			if k, ok := scheme.Key(&recs[i]); ok {
+				r := recs[i]
+				single = append(single, cache.Aggregate{AggregateKey: k, Flows: 1, Packets: r.Packets, Bytes: r.Bytes, Start: r.Start, End: r.End})
 			}
-			e, err := NewV8Encoder(legacySettings(), scheme)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := legacyTsharkDecode(t, legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, recs, emit) }))
-			if len(got) < 2 {
-				t.Fatalf("%d records fit in %d datagram(s); the test wants several", len(want), len(got))
-			}
-			legacyCheckHeaders(t, 8, scheme, legacySettings(), got)
-			i := 0
-			for di, d := range got {
-				for pi, p := range d.PDUs {
-					if i >= len(want) {
-						t.Fatalf("tshark shows more records than the %d sent", len(want))
-					}
-					legacyCheckPDU(t, fmt.Sprintf("datagram %d record %d", di+1, pi+1), legacyWantV8Record(scheme, want[i]), p)
-					i++
-				}
-			}
-			if i != len(want) {
-				t.Errorf("tshark shows %d records, want %d", i, len(want))
-			}
+		}
+		e, err := NewV8Encoder(legacySettings(), scheme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, recs, emit) })
+		if len(ds) < 2 {
+			t.Fatalf("%s: %d records fit in %d datagram(s); the test wants several", scheme, len(single), len(ds))
+		}
+		cases = append(cases, legacyTsharkCase{
+			name: "records/" + scheme.String(), datagrams: ds,
+			check: legacyCheckRecords(8, scheme, legacySettings(), len(single),
+				func(i int) legacyPDU { return legacyWantV8Record(scheme, single[i]) }),
 		})
 	}
+	legacyTsharkBatch(t, cases)
 }
 
 // legacyAggregate runs recs through an aggregation cache of scheme and
@@ -538,63 +552,9 @@ func legacyRandomRecords(seed uint64, n int) []cache.Record {
 func TestLegacyRandomRecordsDecodeInTshark(t *testing.T) {
 	legacyRequireTshark(t)
 	recs := legacyRandomRecords(4, 400)
-	want4 := legacyIPv4Only(recs)
-	s := legacySettings()
-	var datagrams [][]byte
-	type expect struct {
-		name  string
-		n     int // datagrams
-		check func(t *testing.T, got []legacyDatagram)
-	}
-	var exps []expect
-	add := func(name string, ds [][]byte, check func(t *testing.T, got []legacyDatagram)) {
-		datagrams = append(datagrams, ds...)
-		exps = append(exps, expect{name, len(ds), check})
-	}
-	records := func(version int) func(t *testing.T, got []legacyDatagram) {
-		return func(t *testing.T, got []legacyDatagram) {
-			i := 0
-			for _, d := range got {
-				for _, p := range d.PDUs {
-					if i < len(want4) {
-						legacyCheckPDU(t, fmt.Sprintf("v%d record %d", version, i), legacyWantRecord(version, want4[i]), p)
-					}
-					i++
-				}
-			}
-			if i != len(want4) {
-				t.Errorf("v%d: %d records, want %d", version, i, len(want4))
-			}
-		}
-	}
-	v1, _ := NewV1Encoder(s)
-	add("v1", legacyCollect(t, func(emit func([]byte)) error { return v1.Encode(legacyNow, recs, emit) }), records(1))
-	v5, _ := NewV5Encoder(s)
-	add("v5", legacyCollect(t, func(emit func([]byte)) error { return v5.Encode(legacyNow, recs, emit) }), records(5))
-	v7, _ := NewV7Encoder(s)
-	add("v7", legacyCollect(t, func(emit func([]byte)) error { return v7.Encode(legacyNow, recs, emit) }), records(7))
+	cases := legacyRecordCases(t, recs)
 	for _, scheme := range cache.Schemes() {
-		aggs := legacyAggregate(t, scheme, recs)
-		e, _ := NewV8Encoder(s, scheme)
-		add("v8 "+scheme.String(), legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) }),
-			func(t *testing.T, got []legacyDatagram) {
-				i := 0
-				for _, d := range got {
-					for _, p := range d.PDUs {
-						if i < len(aggs) {
-							legacyCheckPDU(t, fmt.Sprintf("%s aggregate %d", scheme, i), legacyWantV8Record(scheme, aggs[i]), p)
-						}
-						i++
-					}
-				}
-				if i != len(aggs) {
-					t.Errorf("%s: %d records, want %d", scheme, i, len(aggs))
-				}
-			})
+		cases = append(cases, legacyV8Case(t, "v8/"+scheme.String(), scheme, legacyAggregate(t, scheme, recs)))
 	}
-	got := legacyTsharkDecode(t, datagrams)
-	for _, e := range exps {
-		e.check(t, got[:e.n])
-		got = got[e.n:]
-	}
+	legacyTsharkBatch(t, cases)
 }
