@@ -36,20 +36,21 @@ type LegacyStats struct {
 // no engine fields; IPv6 records are skipped and counted.
 // It is one export stream, not safe for concurrent use.
 type V1Encoder struct {
-	s     Settings
-	buf   []byte
-	per   int
-	stats LegacyStats
+	s      Settings
+	bootNs int64
+	buf    []byte
+	per    int
+	stats  LegacyStats
 }
 
 // NewV1Encoder returns a v1 encoder for s. It fails when the MTU cannot
 // hold one record.
 func NewV1Encoder(s Settings) (*V1Encoder, error) {
-	per, err := legacyPerDatagram("v1", s, v1HeaderLen, v1RecordLen, v1MaxRecords)
+	per, bootNs, err := legacySetup("v1", s, v1HeaderLen, v1RecordLen, v1MaxRecords)
 	if err != nil {
 		return nil, err
 	}
-	return &V1Encoder{s: s, per: per, buf: make([]byte, v1HeaderLen+per*v1RecordLen)}, nil
+	return &V1Encoder{s: s, bootNs: bootNs, per: per, buf: make([]byte, v1HeaderLen+per*v1RecordLen)}, nil
 }
 
 // Stats returns the encoder's counters.
@@ -73,7 +74,7 @@ func (e *V1Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 		if parts > 1 {
 			e.stats.Split++
 		}
-		first, last := legacyUptime(r.Start, e.s.Boot), legacyUptime(r.End, e.s.Boot)
+		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
 		for p := uint64(0); p < parts; p++ {
 			b := e.buf[v1HeaderLen+n*v1RecordLen:][:v1RecordLen]
 			clear(b)
@@ -108,7 +109,7 @@ func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v1HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 1)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	legacyPutTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.bootNs)
 	e.stats.Datagrams++
 	e.stats.Records += uint64(n)
 	emit(e.buf[:v1HeaderLen+n*v1RecordLen])
@@ -116,16 +117,21 @@ func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
 
 // Helpers shared by the v1, v5, v7 and v8 encoders.
 
-// legacyPerDatagram is the version's record limit, lowered to what fits
-// in the MTU's payload.
-func legacyPerDatagram(version string, s Settings, headerLen, recordLen, max int) (int, error) {
+// legacySetup checks s for a legacy version and returns the records per
+// datagram (the version's limit, lowered to what fits in the MTU's
+// payload) and the sysUptime origin.
+func legacySetup(version string, s Settings, headerLen, recordLen, max int) (per int, bootNs int64, err error) {
 	limit := s.payloadLimit()
 	fit := (limit - headerLen) / recordLen
 	if fit < 1 {
-		return 0, fmt.Errorf("netflow %s: MTU %d leaves %d bytes of payload, need ≥ %d for one record (raise the MTU)",
+		return 0, 0, fmt.Errorf("netflow %s: MTU %d leaves %d bytes of payload, need ≥ %d for one record (raise the MTU)",
 			version, limit+28, limit, headerLen+recordLen)
 	}
-	return min(fit, max), nil
+	bootNs, err = legacyBootNs(version, s)
+	if err != nil {
+		return 0, 0, err
+	}
+	return min(fit, max), bootNs, nil
 }
 
 // legacyIPv4Pair returns the flow's addresses when both are IPv4 (IPv4-mapped
@@ -152,19 +158,34 @@ func legacyPutAddr4(b []byte, a netip.Addr) {
 	clear(b[:4])
 }
 
-// legacyUptime is t as sysUptime: milliseconds since boot, wrapping at 2^32
-// like a router's; times before boot read as 0.
-func legacyUptime(t, boot time.Time) uint32 {
-	d := t.Sub(boot)
+// legacyBootNs is Settings.Boot in Unix nanoseconds, the origin of every
+// sysUptime field. sysUptime is counted on the wall clock, the clock of
+// unix_secs, so collectors that compute unix_secs − (sysUptime − First)
+// get the flow's wall-clock start even after the clock was stepped.
+func legacyBootNs(version string, s Settings) (int64, error) {
+	if s.Boot.IsZero() {
+		return 0, fmt.Errorf("netflow %s: Settings.Boot (the sysUptime origin) is not set", version)
+	}
+	return s.Boot.UnixNano(), nil
+}
+
+// legacyUptime is t as sysUptime: milliseconds since boot (Unix ns),
+// wrapping at 2^32 like a router's; unset times and times before boot
+// read as 0.
+func legacyUptime(t time.Time, bootNs int64) uint32 {
+	if t.IsZero() {
+		return 0
+	}
+	d := t.UnixNano() - bootNs
 	if d < 0 {
 		return 0
 	}
-	return uint32(d / time.Millisecond)
+	return uint32(d / int64(time.Millisecond))
 }
 
 // legacyPutTimes writes the header's sysUptime, unix_secs and unix_nsecs.
-func legacyPutTimes(b []byte, now, boot time.Time) {
-	binary.BigEndian.PutUint32(b[0:], legacyUptime(now, boot))
+func legacyPutTimes(b []byte, now time.Time, bootNs int64) {
+	binary.BigEndian.PutUint32(b[0:], legacyUptime(now, bootNs))
 	binary.BigEndian.PutUint32(b[4:], uint32(now.Unix()))
 	binary.BigEndian.PutUint32(b[8:], uint32(now.Nanosecond()))
 }

@@ -464,13 +464,27 @@ func TestLegacySplitsCountersOver32Bits(t *testing.T) {
 	}
 }
 
-// sysUptime fields: milliseconds since Boot; before Boot reads 0.
+// sysUptime fields: milliseconds since Boot; before Boot, or unset, reads
+// 0; without a Boot the encoders refuse to start.
 func TestLegacyUptimeFields(t *testing.T) {
+	for name, err := range map[string]error{
+		"v1": func() error { _, err := NewV1Encoder(Settings{}); return err }(),
+		"v5": func() error { _, err := NewV5Encoder(Settings{}); return err }(),
+		"v7": func() error { _, err := NewV7Encoder(Settings{}); return err }(),
+		"v8": func() error { _, err := NewV8Encoder(Settings{}, cache.SchemeAS); return err }(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "Boot") {
+			t.Errorf("%s without Boot: err = %v, want one naming Settings.Boot", name, err)
+		}
+	}
+
 	r := legacyRecords()[0]
 	r.Start = legacyBoot.Add(-time.Second)
 	r.End = legacyBoot.Add(1234567 * time.Microsecond) // 1234.567 ms → 1234
+	r2 := r
+	r2.Start, r2.End = time.Time{}, legacyBoot.Add(50*24*time.Hour) // 4320000000 ms wraps to 25032704
 	v1, _ := NewV1Encoder(legacySettings())
-	ds := legacyCollect(t, func(emit func([]byte)) error { return v1.Encode(legacyNow, []cache.Record{r}, emit) })
+	ds := legacyCollect(t, func(emit func([]byte)) error { return v1.Encode(legacyNow, []cache.Record{r, r2}, emit) })
 	d := ds[0]
 	if got := binary.BigEndian.Uint32(d[4:]); got != 3_600_123 {
 		t.Errorf("header sysUptime %d, want 3600123", got)
@@ -483,6 +497,9 @@ func TestLegacyUptimeFields(t *testing.T) {
 	}
 	if first, last := binary.BigEndian.Uint32(d[16+24:]), binary.BigEndian.Uint32(d[16+28:]); first != 0 || last != 1234 {
 		t.Errorf("First %d, Last %d; want 0 and 1234", first, last)
+	}
+	if first, last := binary.BigEndian.Uint32(d[16+48+24:]), binary.BigEndian.Uint32(d[16+48+28:]); first != 0 || last != 25032704 {
+		t.Errorf("unset First %d, 50-day Last %d; want 0 and 25032704 (wrapped)", first, last)
 	}
 }
 

@@ -35,6 +35,7 @@ const (
 // It is one export stream, not safe for concurrent use.
 type V5Encoder struct {
 	s        Settings
+	bootNs   int64
 	buf      []byte
 	per      int
 	seq      uint32
@@ -45,7 +46,7 @@ type V5Encoder struct {
 // NewV5Encoder returns a v5 encoder for s. It fails when the MTU cannot
 // hold one record or the sampling interval does not fit in 14 bits.
 func NewV5Encoder(s Settings) (*V5Encoder, error) {
-	per, err := legacyPerDatagram("v5", s, v5HeaderLen, v5RecordLen, v5MaxRecords)
+	per, bootNs, err := legacySetup("v5", s, v5HeaderLen, v5RecordLen, v5MaxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func NewV5Encoder(s Settings) (*V5Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &V5Encoder{s: s, per: per, sampling: sampling, buf: make([]byte, v5HeaderLen+per*v5RecordLen)}, nil
+	return &V5Encoder{s: s, bootNs: bootNs, per: per, sampling: sampling, buf: make([]byte, v5HeaderLen+per*v5RecordLen)}, nil
 }
 
 // v5Sampling is the header's sampling field: mode<<14 | interval.
@@ -96,7 +97,7 @@ func (e *V5Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 		if parts > 1 {
 			e.stats.Split++
 		}
-		first, last := legacyUptime(r.Start, e.s.Boot), legacyUptime(r.End, e.s.Boot)
+		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
 		for p := uint64(0); p < parts; p++ {
 			b := e.buf[v5HeaderLen+n*v5RecordLen:][:v5RecordLen]
 			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
@@ -141,7 +142,7 @@ func (e *V5Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v5HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 5)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	legacyPutTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.bootNs)
 	binary.BigEndian.PutUint32(h[16:], e.seq)
 	h[20] = e.s.EngineType
 	h[21] = e.s.EngineID

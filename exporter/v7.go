@@ -29,21 +29,22 @@ const (
 // records sent before each datagram; IPv6 records are skipped and counted.
 // It is one export stream, not safe for concurrent use.
 type V7Encoder struct {
-	s     Settings
-	buf   []byte
-	per   int
-	seq   uint32
-	stats LegacyStats
+	s      Settings
+	bootNs int64
+	buf    []byte
+	per    int
+	seq    uint32
+	stats  LegacyStats
 }
 
 // NewV7Encoder returns a v7 encoder for s. It fails when the MTU cannot
 // hold one record.
 func NewV7Encoder(s Settings) (*V7Encoder, error) {
-	per, err := legacyPerDatagram("v7", s, v7HeaderLen, v7RecordLen, v7MaxRecords)
+	per, bootNs, err := legacySetup("v7", s, v7HeaderLen, v7RecordLen, v7MaxRecords)
 	if err != nil {
 		return nil, err
 	}
-	return &V7Encoder{s: s, per: per, buf: make([]byte, v7HeaderLen+per*v7RecordLen)}, nil
+	return &V7Encoder{s: s, bootNs: bootNs, per: per, buf: make([]byte, v7HeaderLen+per*v7RecordLen)}, nil
 }
 
 // Stats returns the encoder's counters.
@@ -70,7 +71,7 @@ func (e *V7Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 		if parts > 1 {
 			e.stats.Split++
 		}
-		first, last := legacyUptime(r.Start, e.s.Boot), legacyUptime(r.End, e.s.Boot)
+		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
 		for p := uint64(0); p < parts; p++ {
 			b := e.buf[v7HeaderLen+n*v7RecordLen:][:v7RecordLen]
 			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
@@ -92,7 +93,7 @@ func (e *V7Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v7HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 7)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	legacyPutTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.bootNs)
 	binary.BigEndian.PutUint32(h[16:], e.seq)
 	clear(h[20:24])
 	e.seq += uint32(n)

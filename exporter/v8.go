@@ -83,6 +83,7 @@ var v8Layouts = [...]struct{ recordLen, maxRecords int }{
 // use.
 type V8Encoder struct {
 	s         Settings
+	bootNs    int64
 	scheme    cache.Scheme
 	recordLen int
 	buf       []byte
@@ -98,12 +99,12 @@ func NewV8Encoder(s Settings, scheme cache.Scheme) (*V8Encoder, error) {
 		return nil, fmt.Errorf("netflow v8: aggregation scheme %d: must be 1–14", scheme)
 	}
 	l := v8Layouts[scheme]
-	per, err := legacyPerDatagram("v8 "+scheme.String(), s, v8HeaderLen, l.recordLen, l.maxRecords)
+	per, bootNs, err := legacySetup("v8 "+scheme.String(), s, v8HeaderLen, l.recordLen, l.maxRecords)
 	if err != nil {
 		return nil, err
 	}
 	return &V8Encoder{
-		s: s, scheme: scheme, recordLen: l.recordLen, per: per,
+		s: s, bootNs: bootNs, scheme: scheme, recordLen: l.recordLen, per: per,
 		buf: make([]byte, v8HeaderLen+per*l.recordLen),
 	}, nil
 }
@@ -174,7 +175,7 @@ func (e *V8Encoder) put(now time.Time, a *cache.Aggregate, n int, emit func([]by
 	if parts > 1 {
 		e.stats.Split++
 	}
-	first, last := legacyUptime(a.Start, e.s.Boot), legacyUptime(a.End, e.s.Boot)
+	first, last := legacyUptime(a.Start, e.bootNs), legacyUptime(a.End, e.bootNs)
 	for p := uint64(0); p < parts; p++ {
 		b := e.buf[v8HeaderLen+n*e.recordLen:][:e.recordLen]
 		e.putRecord(b, a, legacyShare(flows, parts, p), legacyShare(a.Packets, parts, p), legacyShare(a.Bytes, parts, p), first, last)
@@ -294,7 +295,7 @@ func (e *V8Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	h := e.buf[:v8HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 8)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	legacyPutTimes(h[4:16], now, e.s.Boot)
+	legacyPutTimes(h[4:16], now, e.bootNs)
 	binary.BigEndian.PutUint32(h[16:], e.seq)
 	h[20] = e.s.EngineType
 	h[21] = e.s.EngineID
