@@ -23,8 +23,9 @@ import (
 // word: the test sends both and asserts exactly the v5 flows come out.
 //
 // nfacctd quirk asserted here (nfacctd 1.7.7; see the README): it rebuilds
-// v5 timestamps with whole-second resolution, rounding to the nearest
-// second (First 10.005 s reads 10 s, Last 3599.999 s reads 3600 s).
+// v5 timestamps with whole-second resolution, as unix_secs − ⌊(sysUptime −
+// First)/1000⌋, ignoring unix_nsecs (with the header at 3600.123 s, First
+// 10.005 s reads 10 s and Last 3599.999 s reads 3600 s).
 
 func legacyRequireNfacctd(t *testing.T) string {
 	t.Helper()
@@ -141,9 +142,10 @@ print_refresh_time[p]: 1
 
 // legacyWantNfacctd is what nfacctd should print for a v5 record.
 func legacyWantNfacctd(r cache.Record) map[string]any {
+	ms := func(t time.Time) int64 { return t.Sub(legacyBoot).Milliseconds() }
 	ts := func(t time.Time) string {
-		ms := t.Sub(legacyBoot).Truncate(time.Millisecond)
-		return legacyBoot.Add(ms.Round(time.Second)).UTC().Format("2006-01-02 15:04:05.000000")
+		secs := legacyNow.Unix() - (ms(legacyNow)-ms(t))/1000
+		return time.Unix(secs, 0).UTC().Format("2006-01-02 15:04:05.000000")
 	}
 	protos := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}
 	return map[string]any{
