@@ -120,7 +120,7 @@ func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
 // legacySetup checks s for a legacy version and returns the records per
 // datagram (the version's limit, lowered to what fits in the MTU's
 // payload) and the sysUptime origin.
-func legacySetup(version string, s Settings, headerLen, recordLen, max int) (per int, bootNs int64, err error) {
+func legacySetup(version string, s Settings, headerLen, recordLen, maxRecords int) (per int, bootNs int64, err error) {
 	limit := s.payloadLimit()
 	fit := (limit - headerLen) / recordLen
 	if fit < 1 {
@@ -131,7 +131,7 @@ func legacySetup(version string, s Settings, headerLen, recordLen, max int) (per
 	if err != nil {
 		return 0, 0, err
 	}
-	return min(fit, max), bootNs, nil
+	return min(fit, maxRecords), bootNs, nil
 }
 
 // legacyIPv4Pair returns the flow's addresses when both are IPv4 (IPv4-mapped
