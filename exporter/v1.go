@@ -203,6 +203,11 @@ func legacyAS16(as uint32) uint16 {
 	return uint16(as)
 }
 
+// legacyMaxSplit bounds how many records one flow may become: 2^16 parts
+// carry up to 2^48 bytes, far beyond any flow an active timeout lets
+// live; beyond it the parts saturate at 2^32−1 rather than flood.
+const legacyMaxSplit = 1 << 16
+
 // legacySplitCount is how many records a flow needs so that packets, bytes and
 // flows each fit the 32-bit fields; 1 for every ordinary flow.
 func legacySplitCount(packets, bytes, flows uint64) uint64 {
@@ -210,16 +215,17 @@ func legacySplitCount(packets, bytes, flows uint64) uint64 {
 	if m <= math.MaxUint32 {
 		return 1
 	}
-	return (m-1)/math.MaxUint32 + 1
+	return min((m-1)/math.MaxUint32+1, legacyMaxSplit)
 }
 
-// legacyShare is part p of n of total: the total spread evenly, the remainder
-// one each over the first parts, so the parts sum to total and each fits
-// in 32 bits when n = legacySplitCount(...).
+// legacyShare is part p of n of total: the total spread evenly, the
+// remainder one each over the first parts, so the parts sum to total and
+// each fits in 32 bits when n = legacySplitCount(...) (saturating past
+// legacyMaxSplit parts).
 func legacyShare(total, n, p uint64) uint32 {
 	v := total / n
 	if p < total%n {
 		v++
 	}
-	return uint32(v)
+	return uint32(min(v, math.MaxUint32))
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -461,6 +462,26 @@ func TestLegacySplitsCountersOver32Bits(t *testing.T) {
 	}
 	if flows != 7 || pkts != a.Packets || bytes != a.Bytes || n != 257 { // 2^40 / (2^32−1) → 257 parts
 		t.Errorf("v8 parts: %d records, %d flows, %d packets, %d bytes", n, flows, pkts, bytes)
+	}
+}
+
+// A corrupt counter cannot make a flood: at most 2^16 records, saturated.
+func TestLegacySplitIsBounded(t *testing.T) {
+	r := legacyRecords()[0]
+	r.Packets, r.Bytes = math.MaxUint64, math.MaxUint64
+	v5, _ := NewV5Encoder(legacySettings())
+	records := 0
+	_ = v5.Encode(legacyNow, []cache.Record{r}, func(d []byte) {
+		for i := range int(binary.BigEndian.Uint16(d[2:])) {
+			rec := d[24+48*i:]
+			if binary.BigEndian.Uint32(rec[16:]) != math.MaxUint32 || binary.BigEndian.Uint32(rec[20:]) != math.MaxUint32 {
+				t.Fatalf("record %d not saturated", records)
+			}
+			records++
+		}
+	})
+	if records != 1<<16 {
+		t.Errorf("%d records, want 65536", records)
 	}
 }
 
