@@ -210,7 +210,7 @@ func TestLegacyVersionsDecodeInNfdump(t *testing.T) {
 
 // The sequence check must be able to fail: a lost v5 datagram is one
 // sequence failure for nfdump.
-func TestNfdumpSeesLostV5Datagram(t *testing.T) {
+func TestLegacyNfdumpSeesLostV5Datagram(t *testing.T) {
 	legacyRequireNfdump(t)
 	v5, _ := NewV5Encoder(legacySettings())
 	ds := legacyCollect(t, func(emit func([]byte)) error { return v5.Encode(legacyNow, legacyBulkRecords(18), emit) })

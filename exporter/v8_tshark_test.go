@@ -498,7 +498,7 @@ func legacyAggregate(t testing.TB, scheme cache.Scheme, recs []cache.Record) []c
 // nothing: a v5 datagram cut inside its header. (Wireshark 4.0 does not
 // flag a count that overstates the records or a cut record: it decodes
 // what is there, which is why the tests compare count with the records.)
-func TestTsharkCheckSeesMalformedDatagram(t *testing.T) {
+func TestLegacyTsharkCheckSeesMalformedDatagram(t *testing.T) {
 	bin := legacyRequireTshark(t)
 	e, err := NewV5Encoder(legacySettings())
 	if err != nil {
