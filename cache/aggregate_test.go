@@ -12,10 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-var equateAddr = cmpopts.EquateComparable(netip.Addr{})
+var aggEquateAddr = cmpopts.EquateComparable(netip.Addr{})
 
 // The scheme numbers and Cisco cache names, as the issue lists them.
-var wantSchemeNames = []struct {
+var aggSchemeNames = []struct {
 	n    int
 	name string
 }{
@@ -26,10 +26,10 @@ var wantSchemeNames = []struct {
 }
 
 func TestParseAggregationAcceptsNamesAndNumbers(t *testing.T) {
-	if got := len(Schemes()); got != len(wantSchemeNames) {
+	if got := len(Schemes()); got != len(aggSchemeNames) {
 		t.Fatalf("Schemes() has %d schemes, want 14", got)
 	}
-	for _, tc := range wantSchemeNames {
+	for _, tc := range aggSchemeNames {
 		for _, in := range []string{tc.name, strconv.Itoa(tc.n), " " + strings.ToUpper(tc.name) + " "} {
 			s, err := ParseAggregation(in)
 			if err != nil || int(s) != tc.n {
@@ -60,9 +60,9 @@ func TestParseAggregationRejectsOthersListingValidValues(t *testing.T) {
 	}
 }
 
-// keyRecord sets every field a scheme may key on, with masks that are
+// aggKeyRecord sets every field a scheme may key on, with masks that are
 // not byte-aligned so masking shows.
-func keyRecord() Record {
+func aggKeyRecord() Record {
 	return Record{
 		SrcAddr: netip.MustParseAddr("198.18.77.129"), DstAddr: netip.MustParseAddr("198.19.200.9"),
 		SrcPort: 40000, DstPort: 443, Proto: 6, ToS: 0x28, IPVersion: 4,
@@ -95,12 +95,12 @@ func TestSchemeKeyProjectsTheSchemesFields(t *testing.T) {
 		{SchemePrefixPort, AggregateKey{SrcAddr: srcNet, DstAddr: dstNet, SrcMask: 20, DstMask: 9, ToS: 0x28, Proto: 6, SrcPort: 40000, DstPort: 443, InIfIndex: 3, OutIfIndex: 7}},
 	} {
 		t.Run(tc.scheme.String(), func(t *testing.T) {
-			r := keyRecord()
+			r := aggKeyRecord()
 			got, ok := tc.scheme.Key(&r)
 			if !ok {
 				t.Fatal("IPv4 record rejected")
 			}
-			if diff := cmp.Diff(tc.want, got, equateAddr); diff != "" {
+			if diff := cmp.Diff(tc.want, got, aggEquateAddr); diff != "" {
 				t.Errorf("key (-want +got):\n%s", diff)
 			}
 		})
@@ -119,7 +119,7 @@ func TestSchemeKeyMasksAtTheEdges(t *testing.T) {
 		{32, "198.18.77.129", 32},
 		{40, "198.18.77.129", 32}, // nonsense masks are clamped
 	} {
-		r := keyRecord()
+		r := aggKeyRecord()
 		r.SrcMask = tc.mask
 		k, _ := SchemeSourcePrefix.Key(&r)
 		if k.SrcAddr != netip.MustParseAddr(tc.want) || k.SrcMask != tc.bits {
@@ -129,7 +129,7 @@ func TestSchemeKeyMasksAtTheEdges(t *testing.T) {
 }
 
 func TestSchemeKeyTakesIPv4OnlyMappedIncluded(t *testing.T) {
-	r := keyRecord()
+	r := aggKeyRecord()
 	r.SrcAddr, r.DstAddr = netip.MustParseAddr("::ffff:198.18.0.1"), netip.MustParseAddr("::ffff:198.19.0.1")
 	k, ok := SchemeFullFlow.Key(&r)
 	if !ok || k.SrcAddr != netip.MustParseAddr("198.18.0.1") || k.DstAddr != netip.MustParseAddr("198.19.0.1") {
@@ -144,9 +144,9 @@ func TestSchemeKeyTakesIPv4OnlyMappedIncluded(t *testing.T) {
 	}
 }
 
-var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+var aggT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newAgg(t *testing.T, s Scheme, cfg AggregatorConfig) *Aggregator {
+func aggNew(t *testing.T, s Scheme, cfg AggregatorConfig) *Aggregator {
 	t.Helper()
 	a, err := NewAggregator(s, cfg)
 	if err != nil {
@@ -155,37 +155,37 @@ func newAgg(t *testing.T, s Scheme, cfg AggregatorConfig) *Aggregator {
 	return a
 }
 
-// recAt is keyRecord with a source port (the protocol-port key) and
+// aggRecAt is aggKeyRecord with a source port (the protocol-port key) and
 // times.
-func recAt(port uint16, start, end time.Duration, pkts, bytes uint64) Record {
-	r := keyRecord()
+func aggRecAt(port uint16, start, end time.Duration, pkts, bytes uint64) Record {
+	r := aggKeyRecord()
 	r.SrcPort = port
-	r.Start, r.End = t0.Add(start), t0.Add(end)
+	r.Start, r.End = aggT0.Add(start), aggT0.Add(end)
 	r.Packets, r.Bytes = pkts, bytes
 	return r
 }
 
 func TestAggregatorSumsFlowsSharingAKey(t *testing.T) {
-	a := newAgg(t, SchemeProtocolPort, AggregatorConfig{})
-	v6 := recAt(1, 0, 0, 1, 1)
+	a := aggNew(t, SchemeProtocolPort, AggregatorConfig{})
+	v6 := aggRecAt(1, 0, 0, 1, 1)
 	v6.SrcAddr, v6.DstAddr, v6.IPVersion = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 6
 	recs := []Record{
-		recAt(1000, 5*time.Second, 9*time.Second, 3, 300),
-		recAt(2000, 1*time.Second, 2*time.Second, 1, 40),
-		recAt(1000, 2*time.Second, 7*time.Second, 4, 500),
+		aggRecAt(1000, 5*time.Second, 9*time.Second, 3, 300),
+		aggRecAt(2000, 1*time.Second, 2*time.Second, 1, 40),
+		aggRecAt(1000, 2*time.Second, 7*time.Second, 4, 500),
 		v6,
 	}
-	if ev := a.Add(t0.Add(10*time.Second), recs, nil); len(ev) != 0 {
+	if ev := a.Add(aggT0.Add(10*time.Second), recs, nil); len(ev) != 0 {
 		t.Fatalf("evicted %v", ev)
 	}
 	got := a.Flush(nil)
 	want := []Aggregate{
 		{AggregateKey: AggregateKey{Proto: 6, SrcPort: 1000, DstPort: 443}, Flows: 2, Packets: 7, Bytes: 800,
-			Start: t0.Add(2 * time.Second), End: t0.Add(9 * time.Second), EndReason: EndForced},
+			Start: aggT0.Add(2 * time.Second), End: aggT0.Add(9 * time.Second), EndReason: EndForced},
 		{AggregateKey: AggregateKey{Proto: 6, SrcPort: 2000, DstPort: 443}, Flows: 1, Packets: 1, Bytes: 40,
-			Start: t0.Add(1 * time.Second), End: t0.Add(2 * time.Second), EndReason: EndForced},
+			Start: aggT0.Add(1 * time.Second), End: aggT0.Add(2 * time.Second), EndReason: EndForced},
 	}
-	if diff := cmp.Diff(want, got, equateAddr); diff != "" {
+	if diff := cmp.Diff(want, got, aggEquateAddr); diff != "" {
 		t.Errorf("aggregates (-want +got):\n%s", diff)
 	}
 	if st := a.Stats(); st != (AggregatorStats{Records: 3, Skipped: 1, Created: 2, Exported: 2}) {
@@ -199,21 +199,21 @@ func TestAggregatorSumsFlowsSharingAKey(t *testing.T) {
 // The inactive timer runs from the last record that joined; it runs out
 // when the idle time reaches the timeout, not a nanosecond before.
 func TestAggregatorExpiresIdleAggregateAtBoundary(t *testing.T) {
-	a := newAgg(t, SchemeProtocolPort, AggregatorConfig{})
-	a.Add(t0, []Record{recAt(1, 0, 0, 1, 1), recAt(2, 0, 0, 1, 1)}, nil)
-	a.Add(t0.Add(10*time.Second), []Record{recAt(2, 0, 0, 1, 1)}, nil) // port 2 joined again
+	a := aggNew(t, SchemeProtocolPort, AggregatorConfig{})
+	a.Add(aggT0, []Record{aggRecAt(1, 0, 0, 1, 1), aggRecAt(2, 0, 0, 1, 1)}, nil)
+	a.Add(aggT0.Add(10*time.Second), []Record{aggRecAt(2, 0, 0, 1, 1)}, nil) // port 2 joined again
 
-	if got := a.Expire(t0.Add(15*time.Second-1), nil); len(got) != 0 {
+	if got := a.Expire(aggT0.Add(15*time.Second-1), nil); len(got) != 0 {
 		t.Fatalf("expired %d aggregates before 15 s idle", len(got))
 	}
-	got := a.Expire(t0.Add(15*time.Second), nil)
+	got := a.Expire(aggT0.Add(15*time.Second), nil)
 	if len(got) != 1 || got[0].SrcPort != 1 || got[0].EndReason != EndIdle {
 		t.Fatalf("at 15 s: %+v; want port 1, idle", got)
 	}
-	if got := a.Expire(t0.Add(25*time.Second-1), nil); len(got) != 0 {
+	if got := a.Expire(aggT0.Add(25*time.Second-1), nil); len(got) != 0 {
 		t.Fatalf("port 2 expired before 15 s after its last update")
 	}
-	got = a.Expire(t0.Add(25*time.Second), nil)
+	got = a.Expire(aggT0.Add(25*time.Second), nil)
 	if len(got) != 1 || got[0].SrcPort != 2 || got[0].Flows != 2 || got[0].EndReason != EndIdle {
 		t.Fatalf("at 25 s: %+v; want port 2 (2 flows), idle", got)
 	}
@@ -222,40 +222,40 @@ func TestAggregatorExpiresIdleAggregateAtBoundary(t *testing.T) {
 // The active timer runs from creation: an aggregate kept busy is exported
 // when it has lived ActiveTimeout, and the next record starts a new one.
 func TestAggregatorExpiresBusyAggregateAtActiveTimeout(t *testing.T) {
-	a := newAgg(t, SchemeProtocolPort, AggregatorConfig{})
-	now := t0
-	for now.Before(t0.Add(30 * time.Minute)) {
-		a.Add(now, []Record{recAt(1, 0, 0, 1, 10)}, nil)
+	a := aggNew(t, SchemeProtocolPort, AggregatorConfig{})
+	now := aggT0
+	for now.Before(aggT0.Add(30 * time.Minute)) {
+		a.Add(now, []Record{aggRecAt(1, 0, 0, 1, 10)}, nil)
 		now = now.Add(10 * time.Second)
-		if now.Before(t0.Add(30 * time.Minute)) {
+		if now.Before(aggT0.Add(30 * time.Minute)) {
 			if got := a.Expire(now, nil); len(got) != 0 {
-				t.Fatalf("expired at %v: %+v", now.Sub(t0), got)
+				t.Fatalf("expired at %v: %+v", now.Sub(aggT0), got)
 			}
 		}
 	}
-	if got := a.Expire(t0.Add(30*time.Minute-1), nil); len(got) != 0 {
+	if got := a.Expire(aggT0.Add(30*time.Minute-1), nil); len(got) != 0 {
 		t.Fatal("expired a nanosecond early")
 	}
-	got := a.Expire(t0.Add(30*time.Minute), nil)
+	got := a.Expire(aggT0.Add(30*time.Minute), nil)
 	if len(got) != 1 || got[0].EndReason != EndActive || got[0].Flows != 180 || got[0].Bytes != 1800 {
 		t.Fatalf("at 30 min: %+v; want one active-timeout aggregate of 180 flows", got)
 	}
-	a.Add(t0.Add(30*time.Minute), []Record{recAt(1, 0, 0, 1, 10)}, nil)
+	a.Add(aggT0.Add(30*time.Minute), []Record{aggRecAt(1, 0, 0, 1, 10)}, nil)
 	if a.Len() != 1 || a.Stats().Created != 2 {
 		t.Errorf("after the timeout: %d aggregates, %d created; want a fresh one", a.Len(), a.Stats().Created)
 	}
 }
 
 func TestAggregatorTimersFollowConfig(t *testing.T) {
-	a := newAgg(t, SchemeAS, AggregatorConfig{InactiveTimeout: time.Second, ActiveTimeout: 3 * time.Second})
-	a.Add(t0, []Record{recAt(1, 0, 0, 1, 1)}, nil)
-	if got := a.Expire(t0.Add(time.Second), nil); len(got) != 1 || got[0].EndReason != EndIdle {
+	a := aggNew(t, SchemeAS, AggregatorConfig{InactiveTimeout: time.Second, ActiveTimeout: 3 * time.Second})
+	a.Add(aggT0, []Record{aggRecAt(1, 0, 0, 1, 1)}, nil)
+	if got := a.Expire(aggT0.Add(time.Second), nil); len(got) != 1 || got[0].EndReason != EndIdle {
 		t.Fatalf("inactive 1 s: %+v", got)
 	}
 	for i := range 4 {
-		a.Add(t0.Add(time.Duration(10+i)*time.Second), []Record{recAt(1, 0, 0, 1, 1)}, nil)
+		a.Add(aggT0.Add(time.Duration(10+i)*time.Second), []Record{aggRecAt(1, 0, 0, 1, 1)}, nil)
 	}
-	if got := a.Expire(t0.Add(13*time.Second), nil); len(got) != 1 || got[0].EndReason != EndActive || got[0].Flows != 4 {
+	if got := a.Expire(aggT0.Add(13*time.Second), nil); len(got) != 1 || got[0].EndReason != EndActive || got[0].Flows != 4 {
 		t.Fatalf("active 3 s: %+v", got)
 	}
 }
@@ -263,11 +263,11 @@ func TestAggregatorTimersFollowConfig(t *testing.T) {
 // A full cache makes room by exporting the least recently updated
 // aggregate with EndLackOfResources.
 func TestAggregatorEvictsLeastRecentlyUpdatedWhenFull(t *testing.T) {
-	a := newAgg(t, SchemeProtocolPort, AggregatorConfig{MaxEntries: 2})
-	a.Add(t0, []Record{recAt(1, 0, 0, 1, 1)}, nil)
-	a.Add(t0.Add(time.Second), []Record{recAt(2, 0, 0, 1, 1)}, nil)
-	a.Add(t0.Add(2*time.Second), []Record{recAt(1, 0, 0, 1, 1)}, nil) // 1 is fresher than 2 now
-	ev := a.Add(t0.Add(3*time.Second), []Record{recAt(3, 0, 0, 1, 1)}, nil)
+	a := aggNew(t, SchemeProtocolPort, AggregatorConfig{MaxEntries: 2})
+	a.Add(aggT0, []Record{aggRecAt(1, 0, 0, 1, 1)}, nil)
+	a.Add(aggT0.Add(time.Second), []Record{aggRecAt(2, 0, 0, 1, 1)}, nil)
+	a.Add(aggT0.Add(2*time.Second), []Record{aggRecAt(1, 0, 0, 1, 1)}, nil) // 1 is fresher than 2 now
+	ev := a.Add(aggT0.Add(3*time.Second), []Record{aggRecAt(3, 0, 0, 1, 1)}, nil)
 	if len(ev) != 1 || ev[0].SrcPort != 2 || ev[0].EndReason != EndLackOfResources {
 		t.Fatalf("evicted %+v; want port 2, lack of resources", ev)
 	}
@@ -281,7 +281,7 @@ func TestAggregatorEvictsLeastRecentlyUpdatedWhenFull(t *testing.T) {
 }
 
 func TestNewAggregatorDefaultsAndErrors(t *testing.T) {
-	a := newAgg(t, SchemePrefix, AggregatorConfig{})
+	a := aggNew(t, SchemePrefix, AggregatorConfig{})
 	want := AggregatorConfig{ActiveTimeout: 30 * time.Minute, InactiveTimeout: 15 * time.Second, MaxEntries: 4096}
 	if a.Config() != want || a.Scheme() != SchemePrefix {
 		t.Errorf("config %+v scheme %s; want %+v, prefix", a.Config(), a.Scheme(), want)
@@ -303,11 +303,11 @@ func TestNewAggregatorDefaultsAndErrors(t *testing.T) {
 	}
 }
 
-// churnRecords are n records over keys distinct per (i % keys).
-func churnRecords(n, keys int) []Record {
+// aggChurn are n records over keys distinct per (i % keys).
+func aggChurn(n, keys int) []Record {
 	recs := make([]Record, n)
 	for i := range recs {
-		recs[i] = recAt(uint16(i%keys), 0, time.Second, 1, 100)
+		recs[i] = aggRecAt(uint16(i%keys), 0, time.Second, 1, 100)
 		recs[i].DstPort = uint16(i % keys / 65536)
 	}
 	return recs
@@ -316,10 +316,10 @@ func churnRecords(n, keys int) []Record {
 // In steady state (cache at its size, aggregates created and expired) the
 // aggregation cache allocates nothing per record.
 func TestAggregatorAllocatesNothingInSteadyState(t *testing.T) {
-	a := newAgg(t, SchemeProtocolPort, AggregatorConfig{MaxEntries: 1024})
+	a := aggNew(t, SchemeProtocolPort, AggregatorConfig{MaxEntries: 1024})
 	out := make([]Aggregate, 0, 4096)
-	batch := churnRecords(512, 3000)
-	now := t0
+	batch := aggChurn(512, 3000)
+	now := aggT0
 	step := func() {
 		now = now.Add(5 * time.Second)
 		out = a.Add(now, batch, out[:0])
@@ -343,9 +343,9 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 	for _, keys := range []int{100, 100_000} {
 		b.Run(fmt.Sprintf("%d keys", keys), func(b *testing.B) {
 			a, _ := NewAggregator(SchemePrefixPort, AggregatorConfig{MaxEntries: 65536})
-			recs := churnRecords(4096, keys)
+			recs := aggChurn(4096, keys)
 			out := make([]Aggregate, 0, 8192)
-			now := t0
+			now := aggT0
 			b.ReportAllocs()
 			for b.Loop() {
 				now = now.Add(time.Second)
