@@ -31,6 +31,8 @@ TARGETS=(
 	"new flow: xdp_flow|BenchmarkXDPNewFlow/flow|ns/pkt|<=|250"
 	"harvest drain, 64 k entries|BenchmarkHarvest64k|entries/s|>=|2000000"
 	"harvest drain, 1 M entries|BenchmarkHarvest1M|entries/s|>=|2000000"
+	"harvest drain, 64 k entries, per CPU-second of the harvesting thread|BenchmarkHarvest64k|entries/s-cpu|>=|2000000"
+	"harvest drain, 1 M entries, per CPU-second of the harvesting thread|BenchmarkHarvest1M|entries/s-cpu|>=|2000000"
 	"kernel memory per flow slot, this machine|BenchmarkFlowSlotMemory/64k|B/slot|<=|256"
 )
 
@@ -63,6 +65,7 @@ fi
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 GO=${GO:-go}
+load=$(cut -d' ' -f1-3 /proc/loadavg) # wall-clock figures suffer when this is high
 
 for suite in "${SUITES[@]}"; do
 	IFS='|' read -r name pkg flags <<<"$suite"
@@ -93,7 +96,8 @@ done
 	echo "# Benchmark summary"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-		"kernel $(uname -r), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1))." \
+		"kernel $(uname -r), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1))," \
+		"load average $load at the start." \
 		"Raw output: $(printf '%s ' "${results[@]##*/}")."
 	echo
 	echo "## Targets"
