@@ -78,9 +78,9 @@ func BenchmarkXDPHotPath(b *testing.B) {
 	v6 := tcpFrame(b, "2001:db8::1", "2001:db8::2", 40000, 443, 0)
 	vlan := tcpFrame(b, "198.18.0.1", "198.18.0.2", 40000, 443, 100)
 
-	baseline := loadCollection(b, benchprog.Baseline, nil).Programs[benchprog.ProgBaseline]
-	minimal := loadCollection(b, benchprog.Minimal, nil).Programs[benchprog.ProgMinimal]
-	wide := loadCollection(b, benchprog.MinimalWideKey, nil).Programs[benchprog.ProgMinimal]
+	baseline := loadCollection(b, benchprog.Baseline).Programs[benchprog.ProgBaseline]
+	minimal := loadCollection(b, benchprog.Minimal).Programs[benchprog.ProgMinimal]
+	wide := loadCollection(b, benchprog.MinimalWideKey).Programs[benchprog.ProgMinimal]
 	flow := openProbe(b, probe.Options{}).Program()
 	cases := []*dataCase{
 		{name: "baseline", prog: baseline, frame: v4},
@@ -91,7 +91,7 @@ func BenchmarkXDPHotPath(b *testing.B) {
 		{name: "flow-vlan", prog: flow, frame: vlan},
 	}
 	for _, v := range benchprog.Variants {
-		prog := loadCollection(b, v.Load, nil).Programs[bpf.ProgFlow]
+		prog := loadCollection(b, v.Load).Programs[bpf.ProgFlow]
 		cases = append(cases, &dataCase{name: "flow-" + v.Name, prog: prog, frame: v4})
 	}
 

@@ -62,15 +62,13 @@ func perPacketNs(tb testing.TB, prog *ebpf.Program, frame []byte, repeat int) fl
 	return float64(d.Nanoseconds())
 }
 
-// loadCollection loads spec, after edit (which may be nil) changes it.
-func loadCollection(tb testing.TB, load func() (*ebpf.CollectionSpec, error), edit func(*ebpf.CollectionSpec)) *ebpf.Collection {
+// loadCollection loads the collection load describes; it is closed when
+// the benchmark ends.
+func loadCollection(tb testing.TB, load func() (*ebpf.CollectionSpec, error)) *ebpf.Collection {
 	tb.Helper()
 	spec, err := load()
 	if err != nil {
 		tb.Fatal(err)
-	}
-	if edit != nil {
-		edit(spec)
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {

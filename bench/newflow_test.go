@@ -38,7 +38,7 @@ func BenchmarkXDPNewFlow(b *testing.B) {
 	frame := tcpFrame(b, "198.18.0.1", "198.18.0.2", 1, 1, 0)
 
 	targets := []newFlowTarget{
-		{"minimal", collectionTarget(benchprog.Minimal, benchprog.ProgMinimal, "flows")},
+		{"minimal", collectionTarget(benchprog.Minimal, benchprog.ProgMinimal, benchprog.MapMinimal)},
 		{"flow", probeTarget},
 	}
 	for _, v := range benchprog.Variants {
@@ -53,8 +53,8 @@ func BenchmarkXDPNewFlow(b *testing.B) {
 	wrapper := &dataCase{name: "next-baseline-overhead"}
 	cold := &dataCase{name: "flow-cold"}
 
-	baseline := loadCollection(b, benchprog.Baseline, nil).Programs[benchprog.ProgBaseline]
-	next := loadCollection(b, benchprog.NextFlow, nil)
+	baseline := loadCollection(b, benchprog.Baseline).Programs[benchprog.ProgBaseline]
+	next := loadCollection(b, benchprog.NextFlow)
 	nextProg, nextTarget := next.Programs[benchprog.ProgNextFlow], next.Maps[benchprog.MapNextTarget]
 	setTarget := func(p *ebpf.Program) {
 		if err := nextTarget.Put(uint32(0), p); err != nil {

@@ -7,6 +7,7 @@ import "github.com/cilium/ebpf"
 const (
 	ProgBaseline  = baselineProgXdpBaseline
 	ProgMinimal   = minimalProgXdpMinimal
+	MapMinimal    = minimalMapFlows
 	ProgNextFlow  = nextflowProgXdpNextFlow
 	MapNextTarget = nextflowMapTarget
 )
