@@ -19,8 +19,8 @@ setup: ## install build and test dependencies (apt-get)
 	@scripts/setup.sh
 
 .PHONY: generate
-generate: setup ## rebuild the XDP object and its Go bindings from bpf/*.c
-	$(GO) generate ./bpf
+generate: setup ## rebuild the XDP objects and their Go bindings from bpf/**/*.c
+	$(GO) generate ./bpf/...
 
 .PHONY: check-generated
 check-generated: setup ## fail when the committed BPF objects differ from the C source
