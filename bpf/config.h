@@ -12,3 +12,7 @@ volatile const enum key_field cfg_key_fields = KEY_ALL; /* OR of key_field bits 
 volatile const enum sample_mode cfg_sample_mode = SAMPLE_NONE;
 volatile const __u32 cfg_sample_rate = 1;           /* N of 1-in-N, ≥ 1 */
 volatile const __u32 cfg_action = XDP_PASS;         /* XDP_PASS or XDP_DROP */
+/* 1: stamp flows with bpf_ktime_get_coarse_ns (CLOCK_MONOTONIC as of the
+ * last tick, 1/CONFIG_HZ resolution), half the hot path's cost; 0: the
+ * precise bpf_ktime_get_ns. Both count from the same origin. */
+volatile const __u32 cfg_coarse_clock = 0;

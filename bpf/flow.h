@@ -29,8 +29,8 @@ _Static_assert(sizeof(struct flow_key) == 48, "flow_key must stay 48 bytes");
 struct flow_value {
 	__u64 packets;
 	__u64 bytes;    /* sum of IP total length (IPv6: 40 + payload length) */
-	__u64 first_ns; /* CLOCK_MONOTONIC of the first packet on this CPU */
-	__u64 last_ns;  /* CLOCK_MONOTONIC of the last packet on this CPU */
+	__u64 first_ns; /* CLOCK_MONOTONIC (coarse if cfg_coarse_clock) of the first packet on this CPU */
+	__u64 last_ns;  /* same clock, of the last packet on this CPU */
 	__u8 tcp_flags; /* OR of the TCP flag byte (CWR..FIN) */
 	__u8 _pad[7];
 };

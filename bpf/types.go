@@ -63,6 +63,7 @@ const (
 	VarSampleMode  = xdpVarCfgSampleMode
 	VarSampleRate  = xdpVarCfgSampleRate
 	VarAction      = xdpVarCfgAction
+	VarCoarseClock = xdpVarCfgCoarseClock
 )
 
 // LoadSpec returns the embedded collection spec of the XDP program.

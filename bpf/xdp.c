@@ -89,7 +89,7 @@ static __always_inline __u32 account(struct flow_key *key, struct packet *pkt)
 	if (!flows)
 		return STAT_MAP_FULL; /* no slot installed: nowhere to count */
 
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = cfg_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
 		add(v, pkt, now);

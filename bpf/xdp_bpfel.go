@@ -85,16 +85,17 @@ type xdpStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpMapFlowsA        = "flows_a"
-	xdpMapFlowsB        = "flows_b"
-	xdpMapFlowsSlot     = "flows_slot"
-	xdpMapSampleCount   = "sample_count"
-	xdpMapStats         = "stats"
-	xdpProgXdpFlow      = "xdp_flow"
-	xdpVarCfgAction     = "cfg_action"
-	xdpVarCfgKeyFields  = "cfg_key_fields"
-	xdpVarCfgSampleMode = "cfg_sample_mode"
-	xdpVarCfgSampleRate = "cfg_sample_rate"
+	xdpMapFlowsA         = "flows_a"
+	xdpMapFlowsB         = "flows_b"
+	xdpMapFlowsSlot      = "flows_slot"
+	xdpMapSampleCount    = "sample_count"
+	xdpMapStats          = "stats"
+	xdpProgXdpFlow       = "xdp_flow"
+	xdpVarCfgAction      = "cfg_action"
+	xdpVarCfgCoarseClock = "cfg_coarse_clock"
+	xdpVarCfgKeyFields   = "cfg_key_fields"
+	xdpVarCfgSampleMode  = "cfg_sample_mode"
+	xdpVarCfgSampleRate  = "cfg_sample_rate"
 )
 
 // loadXdp returns the embedded CollectionSpec for xdp.
@@ -157,10 +158,11 @@ type xdpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpVariableSpecs struct {
-	CfgAction     *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 }
 
 // xdpObjects contains all objects after they have been loaded into the kernel.
@@ -204,10 +206,11 @@ func (m *xdpMaps) Close() error {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpVariables struct {
-	CfgAction     *ebpf.Variable `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
 }
 
 // xdpPrograms contains all programs after they have been loaded into the kernel.

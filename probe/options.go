@@ -3,6 +3,9 @@ package probe
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spanflow/spanflow/bpf"
 )
@@ -48,6 +51,9 @@ type Options struct {
 	SampleMode bpf.SampleMode
 	SampleRate uint32 // N of 1-in-N; ignored when SampleMode is SampleNone
 	Action     Action // 0 means ActionPass
+	// CoarseClock stamps flows with the kernel's tick-resolution clock
+	// (see CoarseClockResolution): half the per-packet cost.
+	CoarseClock bool
 
 	// PinDir, when set, pins maps and links there (a bpffs directory) so
 	// a restarted spanflow adopts them and no count is lost. Replace
@@ -137,4 +143,14 @@ func ParseKeyFields(s string) (bpf.KeyField, error) {
 		}
 	}
 	return fields, nil
+}
+
+// CoarseClockResolution is the resolution of the coarse clock on this
+// kernel: one scheduler tick (1/CONFIG_HZ).
+func CoarseClockResolution() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGetres(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
+		return 0, fmt.Errorf("coarse clock resolution: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
 }

@@ -29,7 +29,8 @@ type pinMeta struct {
 	SampleRate uint32
 	Action     uint32
 	MapEntries uint32
-	_          [12]byte
+	Coarse     uint32
+	_          [8]byte
 }
 
 func (o *Options) meta() pinMeta {
@@ -40,6 +41,7 @@ func (o *Options) meta() pinMeta {
 		SampleRate: o.SampleRate,
 		Action:     uint32(o.Action),
 		MapEntries: o.MapEntries,
+		Coarse:     boolU32(o.CoarseClock),
 	}
 }
 
@@ -57,6 +59,9 @@ func (m pinMeta) differences(want pinMeta) []string {
 	}
 	if m.Action != want.Action {
 		d = append(d, "xdp action")
+	}
+	if m.Coarse != want.Coarse {
+		d = append(d, "clock")
 	}
 	if m.MapEntries != want.MapEntries {
 		d = append(d, fmt.Sprintf("map size (%d, want %d)", m.MapEntries, want.MapEntries))

@@ -86,10 +86,11 @@ func Open(opts Options) (*Probe, error) {
 		return nil, err
 	}
 	for name, value := range map[string]uint32{
-		bpf.VarKeyFields:  uint32(opts.KeyFields),
-		bpf.VarSampleMode: uint32(opts.SampleMode),
-		bpf.VarSampleRate: opts.SampleRate,
-		bpf.VarAction:     uint32(opts.Action),
+		bpf.VarKeyFields:   uint32(opts.KeyFields),
+		bpf.VarSampleMode:  uint32(opts.SampleMode),
+		bpf.VarSampleRate:  opts.SampleRate,
+		bpf.VarAction:      uint32(opts.Action),
+		bpf.VarCoarseClock: boolU32(opts.CoarseClock),
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("set %s: %w", name, err)
@@ -186,6 +187,13 @@ func (p *Probe) installSlot() error {
 
 // Adopted reports whether Open took over pinned state from an earlier run.
 func (p *Probe) Adopted() bool { return p.adopted }
+
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // drainBatch sizes the drain buffers to about 4 MiB of values.
 func drainBatch(ncpu int) int {

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
@@ -280,6 +281,37 @@ func TestParseKeyFields(t *testing.T) {
 		got, err := ParseKeyFields(tc.in)
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("ParseKeyFields(%q) = %#x, %v", tc.in, got, err)
+		}
+	}
+}
+
+// TestClocksStampFlowsOnTheMonotonicClock: both clocks stamp a flow within
+// the moments around the run, the coarse one up to one tick early.
+func TestClocksStampFlowsOnTheMonotonicClock(t *testing.T) {
+	res, err := CoarseClockResolution()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mono := func() uint64 {
+		var ts unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		return uint64(ts.Nano())
+	}
+	for _, coarse := range []bool{false, true} {
+		p := openProbe(t, Options{CoarseClock: coarse})
+		before := mono()
+		run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 1, 2, true, false, 0))
+		after := mono()
+		deltas, _, _ := p.Harvest(nil)
+		if len(deltas) != 1 {
+			t.Fatalf("coarse=%v: %d flows", coarse, len(deltas))
+		}
+		earliest := before
+		if coarse {
+			earliest -= uint64(res)
+		}
+		if d := deltas[0]; d.FirstNs < earliest || d.FirstNs > after || d.LastNs != d.FirstNs {
+			t.Errorf("coarse=%v: stamped %d, run between %d and %d (resolution %v)", coarse, d.FirstNs, before, after, res)
 		}
 	}
 }

@@ -85,16 +85,17 @@ type flowCoarseStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowCoarseMapFlowsA        = "flows_a"
-	flowCoarseMapFlowsB        = "flows_b"
-	flowCoarseMapFlowsSlot     = "flows_slot"
-	flowCoarseMapSampleCount   = "sample_count"
-	flowCoarseMapStats         = "stats"
-	flowCoarseProgXdpFlow      = "xdp_flow"
-	flowCoarseVarCfgAction     = "cfg_action"
-	flowCoarseVarCfgKeyFields  = "cfg_key_fields"
-	flowCoarseVarCfgSampleMode = "cfg_sample_mode"
-	flowCoarseVarCfgSampleRate = "cfg_sample_rate"
+	flowCoarseMapFlowsA         = "flows_a"
+	flowCoarseMapFlowsB         = "flows_b"
+	flowCoarseMapFlowsSlot      = "flows_slot"
+	flowCoarseMapSampleCount    = "sample_count"
+	flowCoarseMapStats          = "stats"
+	flowCoarseProgXdpFlow       = "xdp_flow"
+	flowCoarseVarCfgAction      = "cfg_action"
+	flowCoarseVarCfgCoarseClock = "cfg_coarse_clock"
+	flowCoarseVarCfgKeyFields   = "cfg_key_fields"
+	flowCoarseVarCfgSampleMode  = "cfg_sample_mode"
+	flowCoarseVarCfgSampleRate  = "cfg_sample_rate"
 )
 
 // loadFlowCoarse returns the embedded CollectionSpec for flowCoarse.
@@ -157,10 +158,11 @@ type flowCoarseMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowCoarseVariableSpecs struct {
-	CfgAction     *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 }
 
 // flowCoarseObjects contains all objects after they have been loaded into the kernel.
@@ -204,10 +206,11 @@ func (m *flowCoarseMaps) Close() error {
 //
 // It can be passed to loadFlowCoarseObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowCoarseVariables struct {
-	CfgAction     *ebpf.Variable `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
 }
 
 // flowCoarsePrograms contains all programs after they have been loaded into the kernel.

@@ -85,16 +85,17 @@ type flowDirectStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowDirectMapFlowsA        = "flows_a"
-	flowDirectMapFlowsB        = "flows_b"
-	flowDirectMapFlowsSlot     = "flows_slot"
-	flowDirectMapSampleCount   = "sample_count"
-	flowDirectMapStats         = "stats"
-	flowDirectProgXdpFlow      = "xdp_flow"
-	flowDirectVarCfgAction     = "cfg_action"
-	flowDirectVarCfgKeyFields  = "cfg_key_fields"
-	flowDirectVarCfgSampleMode = "cfg_sample_mode"
-	flowDirectVarCfgSampleRate = "cfg_sample_rate"
+	flowDirectMapFlowsA         = "flows_a"
+	flowDirectMapFlowsB         = "flows_b"
+	flowDirectMapFlowsSlot      = "flows_slot"
+	flowDirectMapSampleCount    = "sample_count"
+	flowDirectMapStats          = "stats"
+	flowDirectProgXdpFlow       = "xdp_flow"
+	flowDirectVarCfgAction      = "cfg_action"
+	flowDirectVarCfgCoarseClock = "cfg_coarse_clock"
+	flowDirectVarCfgKeyFields   = "cfg_key_fields"
+	flowDirectVarCfgSampleMode  = "cfg_sample_mode"
+	flowDirectVarCfgSampleRate  = "cfg_sample_rate"
 )
 
 // loadFlowDirect returns the embedded CollectionSpec for flowDirect.
@@ -157,10 +158,11 @@ type flowDirectMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowDirectVariableSpecs struct {
-	CfgAction     *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 }
 
 // flowDirectObjects contains all objects after they have been loaded into the kernel.
@@ -204,10 +206,11 @@ func (m *flowDirectMaps) Close() error {
 //
 // It can be passed to loadFlowDirectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowDirectVariables struct {
-	CfgAction     *ebpf.Variable `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
 }
 
 // flowDirectPrograms contains all programs after they have been loaded into the kernel.

@@ -85,16 +85,17 @@ type flowDirectCoarseStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowDirectCoarseMapFlowsA        = "flows_a"
-	flowDirectCoarseMapFlowsB        = "flows_b"
-	flowDirectCoarseMapFlowsSlot     = "flows_slot"
-	flowDirectCoarseMapSampleCount   = "sample_count"
-	flowDirectCoarseMapStats         = "stats"
-	flowDirectCoarseProgXdpFlow      = "xdp_flow"
-	flowDirectCoarseVarCfgAction     = "cfg_action"
-	flowDirectCoarseVarCfgKeyFields  = "cfg_key_fields"
-	flowDirectCoarseVarCfgSampleMode = "cfg_sample_mode"
-	flowDirectCoarseVarCfgSampleRate = "cfg_sample_rate"
+	flowDirectCoarseMapFlowsA         = "flows_a"
+	flowDirectCoarseMapFlowsB         = "flows_b"
+	flowDirectCoarseMapFlowsSlot      = "flows_slot"
+	flowDirectCoarseMapSampleCount    = "sample_count"
+	flowDirectCoarseMapStats          = "stats"
+	flowDirectCoarseProgXdpFlow       = "xdp_flow"
+	flowDirectCoarseVarCfgAction      = "cfg_action"
+	flowDirectCoarseVarCfgCoarseClock = "cfg_coarse_clock"
+	flowDirectCoarseVarCfgKeyFields   = "cfg_key_fields"
+	flowDirectCoarseVarCfgSampleMode  = "cfg_sample_mode"
+	flowDirectCoarseVarCfgSampleRate  = "cfg_sample_rate"
 )
 
 // loadFlowDirectCoarse returns the embedded CollectionSpec for flowDirectCoarse.
@@ -157,10 +158,11 @@ type flowDirectCoarseMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowDirectCoarseVariableSpecs struct {
-	CfgAction     *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 }
 
 // flowDirectCoarseObjects contains all objects after they have been loaded into the kernel.
@@ -204,10 +206,11 @@ func (m *flowDirectCoarseMaps) Close() error {
 //
 // It can be passed to loadFlowDirectCoarseObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowDirectCoarseVariables struct {
-	CfgAction     *ebpf.Variable `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
 }
 
 // flowDirectCoarsePrograms contains all programs after they have been loaded into the kernel.

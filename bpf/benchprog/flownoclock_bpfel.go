@@ -85,16 +85,17 @@ type flowNoclockStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowNoclockMapFlowsA        = "flows_a"
-	flowNoclockMapFlowsB        = "flows_b"
-	flowNoclockMapFlowsSlot     = "flows_slot"
-	flowNoclockMapSampleCount   = "sample_count"
-	flowNoclockMapStats         = "stats"
-	flowNoclockProgXdpFlow      = "xdp_flow"
-	flowNoclockVarCfgAction     = "cfg_action"
-	flowNoclockVarCfgKeyFields  = "cfg_key_fields"
-	flowNoclockVarCfgSampleMode = "cfg_sample_mode"
-	flowNoclockVarCfgSampleRate = "cfg_sample_rate"
+	flowNoclockMapFlowsA         = "flows_a"
+	flowNoclockMapFlowsB         = "flows_b"
+	flowNoclockMapFlowsSlot      = "flows_slot"
+	flowNoclockMapSampleCount    = "sample_count"
+	flowNoclockMapStats          = "stats"
+	flowNoclockProgXdpFlow       = "xdp_flow"
+	flowNoclockVarCfgAction      = "cfg_action"
+	flowNoclockVarCfgCoarseClock = "cfg_coarse_clock"
+	flowNoclockVarCfgKeyFields   = "cfg_key_fields"
+	flowNoclockVarCfgSampleMode  = "cfg_sample_mode"
+	flowNoclockVarCfgSampleRate  = "cfg_sample_rate"
 )
 
 // loadFlowNoclock returns the embedded CollectionSpec for flowNoclock.
@@ -157,10 +158,11 @@ type flowNoclockMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNoclockVariableSpecs struct {
-	CfgAction     *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 }
 
 // flowNoclockObjects contains all objects after they have been loaded into the kernel.
@@ -204,10 +206,11 @@ func (m *flowNoclockMaps) Close() error {
 //
 // It can be passed to loadFlowNoclockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNoclockVariables struct {
-	CfgAction     *ebpf.Variable `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
 }
 
 // flowNoclockPrograms contains all programs after they have been loaded into the kernel.

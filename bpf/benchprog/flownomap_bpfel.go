@@ -85,16 +85,17 @@ type flowNomapStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowNomapMapFlowsA        = "flows_a"
-	flowNomapMapFlowsB        = "flows_b"
-	flowNomapMapFlowsSlot     = "flows_slot"
-	flowNomapMapSampleCount   = "sample_count"
-	flowNomapMapStats         = "stats"
-	flowNomapProgXdpFlow      = "xdp_flow"
-	flowNomapVarCfgAction     = "cfg_action"
-	flowNomapVarCfgKeyFields  = "cfg_key_fields"
-	flowNomapVarCfgSampleMode = "cfg_sample_mode"
-	flowNomapVarCfgSampleRate = "cfg_sample_rate"
+	flowNomapMapFlowsA         = "flows_a"
+	flowNomapMapFlowsB         = "flows_b"
+	flowNomapMapFlowsSlot      = "flows_slot"
+	flowNomapMapSampleCount    = "sample_count"
+	flowNomapMapStats          = "stats"
+	flowNomapProgXdpFlow       = "xdp_flow"
+	flowNomapVarCfgAction      = "cfg_action"
+	flowNomapVarCfgCoarseClock = "cfg_coarse_clock"
+	flowNomapVarCfgKeyFields   = "cfg_key_fields"
+	flowNomapVarCfgSampleMode  = "cfg_sample_mode"
+	flowNomapVarCfgSampleRate  = "cfg_sample_rate"
 )
 
 // loadFlowNomap returns the embedded CollectionSpec for flowNomap.
@@ -157,10 +158,11 @@ type flowNomapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNomapVariableSpecs struct {
-	CfgAction     *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 }
 
 // flowNomapObjects contains all objects after they have been loaded into the kernel.
@@ -204,10 +206,11 @@ func (m *flowNomapMaps) Close() error {
 //
 // It can be passed to loadFlowNomapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNomapVariables struct {
-	CfgAction     *ebpf.Variable `ebpf:"cfg_action"`
-	CfgKeyFields  *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
+	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
 }
 
 // flowNomapPrograms contains all programs after they have been loaded into the kernel.

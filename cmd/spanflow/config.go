@@ -28,6 +28,7 @@ type Config struct {
 	MapSize         uint
 	HarvestInterval time.Duration
 	Promisc         bool
+	Clock           string
 	Duration        time.Duration
 
 	// Parsed by Validate.
@@ -46,6 +47,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.SampleMode, "sample-mode", "deterministic", "capture: sampling: deterministic (every Nth) or random")
 	fs.UintVar(&c.MapSize, "map-size", probe.DefaultMapEntries, "capture: kernel flow slots, one harvest interval's flows")
 	fs.DurationVar(&c.HarvestInterval, "harvest-interval", time.Second, "capture: how often to drain the kernel map (100ms to 10s)")
+	fs.StringVar(&c.Clock, "clock", "auto", "capture: flow timestamps: precise, coarse (one kernel tick, half the per-packet cost) or auto (coarse when a tick is ≤ 1ms)")
 	fs.BoolVar(&c.Promisc, "promisc", false, "capture: put the interfaces in promiscuous mode while attached")
 	fs.DurationVar(&c.Duration, "duration", 0, "operations: stop after this long (0 = run until SIGINT/SIGTERM)")
 	return c
@@ -87,6 +89,16 @@ func (c *Config) Validate() error {
 	c.options.MapEntries = uint32(c.MapSize)
 	if c.HarvestInterval < 100*time.Millisecond || c.HarvestInterval > 10*time.Second {
 		bad("--harvest-interval %s: must be 100ms to 10s", c.HarvestInterval)
+	}
+	switch c.Clock {
+	case "precise":
+	case "coarse":
+		c.options.CoarseClock = true
+	case "auto":
+		res, err := probe.CoarseClockResolution()
+		c.options.CoarseClock = err == nil && res <= time.Millisecond
+	default:
+		bad("--clock %s: must be precise, coarse or auto", c.Clock)
 	}
 	if c.Duration < 0 {
 		bad("--duration %s: must not be negative", c.Duration)
