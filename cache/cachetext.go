@@ -60,13 +60,14 @@ func (s Stats) WriteText(w io.Writer) error {
 }
 
 func writeSizeRow(b *strings.Builder, counts []uint64, names []string, total uint64) {
+	width := func(name string) int { return max(5, len(name)+1) }
 	b.WriteString("  ")
 	for _, n := range names {
-		fmt.Fprintf(b, "%5s", n)
+		fmt.Fprintf(b, "%*s", width(n), n)
 	}
 	b.WriteString("\n  ")
-	for _, c := range counts {
-		fmt.Fprintf(b, "%5s", fraction(c, total))
+	for i, c := range counts {
+		fmt.Fprintf(b, "%*s", width(names[i]), fraction(c, total))
 	}
 	b.WriteString("\n\n")
 }
