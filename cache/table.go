@@ -35,7 +35,7 @@ type Table struct {
 	index   map[bpf.FlowKey]int32 // canonical key (bidirectional) or key → slab index
 	slab    slab
 	heap    timerHeap
-	pending []Record // ended by Merge or Expire, not yet handed out
+	pending []Record // ended by Merge, handed out by the next Expire or Flush
 	gen     uint32   // Merge calls so far: tells flows born in this batch
 	stats   counters
 }
@@ -101,7 +101,7 @@ func (t *Table) merge(d *Delta, now int64) {
 	if ok {
 		if at, why := t.due(i); at <= first {
 			// The flow's timer ran out before this delta began.
-			ok = !t.end(i, why, at)
+			ok = !t.end(i, why, at, &t.pending)
 		}
 	}
 	fresh := !ok
@@ -133,15 +133,18 @@ func (t *Table) merge(d *Delta, now int64) {
 	if last > f.lastNs {
 		f.lastNs = last
 	}
-	t.noteTCPEnd(f, d.TCPFlags, fwd, last)
+	ending := t.noteTCPEnd(f, d.TCPFlags, fwd, last)
 
-	at, _ := t.due(i)
 	switch {
 	case fresh:
+		at, _ := t.due(i)
 		t.heap.push(at, i, &t.slab)
-	case at < t.heap[f.heapIdx].at:
-		// Only a FIN or RST moves a deadline earlier; the heap must know.
-		t.heap.set(int(f.heapIdx), at, &t.slab)
+	case ending:
+		// Only a FIN or RST can move a deadline earlier; the heap must
+		// know. Any other merge leaves the heap's deadline stale (early).
+		if at, _ := t.due(i); at < t.heap[f.heapIdx].at {
+			t.heap.set(int(f.heapIdx), at, &t.slab)
+		}
 	}
 }
 
@@ -193,10 +196,10 @@ func swapDirections(f *flow, s *side) {
 }
 
 // noteTCPEnd starts the FIN grace of a TCP flow: at RST, or at FIN (from
-// both sides when bidirectional).
-func (t *Table) noteTCPEnd(f *flow, flags uint8, fwd bool, lastNs int64) {
+// both sides when bidirectional). It reports whether the grace started.
+func (t *Table) noteTCPEnd(f *flow, flags uint8, fwd bool, lastNs int64) bool {
 	if f.key.Proto != protoTCP || f.endNs != 0 || flags&(tcpFIN|tcpRST) == 0 {
-		return
+		return false
 	}
 	if t.slab.bidir && flags&tcpRST == 0 {
 		if fwd {
@@ -205,10 +208,11 @@ func (t *Table) noteTCPEnd(f *flow, flags uint8, fwd bool, lastNs int64) {
 			f.state |= stateRevFIN
 		}
 		if f.state&(stateFwdFIN|stateRevFIN) != stateFwdFIN|stateRevFIN {
-			return
+			return false
 		}
 	}
 	f.endNs = lastNs
+	return true
 }
 
 // due returns when flow i's timer runs out, and why.
@@ -233,6 +237,7 @@ func (t *Table) due(i int32) (int64, EndReason) {
 func (t *Table) Expire(dst []Record) []Record {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	dst = t.takePending(dst)
 	now := t.clock.Now().UnixNano()
 	for len(t.heap) > 0 && t.heap[0].at <= now {
 		i := t.heap[0].idx
@@ -241,9 +246,9 @@ func (t *Table) Expire(dst []Record) []Record {
 			t.heap.set(0, at, &t.slab) // stale deadline: re-arm
 			continue
 		}
-		t.end(i, why, at)
+		t.end(i, why, at, &dst)
 	}
-	return t.drain(dst)
+	return dst
 }
 
 // Flush ends every flow (EndForced), as at shutdown, and appends all
@@ -251,14 +256,16 @@ func (t *Table) Expire(dst []Record) []Record {
 func (t *Table) Flush(dst []Record) []Record {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	dst = t.takePending(dst)
 	now := t.clock.Now().UnixNano()
 	for len(t.heap) > 0 {
-		t.end(t.heap[0].idx, EndForced, now)
+		t.end(t.heap[0].idx, EndForced, now, &dst)
 	}
-	return t.drain(dst)
+	return dst
 }
 
-func (t *Table) drain(dst []Record) []Record {
+// takePending moves the records Merge ended to dst.
+func (t *Table) takePending(dst []Record) []Record {
 	dst = append(dst, t.pending...)
 	clear(t.pending)
 	t.pending = t.pending[:0]
@@ -277,19 +284,19 @@ func (t *Table) evict(now int64) {
 		t.heap.set(0, at, &t.slab)
 	}
 	t.stats.emergency++
-	t.end(t.heap[0].idx, EndLackOfResources, now)
+	t.end(t.heap[0].idx, EndLackOfResources, now, &t.pending)
 }
 
-// end exports flow i's current segment (if it has packets) with reason
-// why at time atNs, and reports whether the entry left the table: an
-// active timeout keeps the entry, empty, to count on from zero.
-func (t *Table) end(i int32, why EndReason, atNs int64) (removed bool) {
+// end appends flow i's current segment (if it has packets) to out with
+// reason why at time atNs, and reports whether the entry left the table:
+// an active timeout keeps the entry, empty, to count on from zero.
+func (t *Table) end(i int32, why EndReason, atNs int64, out *[]Record) (removed bool) {
 	f := t.slab.flow(i)
 	if f.startNs != 0 {
-		r := t.record(i)
+		*out = append(*out, t.record(i))
+		r := &(*out)[len(*out)-1]
 		r.EndReason = why
-		t.pending = append(t.pending, r)
-		t.stats.ended(&r, atNs)
+		t.stats.ended(r, atNs)
 	}
 	if why == EndActive {
 		f.startNs, f.packets, f.bytes, f.flags = 0, 0, 0, 0
