@@ -124,7 +124,7 @@ func (t *Table) Stats() Stats {
 	now := t.clock.Now()
 	s := Stats{
 		Now:             now,
-		Active:          len(t.index),
+		Active:          t.index.n,
 		MaxFlows:        t.cfg.MaxFlows,
 		Added:           t.stats.added,
 		Expired:         t.stats.expired,

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/spanflow/spanflow/bpf"
 )
 
 // Table is the authoritative flow table. Merge adds what the datapath (or
@@ -32,7 +30,7 @@ type Table struct {
 	mu      sync.Mutex
 	cfg     Config
 	clock   Clock
-	index   map[bpf.FlowKey]int32 // canonical key (bidirectional) or key → slab index
+	index   index // key (canonical key when bidirectional) → slab index
 	slab    slab
 	heap    timerHeap
 	pending []Record // ended by Merge, handed out by the next Expire or Flush
@@ -51,7 +49,7 @@ func NewTable(cfg Config, clock Clock) (*Table, error) {
 	return &Table{
 		cfg:   cfg,
 		clock: clock,
-		index: make(map[bpf.FlowKey]int32),
+		index: newIndex(),
 		slab:  slab{bidir: cfg.Bidirectional},
 	}, nil
 }
@@ -63,7 +61,7 @@ func (t *Table) Config() Config { return t.cfg }
 func (t *Table) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.index)
+	return t.index.n
 }
 
 // Merge adds deltas to their flows, creating flows as needed. Flows ended
@@ -97,7 +95,7 @@ func (t *Table) merge(d *Delta, now int64) {
 	if t.cfg.Bidirectional {
 		key = canonical(key)
 	}
-	i, ok := t.index[key]
+	i, _, ok := t.index.find(&key, &t.slab)
 	if ok {
 		if at, why := t.due(i); at <= first {
 			// The flow's timer ran out before this delta began.
@@ -106,7 +104,7 @@ func (t *Table) merge(d *Delta, now int64) {
 	}
 	fresh := !ok
 	if fresh {
-		if len(t.index) >= t.cfg.MaxFlows {
+		if t.index.n >= t.cfg.MaxFlows {
 			t.evict(now)
 		}
 		i = t.slab.alloc()
@@ -114,7 +112,7 @@ func (t *Table) merge(d *Delta, now int64) {
 		if t.slab.bidir {
 			t.slab.side(i).born = t.gen
 		}
-		t.index[key] = i
+		t.index.insert(&key, i)
 		t.stats.added++
 	}
 
@@ -312,7 +310,9 @@ func (t *Table) end(i int32, why EndReason, atNs int64, out *[]Record) (removed 
 	if t.slab.bidir {
 		key = canonical(key)
 	}
-	delete(t.index, key)
+	if _, at, ok := t.index.find(&key, &t.slab); ok {
+		t.index.removeAt(at)
+	}
 	t.heap.remove(int(f.heapIdx), &t.slab)
 	t.slab.release(i)
 	return true

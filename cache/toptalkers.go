@@ -75,7 +75,7 @@ func (t *Table) TopTalkers(n int, by SortBy) TopTalkers {
 			heap.Fix(&top, 0)
 		}
 	}
-	out := TopTalkers{Requested: n, By: by, Processed: len(t.index)}
+	out := TopTalkers{Requested: n, By: by, Processed: t.index.n}
 	out.Flows = make([]Record, len(top.items))
 	for i := len(top.items) - 1; i >= 0; i-- {
 		out.Flows[i] = t.record(heap.Pop(&top).(talker).idx)
