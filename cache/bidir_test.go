@@ -108,7 +108,7 @@ func TestBidirectionalFINFromBothSidesEndsFlow(t *testing.T) {
 		want   int
 	}{
 		{at: 1 * s, deltas: []Delta{pkt(tcpAB, 1*s, 40, fin|ack)}},
-		{at: 2 * s + 1}, // one FIN: the other side may still send (half close)
+		{at: 2*s + 1}, // one FIN: the other side may still send (half close)
 		{at: 5 * s, deltas: []Delta{pkt(tcpBA, 5*s, 40, fin|ack)}},
 		{at: 6*s - 1},
 		{at: 6 * s, want: 1},
