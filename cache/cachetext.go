@@ -31,7 +31,7 @@ func (s Stats) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "  Active flows timeout in %s\n", plainDuration(s.ActiveTimeout))
 	fmt.Fprintf(&b, "  Inactive flows timeout in %s\n", plainDuration(s.InactiveTimeout))
 	fmt.Fprintf(&b, "  Flows exported: %d inactive, %d active, %d end of flow, %d forced, %d lack of resources\n",
-		s.Expired[EndIdle], s.Expired[EndActive], s.Expired[EndOfFlow], s.Expired[EndForced], s.Expired[EndLackOfResources])
+		s.Expired.Idle, s.Expired.Active, s.Expired.EndOfFlow, s.Expired.Forced, s.Expired.LackOfResources)
 	if s.Since.IsZero() {
 		b.WriteString("  statistics since never (no flows yet)\n")
 	} else {

@@ -97,9 +97,9 @@ type Stats struct {
 	Since, Now      time.Time // the statistics period
 	Active          int       // flows in the table
 	MaxFlows        int
-	Added           uint64                // flows created
-	Expired         [numEndReasons]uint64 // records exported, indexed by EndReason
-	Emergency       uint64                // entries forced out of a full table
+	Added           uint64 // flows created
+	Expired         Expired
+	Emergency       uint64 // entries forced out of a full table (some were empty)
 	InactiveTimeout time.Duration
 	ActiveTimeout   time.Duration
 	Bidirectional   bool
@@ -107,6 +107,21 @@ type Stats struct {
 	Sizes [NumSizeBuckets]uint64
 	// Protocols has one row per class, in the router's order.
 	Protocols []ProtocolStats
+}
+
+// Expired counts exported records by end reason.
+type Expired struct {
+	Idle, Active, EndOfFlow, Forced, LackOfResources uint64
+}
+
+func expiredFrom(c [numEndReasons]uint64) Expired {
+	return Expired{
+		Idle:            c[EndIdle],
+		Active:          c[EndActive],
+		EndOfFlow:       c[EndOfFlow],
+		Forced:          c[EndForced],
+		LackOfResources: c[EndLackOfResources],
+	}
 }
 
 // Period is the length of the statistics period.
@@ -127,7 +142,7 @@ func (t *Table) Stats() Stats {
 		Active:          t.index.n,
 		MaxFlows:        t.cfg.MaxFlows,
 		Added:           t.stats.added,
-		Expired:         t.stats.expired,
+		Expired:         expiredFrom(t.stats.expired),
 		Emergency:       t.stats.emergency,
 		InactiveTimeout: t.cfg.InactiveTimeout,
 		ActiveTimeout:   t.cfg.ActiveTimeout,

@@ -97,7 +97,7 @@ func TestTableTimers(t *testing.T) {
 				{at: 85*s - 1},
 				{at: 85 * s, want: []summary{{Flow: fUDPAB, Packets: 2, Bytes: 100, Start: 61 * s, End: 70 * s, Reason: EndIdle}}},
 			},
-			stats: func(st Stats) (any, any) { return [2]uint64{st.Added, st.Expired[EndActive]}, [2]uint64{1, 1} },
+			stats: func(st Stats) (any, any) { return [2]uint64{st.Added, st.Expired.Active}, [2]uint64{1, 1} },
 		},
 		{
 			name: "a delta starting at the active deadline is counted in the next segment",
@@ -119,7 +119,7 @@ func TestTableTimers(t *testing.T) {
 				{at: 70*s - 1},
 				{at: 70 * s},
 			},
-			stats: func(st Stats) (any, any) { return [2]uint64{uint64(st.Active), st.Expired[EndIdle]}, [2]uint64{0, 0} },
+			stats: func(st Stats) (any, any) { return [2]uint64{uint64(st.Active), st.Expired.Idle}, [2]uint64{0, 0} },
 		},
 		{
 			name: "TCP FIN ends the flow after the grace, late packets in the grace count",
@@ -176,7 +176,7 @@ func TestTableTimers(t *testing.T) {
 					want: []summary{{Flow: fUDPAD, Packets: 1, Bytes: 30, Start: 3 * s, End: 3 * s, Reason: EndLackOfResources}}},
 			},
 			stats: func(st Stats) (any, any) {
-				return [3]uint64{st.Emergency, st.Expired[EndLackOfResources], uint64(st.Active)}, [3]uint64{2, 2, 3}
+				return [3]uint64{st.Emergency, st.Expired.LackOfResources, uint64(st.Active)}, [3]uint64{2, 2, 3}
 			},
 		},
 		{
@@ -200,7 +200,7 @@ func TestTableTimers(t *testing.T) {
 					{Flow: fUDPAC, Packets: 1, Bytes: 20, Start: 2 * s, End: 2 * s, Reason: EndForced},
 				}},
 			},
-			stats: func(st Stats) (any, any) { return [2]uint64{uint64(st.Active), st.Expired[EndForced]}, [2]uint64{0, 2} },
+			stats: func(st Stats) (any, any) { return [2]uint64{uint64(st.Active), st.Expired.Forced}, [2]uint64{0, 2} },
 		},
 	}
 	for _, tc := range tests {

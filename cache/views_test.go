@@ -159,7 +159,7 @@ func TestStatsOnTheLectureCapture(t *testing.T) {
 		}
 	}
 	cache := []any{st.Added, st.Active, st.Expired, st.Emergency, st.Period()}
-	wantCache := []any{uint64(8), 0, [numEndReasons]uint64{EndIdle: 5, EndOfFlow: 2, EndForced: 1}, uint64(0), 20000 * ms}
+	wantCache := []any{uint64(8), 0, Expired{Idle: 5, EndOfFlow: 2, Forced: 1}, uint64(0), 20000 * ms}
 	if diff := cmp.Diff(wantCache, cache); diff != "" {
 		t.Errorf("added, active, expired, emergency, period (-want +got):\n%s", diff)
 	}
