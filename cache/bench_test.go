@@ -106,17 +106,19 @@ func BenchmarkExpire(b *testing.B) {
 			done += len(recs)
 		}
 	})
-	b.Run("nothing-due", func(b *testing.B) {
-		clock := &fakeClock{mono: 1 * s}
-		tb := newTestTable(b, cfg, clock)
-		mergeAll(tb, ds)
-		clock.mono = 2 * s
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			tb.Expire(nil)
-		}
-	})
+	for _, n := range []int{64 << 10, flows} {
+		b.Run(fmt.Sprintf("nothing-due/flows=%d", n), func(b *testing.B) {
+			clock := &fakeClock{mono: 1 * s}
+			tb := newTestTable(b, cfg, clock)
+			mergeAll(tb, ds[:n])
+			clock.mono = 2 * s
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				tb.Expire(nil)
+			}
+		})
+	}
 }
 
 // BenchmarkMemoryPerFlow1M measures the Go heap a table of 1M active

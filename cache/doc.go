@@ -42,7 +42,7 @@
 // A hashed timer wheel would make each step O(1), but its slot width
 // either rounds deadlines (Cisco's boundaries are exact here, to the ns)
 // or needs a scan of the current slot, and its span must be sized to the
-// timeouts. The heap is exact at any resolution, about 60 lines, and its
+// timeouts. The heap is exact at any resolution, a page of code, and its
 // log n (≤ 20 at a million flows) is cheap next to the cache misses of a
 // merge. The heap's order also serves emergency expiry: the flow whose
 // true deadline is earliest — for equal timeouts, the one idle longest; a

@@ -24,8 +24,9 @@ import (
 //
 // When several timers run out at the same instant, end of flow wins over
 // idle, and idle over active. A Delta that starts at or after its flow's
-// deadline first ends that flow and then starts a new one, so the result
-// does not depend on how often Expire is called.
+// deadline first ends that flow and then starts a new one, so an Expire
+// that comes late never lets packets on both sides of a timeout share a
+// record.
 type Table struct {
 	mu      sync.Mutex
 	cfg     Config
