@@ -19,7 +19,8 @@ import (
 //     when bidirectional), ends (EndOfFlow) FINGrace after that packet;
 //   - lack of resources: a new flow in a full table first forces out the
 //     flow whose timer would run out soonest (for equal timeouts: the one
-//     idle longest), counted as an emergency expiry;
+//     idle longest), counted as an emergency expiry (a flow already past
+//     its deadline ends for its own reason instead);
 //   - forced: Flush ends every flow.
 //
 // When several timers run out at the same instant, end of flow wins over
@@ -272,18 +273,26 @@ func (t *Table) takePending(dst []Record) []Record {
 }
 
 // evict makes room for a new flow: the flow whose true deadline is the
-// earliest leaves with EndLackOfResources.
+// earliest leaves. If that deadline has already passed (Expire has not
+// run yet), the flow ends for its own reason; otherwise it is forced out
+// with EndLackOfResources and counted as an emergency expiry.
 func (t *Table) evict(now int64) {
 	for {
 		top := t.heap[0]
-		at, _ := t.due(top.idx)
-		if at == top.at {
-			break
+		at, why := t.due(top.idx)
+		switch {
+		case at != top.at:
+			t.heap.set(0, at, &t.slab) // stale: re-arm and look again
+		case at <= now:
+			if t.end(top.idx, why, at, &t.pending) {
+				return
+			} // an active timeout keeps the entry: look again
+		default:
+			t.stats.emergency++
+			t.end(top.idx, EndLackOfResources, now, &t.pending)
+			return
 		}
-		t.heap.set(0, at, &t.slab)
 	}
-	t.stats.emergency++
-	t.end(t.heap[0].idx, EndLackOfResources, now, &t.pending)
 }
 
 // end appends flow i's current segment (if it has packets) to out with

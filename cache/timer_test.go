@@ -191,6 +191,20 @@ func TestTableTimers(t *testing.T) {
 			},
 		},
 		{
+			name: "a full table first ends flows whose timers already ran out, for their own reason",
+			cfg:  small,
+			steps: []step{
+				{at: 3 * s, deltas: []Delta{pkt(udpAB, 1*s, 10, 0), pkt(udpAC, 2*s, 20, 0), pkt(udpAD, 3*s, 30, 0)}},
+				{at: 17 * s, deltas: []Delta{pkt(udpAE, 17*s, 50, 0)}, want: []summary{
+					{Flow: fUDPAB, Packets: 1, Bytes: 10, Start: 1 * s, End: 1 * s, Reason: EndIdle}, // made room
+					{Flow: fUDPAC, Packets: 1, Bytes: 20, Start: 2 * s, End: 2 * s, Reason: EndIdle}, // Expire at 17 s
+				}},
+			},
+			stats: func(st Stats) (any, any) {
+				return [3]uint64{st.Emergency, st.Expired.Idle, uint64(st.Active)}, [3]uint64{0, 2, 2}
+			},
+		},
+		{
 			name: "flush ends every flow as forced, soonest deadline first",
 			cfg:  defaults,
 			steps: []step{
