@@ -29,17 +29,24 @@ const (
 	protoICMPv6 = 58
 )
 
-// icmpRequest maps an ICMP answer type to its request type.
-var icmpRequest = map[uint8]map[uint8]uint8{
-	protoICMP:   {0: 8, 14: 13, 16: 15, 18: 17}, // echo, timestamp, information, address mask
-	protoICMPv6: {129: 128},                     // echo
+// icmpRequest maps an ICMP answer type to the type of its request.
+func icmpRequest(proto, typ uint8) (uint8, bool) {
+	switch {
+	case proto == protoICMP && typ == 0: // echo reply
+		return 8, true
+	case proto == protoICMP && (typ == 14 || typ == 16 || typ == 18): // timestamp, information, address mask
+		return typ - 1, true
+	case proto == protoICMPv6 && typ == 129: // echo reply
+		return 128, true
+	}
+	return 0, false
 }
 
 // canonical returns the key both directions of k's conversation share.
 func canonical(k bpf.FlowKey) bpf.FlowKey {
 	if k.Proto == protoICMP || k.Proto == protoICMPv6 {
 		typ := uint8(k.DstPort >> 8)
-		if req, ok := icmpRequest[k.Proto][typ]; ok {
+		if req, ok := icmpRequest(k.Proto, typ); ok {
 			k.SrcAddr, k.DstAddr = k.DstAddr, k.SrcAddr
 			k.DstPort = uint16(req)<<8 | k.DstPort&0xff
 		}
