@@ -2,6 +2,7 @@ package cache
 
 import (
 	"iter"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,32 @@ Total:               8      0.4         1   666      0.8         0.8       9.6
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("show cache text (-want +got):\n%s", diff)
+	}
+}
+
+// TestOfflineAgesAsLive replays the lecture offline and feeds the same
+// packets live-style (monotonic stamps, fake boot offset, Merge then
+// Expire per harvest); the records must be identical.
+func TestOfflineAgesAsLive(t *testing.T) {
+	for _, bidir := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Bidirectional = bidir
+		_, offline := replayLecture(t, cfg)
+
+		clock := &fakeClock{}
+		tb := newTestTable(t, cfg, clock)
+		var live []Record
+		for _, p := range lecture() {
+			at := t0.Add(p.at).Sub(boot) // the same instant, as monotonic ns
+			clock.mono = at
+			d := p.d
+			d.Packets, d.FirstNs, d.LastNs = 1, uint64(at), uint64(at)
+			tb.Merge([]Delta{d})
+			live = tb.Expire(live)
+		}
+		live = tb.Flush(live)
+		if diff := cmp.Diff(offline, live, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+			t.Errorf("bidirectional=%v: offline vs live records (-offline +live):\n%s", bidir, diff)
+		}
 	}
 }
