@@ -154,3 +154,21 @@ func BenchmarkMemoryPerFlow1M(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryLatencyBaseline is the yardstick for the 1M-flow merge:
+// one dependent random read (pointer chase) in a 128 MiB array, i.e. one
+// cache and TLB miss on this machine. A merge into a table far larger
+// than the caches cannot beat about one of these.
+func BenchmarkMemoryLatencyBaseline(b *testing.B) {
+	next := make([]uint32, 32<<20)
+	perm := rand.New(rand.NewPCG(3, 4)).Perm(len(next))
+	for i := range perm {
+		next[perm[i]] = uint32(perm[(i+1)%len(perm)])
+	}
+	b.ResetTimer()
+	p := uint32(0)
+	for range b.N {
+		p = next[p]
+	}
+	runtime.KeepAlive(p)
+}
