@@ -20,7 +20,7 @@ func TestTableServesViewsWhileMerging(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for round := range 50 {
-			now := t0.Add(time.Duration(round) * time.Second)
+			now := captureStart.Add(time.Duration(round) * time.Second)
 			clock.Advance(now)
 			batch := make([]Delta, len(ds))
 			for i, d := range ds {

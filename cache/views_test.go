@@ -10,11 +10,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// t0 is the start of the synthetic capture.
-var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+// captureStart is the start of the synthetic capture.
+var captureStart = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
 type capturedPacket struct {
-	at   time.Duration // since t0
+	at   time.Duration // since captureStart
 	d    Delta         // timestamps filled in by capture()
 	name string
 }
@@ -55,7 +55,7 @@ func lecture() []capturedPacket {
 func capture(pkts []capturedPacket) iter.Seq2[time.Time, Delta] {
 	return func(yield func(time.Time, Delta) bool) {
 		for _, p := range pkts {
-			ts := t0.Add(p.at)
+			ts := captureStart.Add(p.at)
 			d := p.d
 			d.Packets, d.FirstNs, d.LastNs = 1, uint64(ts.UnixNano()), uint64(ts.UnixNano())
 			if !yield(ts, d) {
@@ -90,7 +90,7 @@ func TestReplayAgesTheCaptureByItsOwnTimestamps(t *testing.T) {
 	}
 	var got []out
 	for _, r := range recs {
-		got = append(got, out{r.SrcAddr.String(), r.Packets, r.EndReason, r.End.Sub(t0)})
+		got = append(got, out{r.SrcAddr.String(), r.Packets, r.EndReason, r.End.Sub(captureStart)})
 	}
 	ms := time.Millisecond
 	want := []out{
@@ -237,7 +237,7 @@ func TestOfflineAgesAsLive(t *testing.T) {
 		tb := newTestTable(t, cfg, clock)
 		var live []Record
 		for _, p := range lecture() {
-			at := t0.Add(p.at).Sub(boot) // the same instant, as monotonic ns
+			at := captureStart.Add(p.at).Sub(boot) // the same instant, as monotonic ns
 			clock.mono = at
 			d := p.d
 			d.Packets, d.FirstNs, d.LastNs = 1, uint64(at), uint64(at)
