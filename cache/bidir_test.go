@@ -168,73 +168,84 @@ func randomConversations(rng *rand.Rand, n int) []conversation {
 // of every one-way key ends up in exactly one direction of one record.
 func TestPairingPreservesEveryPacket(t *testing.T) {
 	for seed := uint64(1); seed <= 200; seed++ {
-		for _, bidir := range []bool{false, true} {
-			rng := rand.New(rand.NewPCG(seed, 0x5eed))
-			cfg := DefaultConfig()
-			cfg.Bidirectional = bidir
-			cfg.MaxFlows = 2 + rng.IntN(20)
-			cfg.InactiveTimeout = time.Duration(1+rng.IntN(10)) * s
-			cfg.ActiveTimeout = time.Duration(1+rng.IntN(30)) * s
-			cfg.FINGrace = time.Duration(rng.IntN(2)) * s
-			clock := &fakeClock{}
-			tb := newTestTable(t, cfg, clock)
-			convs := randomConversations(rng, 1+rng.IntN(12))
+		checkConservation(t, seed, false)
+		checkConservation(t, seed, true)
+	}
+}
 
-			sent := map[bpf.FlowKey][2]uint64{}
-			var recs []Record
-			now := time.Duration(0)
-			for range 1 + rng.IntN(40) { // harvests
-				var batch []Delta
-				for range rng.IntN(10) {
-					c := convs[rng.IntN(len(convs))]
-					k := c.fwd
-					if rng.IntN(2) == 0 {
-						k = c.rev
-					}
-					first := now + time.Duration(rng.IntN(1000))*time.Millisecond
-					d := Delta{Key: k, Packets: uint64(1 + rng.IntN(5)), FirstNs: uint64(first),
-						LastNs: uint64(first + time.Duration(rng.IntN(500))*time.Millisecond)}
-					d.Bytes = d.Packets * uint64(40+rng.IntN(1460))
-					if k.Proto == protoTCP {
-						d.TCPFlags = uint8(rng.IntN(32)) | ack
-					}
-					batch = append(batch, d)
-					v := sent[k]
-					sent[k] = [2]uint64{v[0] + d.Packets, v[1] + d.Bytes}
-				}
-				now += time.Duration(rng.IntN(3000)) * time.Millisecond
-				clock.mono = now + 1500*time.Millisecond
-				tb.Merge(batch)
-				if rng.IntN(3) > 0 {
-					recs = tb.Expire(recs)
-				}
-			}
-			recs = tb.Flush(recs)
+// FuzzTableConservesPackets lets `go test -fuzz` look for a seed that
+// loses or duplicates a packet.
+func FuzzTableConservesPackets(f *testing.F) {
+	f.Add(uint64(1), false)
+	f.Add(uint64(2), true)
+	f.Fuzz(checkConservation)
+}
 
-			got := map[bpf.FlowKey][2]uint64{}
-			for _, r := range recs {
-				if r.Packets+r.RevPackets == 0 {
-					t.Fatalf("seed %d: empty record %+v", seed, r)
-				}
-				if r.Bidirectional != bidir {
-					t.Fatalf("seed %d: record bidirectional=%v in a table with %v", seed, r.Bidirectional, bidir)
-				}
-				fwd := keyOf(r)
-				v := got[fwd]
-				got[fwd] = [2]uint64{v[0] + r.Packets, v[1] + r.Bytes}
-				if r.RevPackets > 0 {
-					rev := reverseOf(fwd)
-					v := got[rev]
-					got[rev] = [2]uint64{v[0] + r.RevPackets, v[1] + r.RevBytes}
-				}
+func checkConservation(t *testing.T, seed uint64, bidir bool) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	cfg := DefaultConfig()
+	cfg.Bidirectional = bidir
+	cfg.MaxFlows = 2 + rng.IntN(20)
+	cfg.InactiveTimeout = time.Duration(1+rng.IntN(10)) * s
+	cfg.ActiveTimeout = time.Duration(1+rng.IntN(30)) * s
+	cfg.FINGrace = time.Duration(rng.IntN(2)) * s
+	clock := &fakeClock{}
+	tb := newTestTable(t, cfg, clock)
+	convs := randomConversations(rng, 1+rng.IntN(12))
+
+	sent := map[bpf.FlowKey][2]uint64{}
+	var recs []Record
+	now := time.Duration(0)
+	for range 1 + rng.IntN(40) { // harvests
+		var batch []Delta
+		for range rng.IntN(10) {
+			c := convs[rng.IntN(len(convs))]
+			k := c.fwd
+			if rng.IntN(2) == 0 {
+				k = c.rev
 			}
-			if diff := cmp.Diff(sent, got); diff != "" {
-				t.Fatalf("seed %d bidirectional=%v: per-key packets, bytes (-sent +exported):\n%s", seed, bidir, diff)
+			first := now + time.Duration(rng.IntN(1000))*time.Millisecond
+			d := Delta{Key: k, Packets: uint64(1 + rng.IntN(5)), FirstNs: uint64(first),
+				LastNs: uint64(first + time.Duration(rng.IntN(500))*time.Millisecond)}
+			d.Bytes = d.Packets * uint64(40+rng.IntN(1460))
+			if k.Proto == protoTCP {
+				d.TCPFlags = uint8(rng.IntN(32)) | ack
 			}
-			if tb.Len() != 0 {
-				t.Fatalf("seed %d: %d flows left after flush", seed, tb.Len())
-			}
+			batch = append(batch, d)
+			v := sent[k]
+			sent[k] = [2]uint64{v[0] + d.Packets, v[1] + d.Bytes}
 		}
+		now += time.Duration(rng.IntN(3000)) * time.Millisecond
+		clock.mono = now + 1500*time.Millisecond
+		tb.Merge(batch)
+		if rng.IntN(3) > 0 {
+			recs = tb.Expire(recs)
+		}
+	}
+	recs = tb.Flush(recs)
+
+	got := map[bpf.FlowKey][2]uint64{}
+	for _, r := range recs {
+		if r.Packets+r.RevPackets == 0 {
+			t.Fatalf("seed %d: empty record %+v", seed, r)
+		}
+		if r.Bidirectional != bidir {
+			t.Fatalf("seed %d: record bidirectional=%v in a table with %v", seed, r.Bidirectional, bidir)
+		}
+		fwd := keyOf(r)
+		v := got[fwd]
+		got[fwd] = [2]uint64{v[0] + r.Packets, v[1] + r.Bytes}
+		if r.RevPackets > 0 {
+			rev := reverseOf(fwd)
+			v := got[rev]
+			got[rev] = [2]uint64{v[0] + r.RevPackets, v[1] + r.RevBytes}
+		}
+	}
+	if diff := cmp.Diff(sent, got); diff != "" {
+		t.Fatalf("seed %d bidirectional=%v: per-key packets, bytes (-sent +exported):\n%s", seed, bidir, diff)
+	}
+	if tb.Len() != 0 {
+		t.Fatalf("seed %d: %d flows left after flush", seed, tb.Len())
 	}
 }
 
