@@ -172,3 +172,31 @@ func BenchmarkMemoryLatencyBaseline(b *testing.B) {
 	}
 	runtime.KeepAlive(p)
 }
+
+// BenchmarkReplay is offline mode's cost per packet: 10k flows, packets
+// 1 ms apart, Expire before every Merge as Replay does. One op is one
+// packet.
+func BenchmarkReplay(b *testing.B) {
+	keys := benchDeltas(10_000, 0)
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	packets := func(yield func(time.Time, Delta) bool) {
+		for i := range b.N {
+			ts := start.Add(time.Duration(i) * time.Millisecond)
+			d := keys[i%len(keys)]
+			d.FirstNs, d.LastNs = uint64(ts.UnixNano()), uint64(ts.UnixNano())
+			if !yield(ts, d) {
+				return
+			}
+		}
+	}
+	clock := NewCaptureClock(time.Time{})
+	tb := newTestTable(b, DefaultConfig(), clock)
+	var records int
+	b.ReportAllocs()
+	b.ResetTimer()
+	err := Replay(tb, clock, packets, func(rs []Record) error { records += len(rs); return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}
