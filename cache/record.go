@@ -48,7 +48,11 @@ type Record struct {
 	TCPFlags       uint8
 	Start, End     time.Time
 
-	// Reverse direction; set only when Bidirectional.
+	// Reverse direction; set only when Bidirectional. A biflow whose
+	// reverse side sent nothing in this record has zero Rev counters and
+	// zero (IsZero) RevStart/RevEnd. One whose forward side sent nothing
+	// (possible after an active timeout) has zero forward counters and
+	// Start/End spanning the reverse packets.
 	Bidirectional        bool
 	RevPackets, RevBytes uint64
 	RevTCPFlags          uint8
