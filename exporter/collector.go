@@ -70,6 +70,33 @@ func (c *Collector) Offer(recs []cache.Record) {
 	}
 }
 
+// OfferWait queues recs, waiting for room: offline mode, where nothing
+// is live and no record may be dropped for speed.
+func (c *Collector) OfferWait(recs []cache.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.stats.RecordsOffered += uint64(len(recs))
+	c.mu.Unlock()
+	c.queue <- recs
+}
+
+// Tick lets encoders with timers of their own (v8 aggregation caches) age
+// them; it is dropped when the queue is busy, as the next batch ages too.
+func (c *Collector) Tick() {
+	select {
+	case c.queue <- nil:
+	default:
+	}
+}
+
+// flusher is an encoder that holds records of its own (a v8 aggregation
+// cache) and must export them at shutdown.
+type flusher interface {
+	Flush(now time.Time, emit func([]byte)) error
+}
+
 // templateResetter is an encoder that can be told its templates were
 // lost (a new TCP connection), so it sends them before the next data.
 type templateResetter interface{ ResetTemplates() }
@@ -82,6 +109,12 @@ type reconnector interface {
 func (c *Collector) run() {
 	defer close(c.done)
 	for recs := range c.queue {
+		if len(recs) == 0 { // a Tick
+			if _, ok := c.enc.(flusher); ok {
+				c.encode(recs)
+			}
+			continue
+		}
 		if r, ok := c.tr.(reconnector); ok {
 			fresh, err := r.EnsureConnected()
 			if err != nil {
@@ -96,10 +129,18 @@ func (c *Collector) run() {
 				rs.ResetTemplates()
 			}
 		}
-		err := c.enc.Encode(c.now(), recs, c.send)
-		if err != nil {
+		c.encode(recs)
+	}
+	if f, ok := c.enc.(flusher); ok {
+		if err := f.Flush(c.now(), c.send); err != nil {
 			c.count(func(s *CollectorStats) { s.EncodeErrors++; s.LastError = err.Error() })
 		}
+	}
+}
+
+func (c *Collector) encode(recs []cache.Record) {
+	if err := c.enc.Encode(c.now(), recs, c.send); err != nil {
+		c.count(func(s *CollectorStats) { s.EncodeErrors++; s.LastError = err.Error() })
 	}
 }
 
@@ -143,7 +184,8 @@ func (c *Collector) Stats() CollectorStats {
 	return s
 }
 
-// Close sends what is queued (until ctx ends), then closes the transport.
+// Close sends what is queued and what an aggregation cache holds (until
+// ctx ends), then closes the transport.
 // Offer must not be called after Close.
 func (c *Collector) Close(ctx context.Context) error {
 	close(c.queue)

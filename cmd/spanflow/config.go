@@ -4,12 +4,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/probe"
 )
+
+// DefaultCollector is where records go when no -n is given (said in a log line).
+const DefaultCollector = "127.0.0.1:2055"
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -19,7 +29,9 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // Config is everything the command line sets.
 type Config struct {
+	// capture
 	Interfaces      stringList
+	ReadFile        string
 	XDPMode         string
 	XDPAction       string
 	Key             string
@@ -27,29 +39,99 @@ type Config struct {
 	SampleMode      string
 	MapSize         uint
 	HarvestInterval time.Duration
-	Promisc         bool
 	Clock           string
-	Duration        time.Duration
+	Promisc         bool
+
+	// flow cache
+	ActiveTimeout   time.Duration
+	InactiveTimeout time.Duration
+	FINGrace        time.Duration
+	MaxFlows        int
+	Bidirectional   bool
+	Print           printFormat
+
+	// export
+	Collectors       stringList
+	Version          string
+	Aggregations     stringList
+	Transport        string
+	Source           string
+	MTU              int
+	EngineType       uint
+	EngineID         uint
+	SourceID         uint
+	RefreshPackets   int
+	RefreshTimeout   time.Duration
+	CollectorQueue   int
+	AggActiveTimeout time.Duration
+	AggIdleTimeout   time.Duration
+
+	// operations
+	Control     string
+	Metrics     string
+	PinDir      string
+	Detach      bool
+	Replace     bool
+	User        string
+	LogLevel    string
+	Duration    time.Duration
+	DefaultSink bool // set by Validate: no -n given, DefaultCollector used
 
 	// Parsed by Validate.
-	mode    probe.Mode
-	options probe.Options
+	mode     probe.Mode
+	options  probe.Options
+	version  int // 1, 5, 7, 8, 9 or 10 (IPFIX)
+	schemes  []cache.Scheme
+	logLevel slog.Level
+	uid, gid int
 }
 
 // BindFlags registers the flags on fs and returns the Config they fill.
+// Each usage starts with its group, which the help output sorts by.
 func BindFlags(fs *flag.FlagSet) *Config {
 	c := &Config{}
 	fs.Var(&c.Interfaces, "i", "capture: interface to attach to (repeatable)")
+	fs.StringVar(&c.ReadFile, "r", "", "capture: read a pcap/pcapng file instead (offline mode; its timestamps drive the clock)")
 	fs.StringVar(&c.XDPMode, "xdp-mode", "auto", "capture: XDP attach mode: auto, native or generic")
 	fs.StringVar(&c.XDPAction, "xdp-action", "pass", "capture: after counting, pass packets on or drop them (a dedicated mirror port)")
 	fs.StringVar(&c.Key, "key", "full", "capture: flow key: full, proto, ip, or a list of src-addr,dst-addr,src-port,dst-port,proto,tos,ifindex,vlan")
-	fs.UintVar(&c.Sample, "sample", 1, "capture: count 1 packet in N (1 = every packet)")
+	fs.UintVar(&c.Sample, "sample", 1, "capture: count 1 packet in N (1 = every packet); the rate is advertised, counters are not scaled")
 	fs.StringVar(&c.SampleMode, "sample-mode", "deterministic", "capture: sampling: deterministic (every Nth) or random")
 	fs.UintVar(&c.MapSize, "map-size", probe.DefaultMapEntries, "capture: kernel flow slots, one harvest interval's flows")
 	fs.DurationVar(&c.HarvestInterval, "harvest-interval", time.Second, "capture: how often to drain the kernel map (100ms to 10s)")
 	fs.StringVar(&c.Clock, "clock", "auto", "capture: flow timestamps: precise, coarse (one kernel tick, half the per-packet cost) or auto (coarse when a tick is ≤ 1ms)")
 	fs.BoolVar(&c.Promisc, "promisc", false, "capture: put the interfaces in promiscuous mode while attached")
-	fs.DurationVar(&c.Duration, "duration", 0, "operations: stop after this long (0 = run until SIGINT/SIGTERM)")
+
+	fs.DurationVar(&c.ActiveTimeout, "active-timeout", cache.DefaultActiveTimeout, "flow cache: export a long flow each time it lasts this long")
+	fs.DurationVar(&c.InactiveTimeout, "inactive-timeout", cache.DefaultInactiveTimeout, "flow cache: end a flow idle this long")
+	fs.DurationVar(&c.FINGrace, "fin-grace", cache.DefaultFINGrace, "flow cache: how long a TCP flow that saw FIN or RST waits for its last packets")
+	fs.IntVar(&c.MaxFlows, "max-flows", cache.DefaultMaxFlows, "flow cache: table size; beyond it the oldest flows are expired early")
+	fs.BoolVar(&c.Bidirectional, "bidirectional", false, "flow cache: pair A→B and B→A into one record (v9 IN/OUT counters, IPFIX RFC 5103)")
+	fs.Var(&c.Print, "print", "flow cache: print expired flows to stdout: --print (text) or --print=json")
+
+	fs.Var(&c.Collectors, "n", "export: collector HOST:PORT (repeatable; default "+DefaultCollector+")")
+	fs.StringVar(&c.Version, "v", "9", "export: NetFlow version 1, 5, 7, 8, 9 or 10 (IPFIX)")
+	fs.Var(&c.Aggregations, "aggregation", "export: v8 aggregation cache, a Cisco name (as, protocol-port, prefix, …) or 1-14 (repeatable)")
+	fs.StringVar(&c.Transport, "transport", "udp", "export: udp, or tcp (IPFIX only)")
+	fs.StringVar(&c.Source, "source", "", "export: source address of export packets")
+	fs.IntVar(&c.MTU, "mtu", exporter.DefaultMTU, "export: largest export IP packet, headers included")
+	fs.UintVar(&c.EngineType, "engine-type", 0, "export: v5/v7/v8 engine type (0-255)")
+	fs.UintVar(&c.EngineID, "engine-id", 0, "export: v5/v7/v8 engine id (0-255)")
+	fs.UintVar(&c.SourceID, "source-id", 0, "export: v9 source id / IPFIX observation domain id")
+	fs.IntVar(&c.RefreshPackets, "template-refresh-packets", 20, "export: resend v9/IPFIX templates every N packets")
+	fs.DurationVar(&c.RefreshTimeout, "template-refresh-timeout", 30*time.Minute, "export: resend v9/IPFIX templates at least this often")
+	fs.IntVar(&c.CollectorQueue, "collector-queue", 256, "export: expiry batches queued per collector before records are dropped (counted)")
+	fs.DurationVar(&c.AggActiveTimeout, "aggregation-active-timeout", 30*time.Minute, "export: active timeout of v8 aggregation caches")
+	fs.DurationVar(&c.AggIdleTimeout, "aggregation-inactive-timeout", 15*time.Second, "export: inactive timeout of v8 aggregation caches")
+
+	fs.StringVar(&c.Control, "control", DefaultControlPath, "operations: control socket for `spanflow show` (mode 0600)")
+	fs.StringVar(&c.Metrics, "metrics", "", "operations: serve Prometheus /metrics on ADDR (a bare port means 127.0.0.1:PORT; off by default)")
+	fs.StringVar(&c.PinDir, "pin-dir", probe.DefaultPinDir, "operations: bpffs directory for maps and links, so a restart loses no count (empty: no pinning)")
+	fs.BoolVar(&c.Detach, "detach", false, "operations: on exit, detach the program and remove the pinned state")
+	fs.BoolVar(&c.Replace, "replace", false, "operations: discard pinned state made with other settings instead of refusing to start")
+	fs.StringVar(&c.User, "user", "", "operations: drop root to this user after attaching")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "operations: debug, info, warn or error")
+	fs.DurationVar(&c.Duration, "duration", 0, "operations: stop after this long (0 = until SIGINT/SIGTERM)")
 	return c
 }
 
@@ -58,11 +140,15 @@ func BindFlags(fs *flag.FlagSet) *Config {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	if len(c.Interfaces) == 0 {
-		bad("-i: give at least one interface to attach to")
-	}
 	var err error
+
+	// capture
+	switch {
+	case len(c.Interfaces) == 0 && c.ReadFile == "":
+		bad("-i or -r: give an interface to attach to, or a capture file to read")
+	case len(c.Interfaces) > 0 && c.ReadFile != "":
+		bad("-i and -r: choose live capture or a file, not both")
+	}
 	if c.mode, err = probe.ParseMode(c.XDPMode); err != nil {
 		bad("--xdp-mode %s: must be auto, native or generic", c.XDPMode)
 	}
@@ -72,16 +158,16 @@ func (c *Config) Validate() error {
 	if c.options.KeyFields, err = probe.ParseKeyFields(c.Key); err != nil {
 		bad("--key: %v", err)
 	}
-	switch {
-	case c.Sample < 1 || c.Sample > 1<<24:
-		bad("--sample %d: must be 1 to %d", c.Sample, 1<<24)
-	case c.Sample > 1 && c.SampleMode == "deterministic":
-		c.options.SampleMode, c.options.SampleRate = bpf.SampleDeterministic, uint32(c.Sample)
-	case c.Sample > 1 && c.SampleMode == "random":
-		c.options.SampleMode, c.options.SampleRate = bpf.SampleRandom, uint32(c.Sample)
-	}
 	if c.SampleMode != "deterministic" && c.SampleMode != "random" {
 		bad("--sample-mode %s: must be deterministic or random", c.SampleMode)
+	}
+	switch {
+	case c.Sample < 1 || c.Sample > 1<<14-1:
+		bad("--sample %d: must be 1 to 16383 (what NetFlow v5 can advertise)", c.Sample)
+	case c.Sample > 1 && c.SampleMode == "random":
+		c.options.SampleMode, c.options.SampleRate = bpf.SampleRandom, uint32(c.Sample)
+	case c.Sample > 1:
+		c.options.SampleMode, c.options.SampleRate = bpf.SampleDeterministic, uint32(c.Sample)
 	}
 	if c.MapSize < probe.MinMapEntries || c.MapSize > probe.MaxMapEntries {
 		bad("--map-size %d: must be %d to %d", c.MapSize, probe.MinMapEntries, probe.MaxMapEntries)
@@ -100,8 +186,187 @@ func (c *Config) Validate() error {
 	default:
 		bad("--clock %s: must be precise, coarse or auto", c.Clock)
 	}
+
+	// flow cache
+	if err := c.cacheConfig().Validate(); err != nil {
+		bad("flow cache (--active-timeout, --inactive-timeout, --fin-grace, --max-flows): %v", err)
+	}
+
+	// export
+	if c.version = versionNumber(c.Version); c.version == 0 {
+		bad("-v %s: must be 1, 5, 7, 8, 9 or 10 (IPFIX)", c.Version)
+	}
+	if len(c.Collectors) == 0 && (c.ReadFile == "" || c.Print == "") {
+		c.DefaultSink = true
+		c.Collectors = stringList{DefaultCollector}
+	}
+	for _, col := range c.Collectors {
+		if err := checkHostPort(col); err != nil {
+			bad("-n %s: %v", col, err)
+		}
+	}
+	for _, a := range c.Aggregations {
+		s, err := cache.ParseAggregation(a)
+		if err != nil {
+			bad("--aggregation: %v", err)
+			continue
+		}
+		c.schemes = append(c.schemes, s)
+	}
+	switch {
+	case c.version == 8 && len(c.schemes) == 0:
+		bad("-v 8: give at least one --aggregation (as, protocol-port, source-prefix, destination-prefix, prefix, destination, source-destination, full-flow, as-tos, protocol-port-tos, source-prefix-tos, destination-prefix-tos, prefix-tos, prefix-port, or 1-14)")
+	case c.version != 8 && len(c.schemes) > 0:
+		bad("--aggregation: needs -v 8")
+	}
+	if c.Transport != "udp" && c.Transport != "tcp" {
+		bad("--transport %s: must be udp or tcp", c.Transport)
+	} else if c.Transport == "tcp" && c.version != 10 {
+		bad("--transport tcp: only for IPFIX (-v 10)")
+	}
+	if c.Source != "" && net.ParseIP(c.Source) == nil {
+		bad("--source %s: must be an IP address", c.Source)
+	}
+	if c.MTU < 576 || c.MTU > 65535 {
+		bad("--mtu %d: must be 576 to 65535", c.MTU)
+	}
+	if c.EngineType > 255 {
+		bad("--engine-type %d: must be 0 to 255", c.EngineType)
+	}
+	if c.EngineID > 255 {
+		bad("--engine-id %d: must be 0 to 255", c.EngineID)
+	}
+	if c.SourceID > 1<<32-1 {
+		bad("--source-id %d: must fit 32 bits", c.SourceID)
+	}
+	if c.RefreshPackets < 1 {
+		bad("--template-refresh-packets %d: must be ≥ 1", c.RefreshPackets)
+	}
+	if c.RefreshTimeout < time.Second {
+		bad("--template-refresh-timeout %s: must be ≥ 1s", c.RefreshTimeout)
+	}
+	if c.CollectorQueue < 1 {
+		bad("--collector-queue %d: must be ≥ 1", c.CollectorQueue)
+	}
+	if c.AggActiveTimeout <= 0 || c.AggIdleTimeout <= 0 {
+		bad("--aggregation-active-timeout, --aggregation-inactive-timeout: must be > 0")
+	}
+
+	// operations
+	if c.Metrics != "" {
+		addr, err := metricsAddr(c.Metrics)
+		if err != nil {
+			bad("--metrics %s: %v", c.Metrics, err)
+		}
+		c.Metrics = addr
+	}
+	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		bad("--log-level %s: must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.User != "" {
+		u, err := user.Lookup(c.User)
+		if err != nil {
+			bad("--user %s: %v", c.User, err)
+		} else {
+			c.uid, _ = strconv.Atoi(u.Uid)
+			c.gid, _ = strconv.Atoi(u.Gid)
+		}
+	}
 	if c.Duration < 0 {
 		bad("--duration %s: must not be negative", c.Duration)
 	}
+	c.options.PinDir, c.options.Replace = c.PinDir, c.Replace
 	return errors.Join(errs...)
+}
+
+func (c *Config) cacheConfig() cache.Config {
+	cfg := cache.Config{
+		InactiveTimeout: c.InactiveTimeout,
+		ActiveTimeout:   c.ActiveTimeout,
+		FINGrace:        c.FINGrace,
+		MaxFlows:        c.MaxFlows,
+		Bidirectional:   c.Bidirectional,
+	}
+	if c.options.SampleMode != bpf.SampleNone {
+		cfg.SamplingInterval = c.options.SampleRate
+		cfg.SamplingRandom = c.options.SampleMode == bpf.SampleRandom
+	}
+	return cfg
+}
+
+func versionNumber(v string) int {
+	switch strings.ToLower(v) {
+	case "1", "5", "7", "8", "9":
+		n, _ := strconv.Atoi(v)
+		return n
+	case "10", "ipfix":
+		return 10
+	}
+	return 0
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("must be HOST:PORT ([v6addr]:PORT for IPv6)")
+	}
+	if host == "" {
+		return fmt.Errorf("no host")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("port %q: must be 1 to 65535", port)
+	}
+	return nil
+}
+
+// metricsAddr turns a bare port into a loopback address: metrics never
+// listen beyond the host unless an address says so.
+func metricsAddr(s string) (string, error) {
+	if p, err := strconv.Atoi(strings.TrimPrefix(s, ":")); err == nil {
+		if p < 1 || p > 65535 {
+			return "", fmt.Errorf("port must be 1 to 65535")
+		}
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
+	}
+	if err := checkHostPort(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// usage prints the flags grouped as capture, flow cache, export and
+// operations, with their defaults.
+func usage(fs *flag.FlagSet) func() {
+	return func() {
+		w := fs.Output()
+		fmt.Fprint(w, `usage:
+  spanflow -i IFACE [-i IFACE …] [-n HOST:PORT …] [-v 9] [flags]   run the probe
+  spanflow -r FILE [--print[=json]] [-n HOST:PORT …] [flags]        process a capture file
+  spanflow show cache|export|top-talkers [N] [--sort bytes|packets]|stats|interfaces [--json]
+  spanflow collect [-l ADDR] [--json]                                decode what collectors would get
+  spanflow version
+`)
+		for _, group := range []string{"capture", "flow cache", "export", "operations"} {
+			fmt.Fprintf(w, "\n%s:\n", strings.ToUpper(group[:1])+group[1:])
+			fs.VisitAll(func(f *flag.Flag) {
+				g, text, ok := strings.Cut(f.Usage, ": ")
+				if !ok || g != group {
+					return
+				}
+				printFlag(w, f, text)
+			})
+		}
+	}
+}
+
+func printFlag(w io.Writer, f *flag.Flag, text string) {
+	dash := "--"
+	if len(f.Name) == 1 {
+		dash = "-"
+	}
+	def := ""
+	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+		def = " (default " + f.DefValue + ")"
+	}
+	fmt.Fprintf(w, "  %s%-28s %s%s\n", dash, f.Name, text, def)
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter"
+)
+
+// pipeline hands expired records to every export stream and the printer.
+type pipeline struct {
+	streams []*exporter.Collector
+	printer *recordPrinter
+	wait    bool // offline: block rather than drop when a stream is behind
+}
+
+// newPipeline opens one export stream per collector (per aggregation
+// scheme for v8), each with its own encoder, so its own sequence numbers.
+func newPipeline(cfg *Config, boot time.Time, now func() time.Time, ifaces []exporter.Interface) (*pipeline, error) {
+	p := &pipeline{wait: cfg.ReadFile != ""}
+	if cfg.Print != "" {
+		p.printer = newRecordPrinter(stdout, cfg.Print)
+	}
+	for _, addr := range cfg.Collectors {
+		streams, err := openStreams(cfg, addr, boot, now, ifaces)
+		if err != nil {
+			p.close(context.Background())
+			return nil, err
+		}
+		p.streams = append(p.streams, streams...)
+	}
+	return p, nil
+}
+
+func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time, ifaces []exporter.Interface) ([]*exporter.Collector, error) {
+	settings := exporter.Settings{
+		MTU:                    cfg.MTU,
+		Boot:                   boot,
+		EngineType:             uint8(cfg.EngineType),
+		EngineID:               uint8(cfg.EngineID),
+		SourceID:               uint32(cfg.SourceID),
+		TemplateRefreshPackets: cfg.RefreshPackets,
+		TemplateRefreshTimeout: cfg.RefreshTimeout,
+	}
+	if cfg.options.SampleRate > 1 {
+		settings.SamplingInterval = cfg.options.SampleRate
+		settings.SamplingRandom = cfg.SampleMode == "random"
+	}
+	schemes := []cache.Scheme{0}
+	if cfg.version == 8 {
+		schemes = cfg.schemes
+	}
+	var out []*exporter.Collector
+	for _, scheme := range schemes {
+		tr, err := dialTransport(cfg, addr)
+		if err != nil {
+			closeStreams(out)
+			return nil, err
+		}
+		opts := exporter.TemplateOptions{Interfaces: ifaces, IPv6Transport: tr.HeaderLen() == 48}
+		enc, err := newEncoder(cfg, settings, opts, scheme)
+		if err != nil {
+			tr.Close()
+			closeStreams(out)
+			return nil, fmt.Errorf("-v %s: %w", cfg.Version, err)
+		}
+		name := fmt.Sprintf("%s v%d", addr, cfg.version)
+		if cfg.version == 10 {
+			name = addr + " ipfix/" + cfg.Transport
+		}
+		if scheme != 0 {
+			name += " " + scheme.String()
+		}
+		out = append(out, exporter.NewCollector(name, enc, tr, cfg.CollectorQueue, now))
+	}
+	return out, nil
+}
+
+func dialTransport(cfg *Config, addr string) (exporter.Transport, error) {
+	if cfg.Transport == "tcp" {
+		return exporter.DialTCP(addr, cfg.Source)
+	}
+	return exporter.DialUDP(addr, cfg.Source)
+}
+
+func newEncoder(cfg *Config, s exporter.Settings, o exporter.TemplateOptions, scheme cache.Scheme) (exporter.Encoder, error) {
+	switch cfg.version {
+	case 1:
+		return exporter.NewV1Encoder(s)
+	case 5:
+		return exporter.NewV5Encoder(s)
+	case 7:
+		return exporter.NewV7Encoder(s)
+	case 8:
+		return exporter.NewAggregatingEncoder(s, scheme, cache.AggregatorConfig{
+			ActiveTimeout: cfg.AggActiveTimeout, InactiveTimeout: cfg.AggIdleTimeout,
+		})
+	case 9:
+		return exporter.NewV9Encoder(s, o)
+	case 10:
+		return exporter.NewIPFIXEncoder(s, o)
+	}
+	return nil, fmt.Errorf("unknown version %d", cfg.version)
+}
+
+// export hands recs (which the caller may reuse afterwards) to every stream.
+func (p *pipeline) export(recs []cache.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if p.printer != nil {
+		if err := p.printer.Print(recs); err != nil {
+			return err
+		}
+	}
+	if len(p.streams) == 0 {
+		return nil
+	}
+	shared := slices.Clone(recs) // read-only from here on, shared by the streams
+	for _, s := range p.streams {
+		if p.wait {
+			s.OfferWait(shared)
+		} else {
+			s.Offer(shared)
+		}
+	}
+	return nil
+}
+
+// tick lets v8 aggregation caches age between expiries.
+func (p *pipeline) tick() {
+	for _, s := range p.streams {
+		s.Tick()
+	}
+}
+
+// close sends what is queued, bounded by ctx.
+func (p *pipeline) close(ctx context.Context) error {
+	return closeStreamsCtx(ctx, p.streams)
+}
+
+func closeStreams(streams []*exporter.Collector) {
+	closeStreamsCtx(context.Background(), streams)
+}
+
+func closeStreamsCtx(ctx context.Context, streams []*exporter.Collector) error {
+	var errs []error
+	for _, s := range streams {
+		errs = append(errs, s.Close(ctx))
+	}
+	return errors.Join(errs...)
+}

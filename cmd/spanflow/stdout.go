@@ -1,0 +1,5 @@
+package main
+
+import "os"
+
+var stdout = os.Stdout
