@@ -87,14 +87,13 @@ const (
 	selectorRandomNofN    = 3
 )
 
-// fixed string lengths in v9 options data, which has no variable-length
-// fields; longer names are truncated, shorter ones padded with zeros.
+// Fixed string lengths in options data (Cisco's interface table sizes);
+// longer names are truncated, shorter ones padded with zeros.
 const (
 	v9IfNameLen  = 32
 	v9IfDescLen  = 64
-	v9AppNameLen = 32
-	v9AppDescLen = 64
-	maxVarString = 250 // IPFIX strings stay within the 1-byte length prefix
+	v9AppNameLen = v9IfNameLen
+	v9AppDescLen = v9IfDescLen
 )
 
 // fieldKind names the cache.Record value an information element carries,
@@ -170,7 +169,8 @@ type Application struct {
 // TemplateOptions are the v9/IPFIX settings Settings does not carry.
 type TemplateOptions struct {
 	// FirstTemplateID is the ID of the first template; 0 means 256.
-	// The encoders use up to 7 consecutive IDs from there.
+	// The encoders use 8 consecutive IDs from there: four flow
+	// templates, then sampling, sampler, interface and application options.
 	FirstTemplateID uint16
 	// IPv6Transport says the collector is reached over IPv6, whose IP and
 	// UDP headers take 48 bytes instead of 28: datagrams shrink to match.
@@ -520,12 +520,4 @@ func truncString(s string, max int) string {
 		max--
 	}
 	return s[:max]
-}
-
-// appendVarString appends an IPFIX variable-length string (1-byte length
-// prefix; strings are kept below 255 bytes).
-func appendVarString(b []byte, s string) []byte {
-	s = truncString(s, maxVarString)
-	b = append(b, byte(len(s)))
-	return append(b, s...)
 }

@@ -181,72 +181,70 @@ func (st *stream) templateItem(id uint16, scope, fields []ie) item {
 
 // optionItems builds the options templates and options data the stream
 // re-sends with every refresh: sampling (when sampled), interface names and
-// application names. Template IDs start at id.
+// application names. Template IDs start at id. The layouts follow Cisco's
+// (System scope, then INPUT_SNMP 10 + IF_NAME 82 + IF_DESC 83 of 32 and 64
+// bytes for the interface table); IPFIX uses the same fixed-length strings,
+// which RFC 7011 §7 permits and nfdump 1.7 requires.
 func (st *stream) optionItems(id uint16, s Settings, o TemplateOptions) []item {
 	var items []item
 	if s.SamplingInterval > 1 {
 		items = append(items, st.samplingItems(id, s)...)
 	}
-	id++
+	id += 2
+	scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
+	if st.ipfix {
+		scope = []ie{{ieInputSNMP, 4, 0, kIgnore}}
+	}
 	if len(o.Interfaces) > 0 {
-		var scope, fields []ie
-		if st.ipfix {
-			scope = []ie{{ieInputSNMP, 4, 0, kIgnore}}
-			fields = []ie{{ieIfName, varLen, 0, kIgnore}, {ieIfDesc, varLen, 0, kIgnore}}
-		} else {
-			scope = []ie{{v9ScopeInterface, 4, 0, kIgnore}}
-			fields = []ie{{ieIfName, v9IfNameLen, 0, kIgnore}, {ieIfDesc, v9IfDescLen, 0, kIgnore}}
+		fields := []ie{{ieIfName, v9IfNameLen, 0, kIgnore}, {ieIfDesc, v9IfDescLen, 0, kIgnore}}
+		if !st.ipfix {
+			fields = append([]ie{{ieInputSNMP, 4, 0, kIgnore}}, fields...)
 		}
 		items = append(items, st.templateItem(id, scope, fields))
 		for _, ifc := range o.Interfaces {
-			items = append(items, item{setID: id, data: st.namedRecord(ifc.Index, ifc.Name, ifc.Description, v9IfNameLen, v9IfDescLen)})
+			items = append(items, item{setID: id, data: st.namedRecord(ifc.Index, ifc.Name, ifc.Description)})
 		}
 	}
 	id++
+	if st.ipfix {
+		scope = []ie{{ieAppID, 4, 0, kIgnore}}
+	}
 	if len(o.Applications) > 0 {
-		var scope, fields []ie
-		if st.ipfix {
-			scope = []ie{{ieAppID, 4, 0, kIgnore}}
-			fields = []ie{{ieAppName, varLen, 0, kIgnore}, {ieAppDesc, varLen, 0, kIgnore}}
-		} else {
-			// v9 has no applicationId scope: System scope, id as a field.
-			scope = []ie{{v9ScopeSystem, 4, 0, kIgnore}}
-			fields = []ie{{ieAppID, 4, 0, kIgnore}, {ieAppName, v9AppNameLen, 0, kIgnore}, {ieAppDesc, v9AppDescLen, 0, kIgnore}}
+		fields := []ie{{ieAppName, v9AppNameLen, 0, kIgnore}, {ieAppDesc, v9AppDescLen, 0, kIgnore}}
+		if !st.ipfix {
+			fields = append([]ie{{ieAppID, 4, 0, kIgnore}}, fields...)
 		}
 		items = append(items, st.templateItem(id, scope, fields))
 		for _, app := range o.Applications {
-			var b []byte
-			if !st.ipfix {
-				b = binary.BigEndian.AppendUint32(b, st.sourceID)
-			}
-			b = append(b, st.namedRecord(app.ID, app.Name, app.Description, v9AppNameLen, v9AppDescLen)...)
-			items = append(items, item{setID: id, data: b})
+			items = append(items, item{setID: id, data: st.namedRecord(app.ID, app.Name, app.Description)})
 		}
 	}
 	return items
 }
 
-// namedRecord is a 4-byte key followed by a name and a description:
-// fixed-length for v9, variable-length for IPFIX.
-func (st *stream) namedRecord(key uint32, name, desc string, nameLen, descLen int) []byte {
-	b := binary.BigEndian.AppendUint32(nil, key)
-	if st.ipfix {
-		b = appendVarString(b, name)
-		return appendVarString(b, desc)
+// namedRecord is an options data record of a 4-byte key, a 32-byte name
+// and a 64-byte description; v9 puts its System scope value first.
+func (st *stream) namedRecord(key uint32, name, desc string) []byte {
+	var b []byte
+	if !st.ipfix {
+		b = binary.BigEndian.AppendUint32(b, st.sourceID)
 	}
+	b = binary.BigEndian.AppendUint32(b, key)
 	n := len(b)
-	b = append(b, make([]byte, nameLen+descLen)...)
-	putString(b[n:n+nameLen], name)
-	putString(b[n+nameLen:], desc)
+	b = append(b, make([]byte, v9IfNameLen+v9IfDescLen)...)
+	putString(b[n:n+v9IfNameLen], name)
+	putString(b[n+v9IfNameLen:], desc)
 	return b
 }
 
 // samplingItems advertises Settings' sampling in every form collectors
-// read: v9 SAMPLING_INTERVAL/ALGORITHM (34/35) and FLOW_SAMPLER_ID/MODE/
-// RANDOM_INTERVAL (48/49/50) in one record; IPFIX adds the PSAMP
-// selectorAlgorithm/samplingPacketInterval/samplingPacketSpace (304/305/
-// 306, RFC 5477) with samplingSize/Population (309/310) under a selectorId
-// scope.
+// read, as two options templates: SAMPLING_INTERVAL/ALGORITHM (34/35) in
+// one; in the other FLOW_SAMPLER_ID/MODE/RANDOM_INTERVAL (48/49/50) for
+// v9, or for IPFIX the PSAMP selectorId scope (302) with
+// selectorAlgorithm, samplingPacketInterval/Space and samplingSize/
+// Population (304/305/306/309/310, RFC 5477). They are kept apart because
+// collectors (nfdump) read 34/35 as "the exporter's sampling" only from a
+// template without sampler fields.
 func (st *stream) samplingItems(id uint16, s Settings) []item {
 	n := s.SamplingInterval
 	mode := uint8(samplingDeterministic)
@@ -255,40 +253,40 @@ func (st *stream) samplingItems(id uint16, s Settings) []item {
 		mode = samplingRandom
 		selector = selectorRandomNofN
 	}
-	legacy := []ie{
-		{ieSamplingIntvl, 4, 0, kIgnore},
-		{ieSamplingAlgo, 1, 0, kIgnore},
-		{ieSamplerID, 1, 0, kIgnore},
-		{ieSamplerMode, 1, 0, kIgnore},
-		{ieSamplerInterval, 4, 0, kIgnore},
-	}
-	var b []byte
-	var tpl item
+	var std, smp []byte
+	var stdTpl, smpTpl item
 	if st.ipfix {
-		scope := []ie{{ieSelectorID, 8, 0, kIgnore}}
-		fields := append([]ie{
+		stdTpl = st.templateItem(id, []ie{{ieObsDomainID, 4, 0, kIgnore}},
+			[]ie{{ieSamplingIntvl, 4, 0, kIgnore}, {ieSamplingAlgo, 1, 0, kIgnore}})
+		smpTpl = st.templateItem(id+1, []ie{{ieSelectorID, 8, 0, kIgnore}}, []ie{
 			{ieSelectorAlgo, 2, 0, kIgnore},
 			{ieSamplingPktIntv, 4, 0, kIgnore},
 			{ieSamplingPktSpc, 4, 0, kIgnore},
 			{ieSamplingSize, 4, 0, kIgnore},
 			{ieSamplingPop, 4, 0, kIgnore},
-		}, legacy...)
-		tpl = st.templateItem(id, scope, fields)
-		b = binary.BigEndian.AppendUint64(b, 1) // selectorId
-		b = binary.BigEndian.AppendUint16(b, selector)
-		b = binary.BigEndian.AppendUint32(b, 1)   // sample 1 packet...
-		b = binary.BigEndian.AppendUint32(b, n-1) // ...then skip N-1
-		b = binary.BigEndian.AppendUint32(b, 1)   // 1 out of...
-		b = binary.BigEndian.AppendUint32(b, n)   // ...N
+		})
+		smp = binary.BigEndian.AppendUint64(smp, 1) // selectorId
+		smp = binary.BigEndian.AppendUint16(smp, selector)
+		smp = binary.BigEndian.AppendUint32(smp, 1)   // sample 1 packet...
+		smp = binary.BigEndian.AppendUint32(smp, n-1) // ...then skip N-1
+		smp = binary.BigEndian.AppendUint32(smp, 1)   // 1 out of...
+		smp = binary.BigEndian.AppendUint32(smp, n)   // ...N
 	} else {
 		scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
-		tpl = st.templateItem(id, scope, legacy)
-		b = binary.BigEndian.AppendUint32(b, st.sourceID)
+		stdTpl = st.templateItem(id, scope, []ie{{ieSamplingIntvl, 4, 0, kIgnore}, {ieSamplingAlgo, 1, 0, kIgnore}})
+		smpTpl = st.templateItem(id+1, scope, []ie{
+			{ieSamplerID, 1, 0, kIgnore},
+			{ieSamplerMode, 1, 0, kIgnore},
+			{ieSamplerInterval, 4, 0, kIgnore},
+		})
+		smp = binary.BigEndian.AppendUint32(smp, st.sourceID)
+		smp = append(smp, 1, mode) // sampler id 1
+		smp = binary.BigEndian.AppendUint32(smp, n)
 	}
-	b = binary.BigEndian.AppendUint32(b, n)
-	b = append(b, mode, 1, mode) // algorithm, sampler id 1, sampler mode
-	b = binary.BigEndian.AppendUint32(b, n)
-	return []item{tpl, {setID: id, data: b}}
+	std = binary.BigEndian.AppendUint32(std, st.sourceID) // System scope / observationDomainId
+	std = binary.BigEndian.AppendUint32(std, n)
+	std = append(std, mode)
+	return []item{stdTpl, {setID: id, data: std}, smpTpl, {setID: id + 1, data: smp}}
 }
 
 // encode is Encoder.Encode for both formats.

@@ -80,7 +80,7 @@ func randomRecord(rng *rand.Rand, s Settings, app bool) cache.Record {
 		}
 	}
 	if app {
-		r.AppID = 13<<24 | rng.Uint32N(1<<24) // engine 13: IANA L4 ports
+		r.AppID = 3<<24 | rng.Uint32N(1<<16) // classification engine 3: IANA-L4 ports
 	}
 	if s.SamplingInterval > 1 {
 		r.SamplingInterval, r.SamplingRandom = s.SamplingInterval, s.SamplingRandom
@@ -290,8 +290,8 @@ func TestTemplateRefreshEveryNPacketsAndEveryT(t *testing.T) {
 				t.Fatalf("datagrams carrying templates (-want +got):\n%s", diff)
 			}
 			// Each refresh carries sampling and interface options data again.
-			if got := d.Stats().OptionRecords; got != 4*2 {
-				t.Fatalf("options data records = %d, want 8 (sampling + 1 interface, 4 refreshes)", got)
+			if got := d.Stats().OptionRecords; got != 4*3 {
+				t.Fatalf("options data records = %d, want 12 (2 sampling + 1 interface, 4 refreshes)", got)
 			}
 			info := d.Exporter(tplFrom, ek.version, 0)
 			if info == nil || info.SamplingInterval != 10 || info.SamplingRandom || info.Interfaces[1].Name != "eth0" {
@@ -377,11 +377,11 @@ func TestV9SequenceCountsPacketsAndIPFIXCountsDataRecords(t *testing.T) {
 		}
 		sent += uint32(len(m.Records))
 		if i == 0 {
-			sent++ // the sampling options data record
+			sent += 2 // the two sampling options data records
 		}
 	}
-	if ipfix.Sequence() != sent || sent != 101 {
-		t.Fatalf("ipfix next sequence %d, counted %d, want 101", ipfix.Sequence(), sent)
+	if ipfix.Sequence() != sent || sent != 102 {
+		t.Fatalf("ipfix next sequence %d, counted %d, want 102", ipfix.Sequence(), sent)
 	}
 }
 
@@ -395,13 +395,13 @@ func fixedRecords() []cache.Record {
 			InIfIndex: 2, OutIfIndex: 3, VLAN: 100,
 			Packets: 12, Bytes: 3400, TCPFlags: 0x1b, Start: at(-42_500), End: at(-1_250),
 			EndReason: cache.EndOfFlow, SrcAS: 64500, DstAS: 64501, SrcMask: 24, DstMask: 16,
-			NextHop: netip.MustParseAddr("198.18.0.1"), AppID: 13<<24 | 443,
+			NextHop: netip.MustParseAddr("198.18.0.1"), AppID: 3<<24 | 443,
 		},
 		{
 			SrcAddr: netip.MustParseAddr("2001:db8::10"), DstAddr: netip.MustParseAddr("2001:db8:1::53"),
 			SrcPort: 40000, DstPort: 53, Proto: 17, IPVersion: 6, InIfIndex: 2, OutIfIndex: 0,
 			Packets: 1, Bytes: 81, Start: at(-15_000), End: at(-15_000), EndReason: cache.EndIdle,
-			SrcMask: 48, DstMask: 64, AppID: 13<<24 | 53,
+			SrcMask: 48, DstMask: 64, AppID: 3<<24 | 53,
 		},
 		{
 			SrcAddr: netip.MustParseAddr("198.18.0.11"), DstAddr: netip.MustParseAddr("198.19.0.80"),
