@@ -501,6 +501,10 @@ func setField(r *cache.Record, k fieldKind, v []byte, ht hdrTime) {
 		r.SrcPort = uint16(u)
 	case kDstPort:
 		r.DstPort = uint16(u)
+	case kICMPTypeCode:
+		if u != 0 {
+			r.DstPort = uint16(u)
+		}
 	case kSrcAddr4:
 		if len(v) == 4 {
 			r.SrcAddr = netip.AddrFrom4([4]byte(v))
@@ -698,6 +702,8 @@ func fieldKindOf(ipfix bool, pen uint32, id uint16) fieldKind {
 		return kSrcPort
 	case ieL4DstPort:
 		return kDstPort
+	case ieICMPType, ieICMPTypeIPv6:
+		return kICMPTypeCode
 	case ieIPv4SrcAddr:
 		return kSrcAddr4
 	case ieIPv4DstAddr:

@@ -38,6 +38,7 @@ const (
 	ieIPv6DstAddr     = 28  // IPV6_DST_ADDR / destinationIPv6Address
 	ieIPv6SrcMask     = 29  // IPV6_SRC_MASK / sourceIPv6PrefixLength
 	ieIPv6DstMask     = 30  // IPV6_DST_MASK / destinationIPv6PrefixLength
+	ieICMPType        = 32  // ICMP_TYPE / icmpTypeCodeIPv4: type<<8 | code
 	ieSamplingIntvl   = 34  // SAMPLING_INTERVAL / samplingInterval
 	ieSamplingAlgo    = 35  // SAMPLING_ALGORITHM / samplingAlgorithm
 	ieSamplerID       = 48  // FLOW_SAMPLER_ID / samplerId
@@ -53,6 +54,7 @@ const (
 	ieAppID           = 95  // APPLICATION_ID / applicationId (RFC 6759)
 	ieAppName         = 96  // APPLICATION_NAME / applicationName
 	ieFlowEndReason   = 136 // flowEndReason
+	ieICMPTypeIPv6    = 139 // icmpTypeCodeIPv6
 	ieObsDomainID     = 149 // observationDomainId
 	ieFlowStartSec    = 150 // flowStartSeconds
 	ieFlowEndSec      = 151 // flowEndSeconds
@@ -113,6 +115,7 @@ const (
 	kRevTCPFlags
 	kSrcPort
 	kDstPort
+	kICMPTypeCode // ICMP/ICMPv6 flows: DstPort; else 0
 	kSrcAddr4
 	kDstAddr4
 	kSrcAddr6
@@ -247,6 +250,7 @@ func v9FlowFields(v6, bi, app bool) []ie {
 	f = append(f,
 		ie{ieL4SrcPort, 2, 0, kSrcPort},
 		ie{ieL4DstPort, 2, 0, kDstPort},
+		ie{ieICMPType, 2, 0, kICMPTypeCode}, // v9 uses 32 for ICMPv6 too
 		ie{ieInputSNMP, 4, 0, kInIf},
 		ie{ieOutputSNMP, 4, 0, kOutIf},
 		ie{ieSrcAS, 4, 0, kSrcAS},
@@ -278,9 +282,14 @@ func ipfixFlowFields(v6, bi, app bool) []ie {
 		{ieFlowEndMs, 8, 0, kEndMs},
 	}
 	f = append(f, addrFields(v6)...)
+	icmp := ie{ieICMPType, 2, 0, kICMPTypeCode}
+	if v6 {
+		icmp.id = ieICMPTypeIPv6
+	}
 	f = append(f,
 		ie{ieL4SrcPort, 2, 0, kSrcPort},
 		ie{ieL4DstPort, 2, 0, kDstPort},
+		icmp,
 		ie{ieInputSNMP, 4, 0, kInIf},
 		ie{ieOutputSNMP, 4, 0, kOutIf},
 		ie{ieSrcAS, 4, 0, kSrcAS},
@@ -398,6 +407,12 @@ func putFields(b []byte, fields []ie, r *cache.Record, ref timeRef) {
 			binary.BigEndian.PutUint16(b, r.SrcPort)
 		case kDstPort:
 			binary.BigEndian.PutUint16(b, r.DstPort)
+		case kICMPTypeCode:
+			v := uint16(0)
+			if r.Proto == 1 || r.Proto == 58 {
+				v = r.DstPort
+			}
+			binary.BigEndian.PutUint16(b, v)
 		case kSrcAddr4:
 			put4(b, r.SrcAddr)
 		case kDstAddr4:
