@@ -572,7 +572,7 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 		name, desc, appName, appDesc    string
 		interval, samplerIntvl, pktIntv uint32
 		pktSpace, sampSize, sampPop     uint32
-		hasSpace, random                bool
+		hasSpace, hasAlgo               bool
 		algo, mode                      uint8
 		selector                        uint16
 	)
@@ -647,7 +647,8 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 			info.Applications[appID] = Application{ID: appID, Name: appName, Description: appDesc}
 		}
 	}
-	random = algo == samplingRandom || mode == samplingRandom || selector == selectorRandomNofN || selector == 4
+	hasAlgo = algo != 0 || mode != 0 || selector != 0
+	random := algo == samplingRandom || mode == samplingRandom || selector == selectorRandomNofN || selector == 4
 	switch {
 	case interval > 0:
 	case samplerIntvl > 0:
@@ -658,7 +659,10 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 		interval = sampPop / sampSize
 	}
 	if interval > 0 {
-		info.SamplingInterval, info.SamplingRandom = interval, random
+		info.SamplingInterval = interval
+		if hasAlgo { // a bare interval leaves the algorithm as it was
+			info.SamplingRandom = random
+		}
 	}
 	return off, nil
 }

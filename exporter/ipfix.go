@@ -37,3 +37,5 @@ func (e *IPFIXEncoder) Stats() TemplateStats { return e.st.stats }
 
 // Sequence is the sequence number the next message will carry.
 func (e *IPFIXEncoder) Sequence() uint32 { return e.st.seq }
+
+func (e *IPFIXEncoder) hasAppID() bool { return e.st.appID }

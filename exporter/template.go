@@ -172,8 +172,8 @@ type Application struct {
 // TemplateOptions are the v9/IPFIX settings Settings does not carry.
 type TemplateOptions struct {
 	// FirstTemplateID is the ID of the first template; 0 means 256.
-	// The encoders use 8 consecutive IDs from there: four flow
-	// templates, then sampling, sampler, interface and application options.
+	// The encoders use 9 consecutive IDs from there: four flow templates,
+	// three sampling options templates, interface and application options.
 	FirstTemplateID uint16
 	// IPv6Transport says the collector is reached over IPv6, whose IP and
 	// UDP headers take 48 bytes instead of 28: datagrams shrink to match.
@@ -231,6 +231,10 @@ func isV6(r *cache.Record) bool {
 	return r.SrcAddr.Is6() && !r.SrcAddr.Is4In6()
 }
 
+// The ICMP type/code element precedes L4_DST_PORT in both formats: nfdump
+// stores either into the destination port, so for protocols other than
+// TCP, UDP and ICMP the port must come last to survive.
+
 // v9FlowFields lists the fields of a v9 flow template. Counters are 8
 // bytes so no flow wraps them; a biflow carries the reverse direction in
 // OUT_BYTES/OUT_PKTS and its times and flags cover both directions.
@@ -249,8 +253,8 @@ func v9FlowFields(v6, bi, app bool) []ie {
 	f = append(f, addrFields(v6)...)
 	f = append(f,
 		ie{ieL4SrcPort, 2, 0, kSrcPort},
-		ie{ieL4DstPort, 2, 0, kDstPort},
 		ie{ieICMPType, 2, 0, kICMPTypeCode}, // v9 uses 32 for ICMPv6 too
+		ie{ieL4DstPort, 2, 0, kDstPort},
 		ie{ieInputSNMP, 4, 0, kInIf},
 		ie{ieOutputSNMP, 4, 0, kOutIf},
 		ie{ieSrcAS, 4, 0, kSrcAS},
@@ -288,8 +292,8 @@ func ipfixFlowFields(v6, bi, app bool) []ie {
 	}
 	f = append(f,
 		ie{ieL4SrcPort, 2, 0, kSrcPort},
-		ie{ieL4DstPort, 2, 0, kDstPort},
 		icmp,
+		ie{ieL4DstPort, 2, 0, kDstPort},
 		ie{ieInputSNMP, 4, 0, kInIf},
 		ie{ieOutputSNMP, 4, 0, kOutIf},
 		ie{ieSrcAS, 4, 0, kSrcAS},

@@ -50,6 +50,7 @@ type flowTmpl struct {
 // nothing.
 type stream struct {
 	ipfix    bool
+	appID    bool
 	sourceID uint32
 	ref      timeRef
 	limit    int
@@ -80,6 +81,7 @@ type stream struct {
 func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 	st := &stream{
 		ipfix:    ipfix,
+		appID:    o.AppID,
 		sourceID: s.SourceID,
 		ref:      timeRef{bootMs: s.Boot.UnixMilli()},
 		limit:    o.payloadLimit(s),
@@ -190,7 +192,7 @@ func (st *stream) optionItems(id uint16, s Settings, o TemplateOptions) []item {
 	if s.SamplingInterval > 1 {
 		items = append(items, st.samplingItems(id, s)...)
 	}
-	id += 2
+	id += 3
 	scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
 	if st.ipfix {
 		scope = []ie{{ieInputSNMP, 4, 0, kIgnore}}
@@ -238,13 +240,15 @@ func (st *stream) namedRecord(key uint32, name, desc string) []byte {
 }
 
 // samplingItems advertises Settings' sampling in every form collectors
-// read, as two options templates: SAMPLING_INTERVAL/ALGORITHM (34/35) in
-// one; in the other FLOW_SAMPLER_ID/MODE/RANDOM_INTERVAL (48/49/50) for
-// v9, or for IPFIX the PSAMP selectorId scope (302) with
-// selectorAlgorithm, samplingPacketInterval/Space and samplingSize/
-// Population (304/305/306/309/310, RFC 5477). They are kept apart because
-// collectors (nfdump) read 34/35 as "the exporter's sampling" only from a
-// template without sampler fields.
+// read, as three options templates, each with one record:
+//   - SAMPLING_INTERVAL/ALGORITHM (34/35), Cisco's classic layout;
+//   - FLOW_SAMPLER_ID/MODE/RANDOM_INTERVAL (48/49/50) for v9, or for IPFIX
+//     the PSAMP selectorId scope (302) with selectorAlgorithm,
+//     samplingPacketInterval/Space and samplingSize/Population
+//     (304/305/306/309/310, RFC 5477);
+//   - SAMPLING_INTERVAL (34) alone: nfdump 1.7.1 learns an exporter's
+//     sampling only from a template holding 34 without 35 (or 50/306
+//     without a sampler id or mode), so neither form above reaches it.
 func (st *stream) samplingItems(id uint16, s Settings) []item {
 	n := s.SamplingInterval
 	mode := uint8(samplingDeterministic)
@@ -283,10 +287,16 @@ func (st *stream) samplingItems(id uint16, s Settings) []item {
 		smp = append(smp, 1, mode) // sampler id 1
 		smp = binary.BigEndian.AppendUint32(smp, n)
 	}
+	scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
+	if st.ipfix {
+		scope = []ie{{ieObsDomainID, 4, 0, kIgnore}}
+	}
+	bareTpl := st.templateItem(id+2, scope, []ie{{ieSamplingIntvl, 4, 0, kIgnore}})
 	std = binary.BigEndian.AppendUint32(std, st.sourceID) // System scope / observationDomainId
 	std = binary.BigEndian.AppendUint32(std, n)
+	bare := append([]byte(nil), std...)
 	std = append(std, mode)
-	return []item{stdTpl, {setID: id, data: std}, smpTpl, {setID: id + 1, data: smp}}
+	return []item{stdTpl, {setID: id, data: std}, smpTpl, {setID: id + 1, data: smp}, bareTpl, {setID: id + 2, data: bare}}
 }
 
 // encode is Encoder.Encode for both formats.

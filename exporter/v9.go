@@ -36,3 +36,5 @@ func (e *V9Encoder) Stats() TemplateStats { return e.st.stats }
 
 // Sequence is the sequence number the next export packet will carry.
 func (e *V9Encoder) Sequence() uint32 { return e.st.seq }
+
+func (e *V9Encoder) hasAppID() bool { return e.st.appID }
