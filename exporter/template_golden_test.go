@@ -60,7 +60,7 @@ func goldenCases() []goldenCase {
 				file: f.prefix + "_mtu576_refresh2.hex",
 				desc: f.name + ": 48 records (fixedRecords() x12), MTU 576, template refresh every 2 datagrams;\n" +
 					"sampling 1-in-8 deterministic, no options but sampling; source id 1",
-				s: Settings{MTU: 576, Boot: tplBoot, SourceID: 1, SamplingInterval: 8, TemplateRefreshPackets: 2},
+				s:    Settings{MTU: 576, Boot: tplBoot, SourceID: 1, SamplingInterval: 8, TemplateRefreshPackets: 2},
 				recs: many,
 			},
 		)
