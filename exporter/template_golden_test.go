@@ -90,6 +90,7 @@ func TestGoldenTemplateDatagrams(t *testing.T) {
 				if err := os.WriteFile(path, []byte(formatGolden(gc, dg)), 0o644); err != nil {
 					t.Fatal(err)
 				}
+				writeFuzzCorpus(t, gc.file, dg)
 			}
 			text, err := os.ReadFile(path)
 			if err != nil {

@@ -64,7 +64,8 @@ type stream struct {
 	pending   []item // refresh work left for the next datagrams
 
 	seq          uint32 // v9: export packets; IPFIX: data records
-	sinceRefresh int
+	sinceRefresh int    // datagrams since the last refresh began
+	recsSince    int    // flow records since the last refresh began
 	lastRefresh  time.Time
 	refreshed    bool
 
@@ -328,6 +329,7 @@ func (st *stream) encode(now time.Time, recs []cache.Record, emit func([]byte)) 
 				putFields(st.reserve(t.id, t.recLen, false), t.fields, r, st.ref)
 				st.count++
 				st.dataRecs++
+				st.recsSince++
 				st.stats.Records++
 				break
 			}
@@ -350,9 +352,18 @@ func (st *stream) encode(now time.Time, recs []cache.Record, emit func([]byte)) 
 	return nil
 }
 
+// timeForRefresh reports whether a refresh is due. A refresh never
+// restarts while the last one is still going out, and the packet count
+// only triggers once a flow record has followed the last refresh, so a
+// refresh larger than refreshN datagrams cannot starve the records.
 func (st *stream) timeForRefresh(now time.Time) bool {
-	return !st.refreshed ||
-		(st.refreshN > 0 && st.sinceRefresh >= st.refreshN) ||
+	if !st.refreshed {
+		return true
+	}
+	if len(st.pending) > 0 {
+		return false
+	}
+	return (st.refreshN > 0 && st.sinceRefresh >= st.refreshN && st.recsSince > 0) ||
 		(st.refreshT > 0 && now.Sub(st.lastRefresh) >= st.refreshT)
 }
 
@@ -360,7 +371,7 @@ func (st *stream) timeForRefresh(now time.Time) bool {
 // template announced so far.
 func (st *stream) startRefresh(now time.Time) {
 	st.refreshed = true
-	st.sinceRefresh = 0
+	st.sinceRefresh, st.recsSince = 0, 0
 	st.lastRefresh = now
 	st.stats.Refreshes++
 	st.pending = append(st.pending[:0], st.optItems...)

@@ -422,3 +422,37 @@ func fixedRecords() []cache.Record {
 		},
 	}
 }
+
+func TestTemplateRefreshLargerThanADatagramDoesNotStarveRecords(t *testing.T) {
+	ifs := make([]Interface, 30) // ~3 KB of names: several 576-byte datagrams
+	for i := range ifs {
+		ifs[i] = Interface{Index: uint32(i), Name: fmt.Sprintf("eth%d", i)}
+	}
+	for _, ek := range templateEncoders {
+		t.Run(ek.name, func(t *testing.T) {
+			s := Settings{MTU: 576, Boot: tplBoot, SamplingInterval: 3, TemplateRefreshPackets: 1}
+			e, err := ek.new(s, TemplateOptions{Interfaces: ifs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := make([]cache.Record, 100)
+			for i := range recs {
+				recs[i] = fixedRecords()[i%4]
+			}
+			var n int
+			err = e.Encode(tplNow, recs, func([]byte) {
+				if n++; n > 1000 {
+					t.Fatalf("more than 1000 datagrams for 100 records: refresh loop")
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := NewDecoder()
+			got := decodeAll(t, d, encodeAll(t, e, tplNow, recs))
+			if len(got) != 100 {
+				t.Fatalf("decoded %d records, want 100", len(got))
+			}
+		})
+	}
+}
