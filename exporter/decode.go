@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,7 @@ type Decoder struct {
 	streams   map[streamKey]*decStream
 	msg       Message
 	stats     DecodeStats
+	scratch   decTemplate
 }
 
 type streamKey struct {
@@ -222,7 +224,7 @@ func (d *Decoder) v9Templates(key streamKey, b []byte) error {
 		if id < 256 || cnt == 0 || 4*cnt > len(b) {
 			return fmt.Errorf("v9 template %d with %d fields in %d bytes: %w", id, cnt, len(b), ErrMalformed)
 		}
-		t := &decTemplate{fields: make([]decField, cnt)}
+		t := d.scratchTemplate(cnt, false)
 		for i := range t.fields {
 			f := decField{id: binary.BigEndian.Uint16(b[4*i:]), length: binary.BigEndian.Uint16(b[4*i+2:])}
 			f.kind = fieldKindOf(false, 0, f.id)
@@ -247,7 +249,7 @@ func (d *Decoder) v9OptionsTemplates(key streamKey, b []byte) error {
 		if id < 256 || scopeLen%4 != 0 || optLen%4 != 0 || scopeLen+optLen == 0 || scopeLen+optLen > len(b) {
 			return fmt.Errorf("v9 options template %d (scope %d, options %d bytes) in %d bytes: %w", id, scopeLen, optLen, len(b), ErrMalformed)
 		}
-		t := &decTemplate{options: true, fields: make([]decField, (scopeLen+optLen)/4)}
+		t := d.scratchTemplate((scopeLen+optLen)/4, true)
 		for i := range t.fields {
 			t.fields[i] = decField{
 				id:     binary.BigEndian.Uint16(b[4*i:]),
@@ -263,8 +265,20 @@ func (d *Decoder) v9OptionsTemplates(key streamKey, b []byte) error {
 	return nil
 }
 
+// scratchTemplate returns the Decoder's reusable template under
+// construction, with n fields.
+func (d *Decoder) scratchTemplate(n int, options bool) *decTemplate {
+	t := &d.scratch
+	if cap(t.fields) < n {
+		t.fields = make([]decField, n)
+	}
+	t.fields, t.options, t.minLen = t.fields[:n], options, 0
+	return t
+}
+
 // learn stores a template after checking it describes records that take
-// room, so a data set can never loop without consuming bytes.
+// room, so a data set can never loop without consuming bytes. A template
+// re-sent unchanged (every refresh) costs no allocation.
 func (d *Decoder) learn(key streamKey, id uint16, t *decTemplate) error {
 	for _, f := range t.fields {
 		if f.length == varLen {
@@ -277,11 +291,15 @@ func (d *Decoder) learn(key streamKey, id uint16, t *decTemplate) error {
 		return fmt.Errorf("template %d describes empty records: %w", id, ErrMalformed)
 	}
 	k := tplKey{key, id}
-	if _, ok := d.templates[k]; !ok && len(d.templates) >= maxTemplates {
+	old, ok := d.templates[k]
+	switch {
+	case ok && old.options == t.options && slices.Equal(old.fields, t.fields):
+	case !ok && len(d.templates) >= maxTemplates:
 		d.stats.TemplatesFull++
 		return nil
+	default:
+		d.templates[k] = &decTemplate{fields: slices.Clone(t.fields), options: t.options, minLen: t.minLen}
 	}
-	d.templates[k] = t
 	d.stats.Templates++
 	return nil
 }
@@ -359,7 +377,7 @@ func (d *Decoder) ipfixTemplates(key streamKey, b []byte, options bool) error {
 				return fmt.Errorf("ipfix options template %d: scope count %d of %d: %w", id, scope, cnt, ErrMalformed)
 			}
 		}
-		t := &decTemplate{options: options, fields: make([]decField, cnt)}
+		t := d.scratchTemplate(cnt, options)
 		for i := range t.fields {
 			if len(b) < 4 {
 				return fmt.Errorf("ipfix template %d: field %d truncated: %w", id, i, ErrMalformed)

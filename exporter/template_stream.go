@@ -326,7 +326,12 @@ func (st *stream) encode(now time.Time, recs []cache.Record, emit func([]byte)) 
 				st.announced[v] = true
 			}
 			if st.fits(t.id, t.recLen, false) {
-				putFields(st.reserve(t.id, t.recLen, false), t.fields, r, st.ref)
+				b := st.reserve(t.id, t.recLen, false)
+				if st.ipfix {
+					putIPFIX(b, r, v&variantV6 != 0, v&variantBi != 0, st.appID)
+				} else {
+					putV9(b, r, st.ref, v&variantV6 != 0, v&variantBi != 0, st.appID)
+				}
 				st.count++
 				st.dataRecs++
 				st.recsSince++

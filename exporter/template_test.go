@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -454,5 +455,39 @@ func TestTemplateRefreshLargerThanADatagramDoesNotStarveRecords(t *testing.T) {
 				t.Fatalf("decoded %d records, want 100", len(got))
 			}
 		})
+	}
+}
+
+func TestFastWritersMatchFieldLists(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ref := timeRef{bootMs: tplBoot.UnixMilli()}
+	for i := 0; i < 2000; i++ {
+		r := randomRecord(rng, Settings{}, true)
+		if i%7 == 0 {
+			r.SrcAddr, r.DstAddr = netip.AddrFrom16(r.SrcAddr.As16()), netip.AddrFrom16(r.DstAddr.As16()) // 4in6
+		}
+		v := flowVariant(&r)
+		v6, bi := v&variantV6 != 0, v&variantBi != 0
+		for _, app := range []bool{false, true} {
+			for _, ipfix := range []bool{false, true} {
+				var fields []ie
+				if ipfix {
+					fields = ipfixFlowFields(v6, bi, app)
+				} else {
+					fields = v9FlowFields(v6, bi, app)
+				}
+				want := make([]byte, recordLen(fields))
+				got := make([]byte, len(want))
+				putFields(want, fields, &r, ref)
+				if ipfix {
+					putIPFIX(got, &r, v6, bi, app)
+				} else {
+					putV9(got, &r, ref, v6, bi, app)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("record %d (ipfix %v, app %v, variant %d):\nfast   %x\nfields %x", i, ipfix, app, v, got, want)
+				}
+			}
+		}
 	}
 }
