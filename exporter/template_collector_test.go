@@ -7,6 +7,7 @@ package exporter
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -698,4 +699,21 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// The tshark check above can fail: a flowset shorter than its header is
+// reported as malformed, and findKeys sees it.
+func TestTsharkCheckCatchesAMalformedFlowset(t *testing.T) {
+	tshark := requireTool(t, "tshark")
+	e, err := NewV9Encoder(Settings{Boot: tplBoot}, TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := encodeAll(t, e, tplNow, fixedRecords())[0]
+	binary.BigEndian.PutUint16(b[22:], 2) // first flowset's length
+	pcap := filepath.Join(t.TempDir(), "broken.pcap")
+	writeExportPcap(t, pcap, 2055, [][]byte{b})
+	if bad := findKeys(runTshark(t, tshark, pcap)[0], "_ws.malformed", "_ws.expert"); len(bad) == 0 {
+		t.Fatal("tshark reported nothing for a flowset of length 2")
+	}
 }
