@@ -94,6 +94,7 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 	if ipfix {
 		st.hdrLen = 16
 	}
+	st.limit = min(st.limit, 0xffff) // IPFIX message length and v9 flowset lengths are 16-bit
 	if st.refreshN == 0 {
 		st.refreshN = DefaultTemplateRefreshPackets
 	} else if st.refreshN < 0 {

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -489,5 +490,29 @@ func TestFastWritersMatchFieldLists(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestV9UptimeWrapsAfter49DaysAndStillDecodes(t *testing.T) {
+	boot := tplNow.Add(-60 * 24 * time.Hour) // sysUptime has wrapped once
+	s := Settings{Boot: boot}
+	e, err := NewV9Encoder(s, TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := fixedRecords()
+	dg := encodeAll(t, e, tplNow, recs)
+	if up := binary.BigEndian.Uint32(dg[0][4:]); up != uint32(60*24*3600*1000%(1<<32)) {
+		t.Fatalf("sysUptime %d, want 60 days mod 2^32 ms", up)
+	}
+	got := decodeAll(t, NewDecoder(), dg)
+	var want []cache.Record
+	for _, r := range recs {
+		r = wireView(9, r)
+		r.AppID = 0
+		want = append(want, r)
+	}
+	if diff := cmp.Diff(want, got, addrComparer); diff != "" {
+		t.Fatalf("records across the uptime wrap (-want +got):\n%s", diff)
 	}
 }
