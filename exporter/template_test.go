@@ -313,7 +313,8 @@ func TestTemplateEncodersSendOptionsWithoutRecords(t *testing.T) {
 			for i := range ifs {
 				ifs[i] = Interface{Index: uint32(i + 1), Name: fmt.Sprintf("veth%d", i), Description: fmt.Sprintf("%060d", i)}
 			}
-			e, err := ek.new(Settings{Boot: tplBoot, SamplingInterval: 512}, TemplateOptions{Interfaces: ifs})
+			apps := []Application{{3<<24 | 443, "https", "HTTP over TLS"}, {3<<24 | 53, "dns", ""}}
+			e, err := ek.new(Settings{Boot: tplBoot, SamplingInterval: 512}, TemplateOptions{Interfaces: ifs, Applications: apps})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -326,6 +327,9 @@ func TestTemplateEncodersSendOptionsWithoutRecords(t *testing.T) {
 			info := d.Exporter(tplFrom, ek.version, 0)
 			if info == nil || len(info.Interfaces) != 40 || info.Interfaces[40].Name != "veth39" || info.SamplingInterval != 512 {
 				t.Fatalf("exporter info %+v: want 40 interfaces and sampling 512", info)
+			}
+			if diff := cmp.Diff(map[uint32]Application{apps[0].ID: apps[0], apps[1].ID: apps[1]}, info.Applications); diff != "" {
+				t.Fatalf("applications (-want +got):\n%s", diff)
 			}
 			if again := encodeAll(t, e, tplNow.Add(time.Second), nil); len(again) != 0 {
 				t.Fatalf("%d datagrams with nothing due, want 0", len(again))
