@@ -299,7 +299,10 @@ func ipfixFlowFields(v6, bi, app bool) []ie {
 		ie{ieSrcAS, 4, 0, kSrcAS},
 		ie{ieDstAS, 4, 0, kDstAS},
 		ie{ieSrcVLAN, 2, 0, kVLAN},
-		ie{ieTCPFlags, 2, 0, kTCPFlags}, // unsigned16 since RFC 7125
+		// tcpControlBits is unsigned16 since RFC 7125; the reduced-size
+		// encoding (RFC 7011 §6.2) of 1 byte loses nothing of our 8-bit
+		// flags, and pmacct 1.7 reads only that size.
+		ie{ieTCPFlags, 1, 0, kTCPFlags},
 		ie{ieProtocol, 1, 0, kProto},
 		ie{ieSrcToS, 1, 0, kToS},
 	)
@@ -318,7 +321,7 @@ func ipfixFlowFields(v6, bi, app bool) []ie {
 			ie{ieInPkts, 8, penReverse, kRevPackets},
 			ie{ieFlowStartMs, 8, penReverse, kRevStartMs},
 			ie{ieFlowEndMs, 8, penReverse, kRevEndMs},
-			ie{ieTCPFlags, 2, penReverse, kRevTCPFlags},
+			ie{ieTCPFlags, 1, penReverse, kRevTCPFlags},
 		)
 	}
 	return f

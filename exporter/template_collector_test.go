@@ -294,11 +294,7 @@ func compareTshark(version uint16, e Encoder, s Settings, r *cache.Record, f map
 	} else {
 		want["cflow.icmp_type_code_ipv4"] = fmt.Sprintf("0x%04x", icmp)
 	}
-	if version == 9 {
-		want["cflow.tcpflags"] = fmt.Sprintf("0x%02x", w.TCPFlags)
-	} else {
-		want["cflow.tcpflags"] = fmt.Sprintf("0x%04x", w.TCPFlags)
-	}
+	want["cflow.tcpflags"] = fmt.Sprintf("0x%02x", w.TCPFlags)
 	if e.(interface{ hasAppID() bool }).hasAppID() {
 		want["cflow.appl_id.classification_engine_id"] = fmt.Sprint(w.AppID >> 24)
 		sel := w.AppID & 0xffffff
@@ -340,7 +336,7 @@ func compareTshark(version uint16, e Encoder, s Settings, r *cache.Record, f map
 			for k, v := range map[string]string{
 				"cflow.octets":   fmt.Sprint(w.RevBytes),
 				"cflow.packets":  fmt.Sprint(w.RevPackets),
-				"cflow.tcpflags": fmt.Sprintf("0x%04x", w.RevTCPFlags),
+				"cflow.tcpflags": fmt.Sprintf("0x%02x", w.RevTCPFlags),
 			} {
 				if got, _ := tsFieldN(f, k, 1); got != v {
 					errs = append(errs, fmt.Sprintf("reverse %s = %q, want %q", k, got, v))

@@ -46,16 +46,16 @@ func putIPFIX(b []byte, r *cache.Record, v6, bi, app bool) {
 	o := putAddrs(b, 32, r, v6)
 	o = putPorts(b, o, r)
 	o = putRouting(b, o, r)
-	be.PutUint16(b[o:], uint16(r.TCPFlags))
-	b[o+2] = r.Proto
-	b[o+3] = r.ToS
-	o = putTail(b, o+4, r, v6, app)
+	b[o] = r.TCPFlags
+	b[o+1] = r.Proto
+	b[o+2] = r.ToS
+	o = putTail(b, o+3, r, v6, app)
 	if bi {
 		be.PutUint64(b[o:], r.RevBytes)
 		be.PutUint64(b[o+8:], r.RevPackets)
 		be.PutUint64(b[o+16:], unixMs(r.RevStart))
 		be.PutUint64(b[o+24:], unixMs(r.RevEnd))
-		be.PutUint16(b[o+32:], uint16(r.RevTCPFlags))
+		b[o+32] = r.RevTCPFlags
 	}
 }
 
