@@ -781,3 +781,30 @@ func fieldKindOf(ipfix bool, pen uint32, id uint16) fieldKind {
 	}
 	return kIgnore
 }
+
+// SplitIPFIX is a bufio.SplitFunc that cuts an IPFIX-over-TCP byte stream
+// into messages by their header's length field, for Decoder.Decode. A
+// length below the 16-byte header is an error: the stream cannot be
+// resynchronised.
+func SplitIPFIX(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if len(data) < 4 {
+		if atEOF && len(data) > 0 {
+			return 0, nil, fmt.Errorf("ipfix stream: %d bytes before EOF: %w", len(data), ErrMalformed)
+		}
+		return 0, nil, nil
+	}
+	if v := binary.BigEndian.Uint16(data); v != 10 {
+		return 0, nil, fmt.Errorf("ipfix stream: version %d: %w", v, ErrMalformed)
+	}
+	n := int(binary.BigEndian.Uint16(data[2:]))
+	if n < 16 {
+		return 0, nil, fmt.Errorf("ipfix stream: message length %d: %w", n, ErrMalformed)
+	}
+	if len(data) < n {
+		if atEOF {
+			return 0, nil, fmt.Errorf("ipfix stream: message of %d bytes cut at %d: %w", n, len(data), ErrMalformed)
+		}
+		return 0, nil, nil
+	}
+	return n, data[:n], nil
+}

@@ -1,6 +1,8 @@
 package exporter
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -356,5 +358,49 @@ func writeFuzzCorpus(t *testing.T, name string, dgrams [][]byte) {
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestSplitIPFIXCutsATCPStreamIntoMessages(t *testing.T) {
+	s := Settings{Boot: tplBoot, SamplingInterval: 4, TemplateRefreshPackets: -1, TemplateRefreshTimeout: -1}
+	e, err := NewIPFIXEncoder(s, TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]cache.Record, 100)
+	for i := range recs {
+		recs[i] = fixedRecords()[i%4]
+	}
+	dg := encodeAll(t, e, tplNow, recs)
+	e.ResendTemplates() // as after a reconnect
+	dg = append(dg, encodeAll(t, e, tplNow, recs[:1])...)
+	var stream []byte
+	for _, b := range dg {
+		stream = append(stream, b...)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(stream))
+	sc.Split(SplitIPFIX)
+	d := NewDecoder()
+	var n, msgs int
+	for sc.Scan() {
+		m, err := d.Decode(tplFrom, sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(m.Records)
+		msgs++
+	}
+	if sc.Err() != nil || msgs != len(dg) || n != 101 {
+		t.Fatalf("scanned %d messages (%v), %d records; want %d messages, 101 records", msgs, sc.Err(), n, len(dg))
+	}
+	if st := d.Stats(); st.Templates <= 4+6 {
+		t.Fatalf("stats %+v: want the templates twice (the resend)", st)
+	}
+	sc = bufio.NewScanner(bytes.NewReader(stream[:len(stream)-1]))
+	sc.Split(SplitIPFIX)
+	for sc.Scan() {
+	}
+	if !errors.Is(sc.Err(), ErrMalformed) {
+		t.Fatalf("cut stream: %v, want ErrMalformed", sc.Err())
 	}
 }

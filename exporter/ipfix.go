@@ -39,3 +39,9 @@ func (e *IPFIXEncoder) Stats() TemplateStats { return e.st.stats }
 func (e *IPFIXEncoder) Sequence() uint32 { return e.st.seq }
 
 func (e *IPFIXEncoder) hasAppID() bool { return e.st.appID }
+
+// ResendTemplates makes the next Encode start with a full refresh. A TCP
+// transport calls it after reconnecting, with Settings'
+// TemplateRefreshPackets and TemplateRefreshTimeout negative (RFC 7011
+// §8: no periodic refresh over TCP).
+func (e *IPFIXEncoder) ResendTemplates() { e.st.refreshed = false }

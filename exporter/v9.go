@@ -38,3 +38,8 @@ func (e *V9Encoder) Stats() TemplateStats { return e.st.stats }
 func (e *V9Encoder) Sequence() uint32 { return e.st.seq }
 
 func (e *V9Encoder) hasAppID() bool { return e.st.appID }
+
+// ResendTemplates makes the next Encode start with a full refresh (all
+// templates announced so far, options templates and options data), as
+// after a collector restart the transport noticed.
+func (e *V9Encoder) ResendTemplates() { e.st.refreshed = false }
