@@ -290,13 +290,20 @@ func TestTemplateRefreshEveryNPacketsAndEveryT(t *testing.T) {
 			// 59.999 s after the refresh of datagram 8: none; at 60 s: refresh.
 			step(now.Add(time.Minute - time.Millisecond))
 			step(now.Add(time.Minute))
-			want := []bool{true, false, false, false, true, false, false, false, true, false, true}
+			// An explicit resend (a reconnect) goes out with the next records.
+			e.(interface{ ResendTemplates() }).ResendTemplates()
+			step(now.Add(time.Minute + time.Second))
+			want := []bool{true, false, false, false, true, false, false, false, true, false, true, true}
 			if diff := cmp.Diff(want, carried); diff != "" {
 				t.Fatalf("datagrams carrying templates (-want +got):\n%s", diff)
 			}
 			// Each refresh carries sampling and interface options data again.
-			if got := d.Stats().OptionRecords; got != 4*4 {
-				t.Fatalf("options data records = %d, want 16 (3 sampling + 1 interface, 4 refreshes)", got)
+			if got := d.Stats().OptionRecords; got != 5*4 {
+				t.Fatalf("options data records = %d, want 20 (3 sampling + 1 interface, 5 refreshes)", got)
+			}
+			st := e.(interface{ Stats() TemplateStats }).Stats()
+			if st.Datagrams != 12 || st.Records != 12 || st.Refreshes != 5 || st.OptionRecords != 20 || st.Templates != 5*(1+3+1) {
+				t.Fatalf("encoder stats %+v: want 12 datagrams and records, 5 refreshes of 5 templates and 4 options records", st)
 			}
 			info := d.Exporter(tplFrom, ek.version, 0)
 			if info == nil || info.SamplingInterval != 10 || info.SamplingRandom || info.Interfaces[1].Name != "eth0" {
