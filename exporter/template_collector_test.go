@@ -510,7 +510,9 @@ func runNfcapd(t *testing.T, nfcapd, nfdump string, dgrams [][]byte) (flows []ma
 	port := freeUDPPort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nfcapd, "-p", fmt.Sprint(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600")
+	// -B: a socket buffer that holds every datagram of a test, so a slow
+	// (loaded) nfcapd loses none.
+	cmd := exec.CommandContext(ctx, nfcapd, "-p", fmt.Sprint(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608")
 	out := &lockedBuffer{ch: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -541,7 +543,7 @@ func runNfcapd(t *testing.T, nfcapd, nfdump string, dgrams [][]byte) (flows []ma
 		}
 		time.Sleep(time.Millisecond) // keep within nfcapd's socket buffer
 	}
-	time.Sleep(300 * time.Millisecond) // let nfcapd drain its socket
+	time.Sleep(time.Second) // let nfcapd drain its socket
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
