@@ -16,6 +16,9 @@ const (
 	DefaultTemplateRefreshTimeout = 30 * time.Minute
 )
 
+// numTemplateIDs is how many consecutive template IDs a stream uses.
+const numTemplateIDs = numVariants + 3 + 1 + 1
+
 // errTooSmall reports an MTU that cannot hold one template and one record.
 var errTooSmall = errors.New("mtu too small for one template and one record: raise it to at least 576")
 
@@ -105,7 +108,13 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 	} else if st.refreshT < 0 {
 		st.refreshT = 0
 	}
+	if st.limit < st.hdrLen+8 {
+		return nil, fmt.Errorf("payload limit %d: %w", st.limit, errTooSmall)
+	}
 	id := o.firstID()
+	if id > 0xffff-numTemplateIDs+1 {
+		return nil, fmt.Errorf("first template id %d: the %d template ids must stay below 65536", id, numTemplateIDs)
+	}
 	for v := 0; v < numVariants; v++ {
 		v6, bi := v&variantV6 != 0, v&variantBi != 0
 		var fields []ie

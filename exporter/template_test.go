@@ -252,11 +252,19 @@ func newStreamFor(t *testing.T, version uint16, s Settings, o TemplateOptions) *
 	return st
 }
 
-func TestTemplateEncodersRejectTinyMTU(t *testing.T) {
+func TestTemplateEncodersRejectTinyMTUAndTemplateIDOverflow(t *testing.T) {
 	for _, ek := range templateEncoders {
-		_, err := ek.new(Settings{MTU: 150}, TemplateOptions{})
-		if !errors.Is(err, errTooSmall) {
-			t.Errorf("%s: MTU 150 gave %v, want errTooSmall", ek.name, err)
+		for _, mtu := range []int{10, 60, 150} {
+			_, err := ek.new(Settings{MTU: mtu}, TemplateOptions{})
+			if !errors.Is(err, errTooSmall) {
+				t.Errorf("%s: MTU %d gave %v, want errTooSmall", ek.name, mtu, err)
+			}
+		}
+		if _, err := ek.new(Settings{}, TemplateOptions{FirstTemplateID: 0xffff - 8}); err != nil {
+			t.Errorf("%s: first template id 65527: %v, want it accepted", ek.name, err)
+		}
+		if _, err := ek.new(Settings{}, TemplateOptions{FirstTemplateID: 0xffff - 7}); err == nil {
+			t.Errorf("%s: first template id 65528 accepted; its last id would wrap", ek.name)
 		}
 	}
 }
