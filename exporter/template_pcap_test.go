@@ -60,17 +60,3 @@ func writeExportPcap(t testing.TB, path string, port uint16, dgrams [][]byte) {
 		t.Fatal(err)
 	}
 }
-
-func TestWriteExplorePcap(t *testing.T) {
-	out := os.Getenv("SPANFLOW_PCAP")
-	if out == "" {
-		t.Skip("set SPANFLOW_PCAP")
-	}
-	s := Settings{Boot: tplBoot, SourceID: 9, SamplingInterval: 100, SamplingRandom: true}
-	o := TemplateOptions{AppID: true, Interfaces: []Interface{{2, "eth0", "SPAN from sw1 Gi0/1"}, {3, "eth1", ""}},
-		Applications: []Application{{3<<24 | 443, "https", "HTTP over TLS"}}}
-	for _, ek := range templateEncoders {
-		e, _ := ek.new(s, o)
-		writeExportPcap(t, out+"."+ek.name+".pcap", 2055, encodeAll(t, e, tplNow, fixedRecords()))
-	}
-}
