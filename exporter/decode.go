@@ -1,0 +1,810 @@
+package exporter
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+)
+
+// ErrMalformed wraps every complaint the Decoder has about a datagram.
+var ErrMalformed = errors.New("malformed datagram")
+
+// maxTemplates bounds the templates one Decoder keeps, so a hostile or
+// broken exporter cannot grow it without limit.
+const maxTemplates = 4096
+
+// DecodeStats counts what a Decoder has seen.
+type DecodeStats struct {
+	Datagrams       uint64 // datagrams offered
+	Records         uint64 // flow records decoded
+	Templates       uint64 // template and options template records learnt
+	OptionRecords   uint64 // options data records applied
+	Malformed       uint64 // datagrams rejected, wholly or from some point on
+	MissingTemplate uint64 // data sets skipped for want of their template
+	TemplatesFull   uint64 // templates ignored because maxTemplates were held
+	SequenceErrors  uint64 // datagrams whose sequence number was not the expected one
+}
+
+// Message is one decoded datagram. The Decoder reuses it: it is valid
+// until the next call to Decode.
+type Message struct {
+	Version    uint16
+	Sequence   uint32 // as the format counts (packets, flows or data records)
+	SourceID   uint32 // v9 source id, IPFIX observation domain, v5/v7 engine type<<8|id
+	ExportTime time.Time
+	SysUptime  uint32 // ms; v1/v5/v7/v9 only
+	Records    []cache.Record
+}
+
+// ExporterInfo is what options data told the Decoder about one export
+// stream: its sampling and the names of its interfaces and applications.
+type ExporterInfo struct {
+	SamplingInterval uint32
+	SamplingRandom   bool
+	Interfaces       map[uint32]Interface
+	Applications     map[uint32]Application
+}
+
+// Decoder reads NetFlow v1/v5/v7/v9 and IPFIX datagrams (the message
+// stream of UDP; IPFIX over TCP after framing). It learns templates and
+// options per exporter address, source id and version; it never panics on
+// corrupt input: it returns errors wrapping ErrMalformed and counts them.
+// A Decoder is not safe for concurrent use.
+type Decoder struct {
+	templates map[tplKey]*decTemplate
+	streams   map[streamKey]*decStream
+	msg       Message
+	stats     DecodeStats
+	scratch   decTemplate
+}
+
+type streamKey struct {
+	from    netip.AddrPort
+	version uint16
+	domain  uint32
+}
+
+type tplKey struct {
+	streamKey
+	id uint16
+}
+
+type decStream struct {
+	seen    bool
+	nextSeq uint32
+	info    ExporterInfo
+}
+
+type decField struct {
+	id     uint16
+	length uint16 // varLen for IPFIX variable-length fields
+	pen    uint32
+	kind   fieldKind
+	scope  bool
+}
+
+type decTemplate struct {
+	fields  []decField
+	options bool
+	minLen  int // bytes a record needs at least (variable fields count 1)
+}
+
+// NewDecoder returns an empty Decoder.
+func NewDecoder() *Decoder {
+	return &Decoder{
+		templates: make(map[tplKey]*decTemplate),
+		streams:   make(map[streamKey]*decStream),
+	}
+}
+
+// Stats returns the counters so far.
+func (d *Decoder) Stats() DecodeStats { return d.stats }
+
+// Exporter returns what options data said about one stream, or nil.
+func (d *Decoder) Exporter(from netip.AddrPort, version uint16, sourceID uint32) *ExporterInfo {
+	if s := d.streams[streamKey{from, version, sourceID}]; s != nil {
+		return &s.info
+	}
+	return nil
+}
+
+// Decode decodes one datagram from the exporter at from. On error the
+// Message still holds the records decoded before the fault.
+func (d *Decoder) Decode(from netip.AddrPort, b []byte) (*Message, error) {
+	d.stats.Datagrams++
+	d.msg = Message{Records: d.msg.Records[:0]}
+	var err error
+	if len(b) < 2 {
+		err = fmt.Errorf("%d bytes: %w", len(b), ErrMalformed)
+	} else {
+		switch v := binary.BigEndian.Uint16(b); v {
+		case 9:
+			err = d.decodeV9(from, b)
+		case 10:
+			err = d.decodeIPFIX(from, b)
+		case 1, 5, 7:
+			err = d.decodeLegacy(from, v, b)
+		default:
+			err = fmt.Errorf("version %d: %w", v, ErrMalformed)
+		}
+	}
+	if err != nil {
+		d.stats.Malformed++
+	}
+	d.stats.Records += uint64(len(d.msg.Records))
+	return &d.msg, err
+}
+
+func (d *Decoder) stream(k streamKey) *decStream {
+	s := d.streams[k]
+	if s == nil {
+		if len(d.streams) >= maxTemplates {
+			return &decStream{} // forgotten after this datagram
+		}
+		s = &decStream{}
+		d.streams[k] = s
+	}
+	return s
+}
+
+// checkSeq compares seq with what the stream expected and sets the next
+// expectation to seq+advance.
+func (d *Decoder) checkSeq(s *decStream, seq, advance uint32) {
+	if s.seen && seq != s.nextSeq {
+		d.stats.SequenceErrors++
+	}
+	s.seen = true
+	s.nextSeq = seq + advance
+}
+
+// hdrTime is what relative (uptime) time fields are measured against.
+type hdrTime struct {
+	unixMs int64
+	uptime uint32
+}
+
+func (h hdrTime) at(uptime uint32) time.Time {
+	age := int64(int32(h.uptime - uptime))
+	return time.UnixMilli(h.unixMs - age).UTC()
+}
+
+func (d *Decoder) decodeV9(from netip.AddrPort, b []byte) error {
+	if len(b) < 20 {
+		return fmt.Errorf("v9 header: %d bytes: %w", len(b), ErrMalformed)
+	}
+	m := &d.msg
+	m.Version = 9
+	m.SysUptime = binary.BigEndian.Uint32(b[4:])
+	secs := binary.BigEndian.Uint32(b[8:])
+	m.ExportTime = time.Unix(int64(secs), 0).UTC()
+	m.Sequence = binary.BigEndian.Uint32(b[12:])
+	m.SourceID = binary.BigEndian.Uint32(b[16:])
+	key := streamKey{from, 9, m.SourceID}
+	s := d.stream(key)
+	d.checkSeq(s, m.Sequence, 1)
+	ht := hdrTime{unixMs: int64(secs) * 1000, uptime: m.SysUptime}
+	for b = b[20:]; len(b) > 0; {
+		if len(b) < 4 {
+			return fmt.Errorf("v9 flowset header: %d bytes left: %w", len(b), ErrMalformed)
+		}
+		id, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		if n < 4 || n > len(b) {
+			return fmt.Errorf("v9 flowset %d: length %d of %d: %w", id, n, len(b), ErrMalformed)
+		}
+		body := b[4:n]
+		b = b[n:]
+		var err error
+		switch {
+		case id == 0:
+			err = d.v9Templates(key, body)
+		case id == 1:
+			err = d.v9OptionsTemplates(key, body)
+		case id < 256:
+			// reserved: skip
+		default:
+			err = d.dataSet(key, s, id, body, ht, false)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) v9Templates(key streamKey, b []byte) error {
+	for len(b) >= 4 {
+		id, cnt := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		b = b[4:]
+		if id < 256 || cnt == 0 || 4*cnt > len(b) {
+			return fmt.Errorf("v9 template %d with %d fields in %d bytes: %w", id, cnt, len(b), ErrMalformed)
+		}
+		t := d.scratchTemplate(cnt, false)
+		for i := range t.fields {
+			f := decField{id: binary.BigEndian.Uint16(b[4*i:]), length: binary.BigEndian.Uint16(b[4*i+2:])}
+			f.kind = fieldKindOf(false, 0, f.id)
+			t.fields[i] = f
+		}
+		b = b[4*cnt:]
+		if err := d.learn(key, id, t); err != nil {
+			return err
+		}
+	}
+	return nil // fewer than 4 bytes left: padding
+}
+
+func (d *Decoder) v9OptionsTemplates(key streamKey, b []byte) error {
+	for len(b) >= 6 {
+		id := binary.BigEndian.Uint16(b)
+		scopeLen, optLen := int(binary.BigEndian.Uint16(b[2:])), int(binary.BigEndian.Uint16(b[4:]))
+		if id == 0 && scopeLen == 0 && optLen == 0 {
+			return nil // padding
+		}
+		b = b[6:]
+		if id < 256 || scopeLen%4 != 0 || optLen%4 != 0 || scopeLen+optLen == 0 || scopeLen+optLen > len(b) {
+			return fmt.Errorf("v9 options template %d (scope %d, options %d bytes) in %d bytes: %w", id, scopeLen, optLen, len(b), ErrMalformed)
+		}
+		t := d.scratchTemplate((scopeLen+optLen)/4, true)
+		for i := range t.fields {
+			t.fields[i] = decField{
+				id:     binary.BigEndian.Uint16(b[4*i:]),
+				length: binary.BigEndian.Uint16(b[4*i+2:]),
+				scope:  4*i < scopeLen,
+			}
+		}
+		b = b[scopeLen+optLen:]
+		if err := d.learn(key, id, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scratchTemplate returns the Decoder's reusable template under
+// construction, with n fields.
+func (d *Decoder) scratchTemplate(n int, options bool) *decTemplate {
+	t := &d.scratch
+	if cap(t.fields) < n {
+		t.fields = make([]decField, n)
+	}
+	t.fields, t.options, t.minLen = t.fields[:n], options, 0
+	return t
+}
+
+// learn stores a template after checking it describes records that take
+// room, so a data set can never loop without consuming bytes. A template
+// re-sent unchanged (every refresh) costs no allocation.
+func (d *Decoder) learn(key streamKey, id uint16, t *decTemplate) error {
+	for _, f := range t.fields {
+		if f.length == varLen {
+			t.minLen++
+		} else {
+			t.minLen += int(f.length)
+		}
+	}
+	if t.minLen == 0 {
+		return fmt.Errorf("template %d describes empty records: %w", id, ErrMalformed)
+	}
+	k := tplKey{key, id}
+	old, ok := d.templates[k]
+	switch {
+	case ok && old.options == t.options && slices.Equal(old.fields, t.fields):
+	case !ok && len(d.templates) >= maxTemplates:
+		d.stats.TemplatesFull++
+		return nil
+	default:
+		d.templates[k] = &decTemplate{fields: slices.Clone(t.fields), options: t.options, minLen: t.minLen}
+	}
+	d.stats.Templates++
+	return nil
+}
+
+func (d *Decoder) decodeIPFIX(from netip.AddrPort, b []byte) error {
+	if len(b) < 16 {
+		return fmt.Errorf("ipfix header: %d bytes: %w", len(b), ErrMalformed)
+	}
+	n := int(binary.BigEndian.Uint16(b[2:]))
+	if n < 16 || n > len(b) {
+		return fmt.Errorf("ipfix message length %d of %d bytes: %w", n, len(b), ErrMalformed)
+	}
+	b = b[:n]
+	m := &d.msg
+	m.Version = 10
+	secs := binary.BigEndian.Uint32(b[4:])
+	m.ExportTime = time.Unix(int64(secs), 0).UTC()
+	m.Sequence = binary.BigEndian.Uint32(b[8:])
+	m.SourceID = binary.BigEndian.Uint32(b[12:])
+	key := streamKey{from, 10, m.SourceID}
+	s := d.stream(key)
+	ht := hdrTime{unixMs: int64(secs) * 1000}
+	before := d.stats.Records + uint64(len(m.Records)) + d.stats.OptionRecords
+	var err error
+	for b = b[16:]; len(b) > 0 && err == nil; {
+		if len(b) < 4 {
+			err = fmt.Errorf("ipfix set header: %d bytes left: %w", len(b), ErrMalformed)
+			break
+		}
+		id, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		if n < 4 || n > len(b) {
+			err = fmt.Errorf("ipfix set %d: length %d of %d: %w", id, n, len(b), ErrMalformed)
+			break
+		}
+		body := b[4:n]
+		b = b[n:]
+		switch {
+		case id == 2:
+			err = d.ipfixTemplates(key, body, false)
+		case id == 3:
+			err = d.ipfixTemplates(key, body, true)
+		case id < 256:
+			// reserved: skip
+		default:
+			err = d.dataSet(key, s, id, body, ht, true)
+		}
+	}
+	after := d.stats.Records + uint64(len(m.Records)) + d.stats.OptionRecords
+	d.checkSeq(s, m.Sequence, uint32(after-before))
+	return err
+}
+
+func (d *Decoder) ipfixTemplates(key streamKey, b []byte, options bool) error {
+	for len(b) >= 4 {
+		id, cnt := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		b = b[4:]
+		if id < 256 {
+			if id == 0 && cnt == 0 {
+				return nil // padding
+			}
+			return fmt.Errorf("ipfix template id %d: %w", id, ErrMalformed)
+		}
+		if cnt == 0 { // withdrawal (RFC 7011 §8.1)
+			delete(d.templates, tplKey{key, id})
+			continue
+		}
+		scope := 0
+		if options {
+			if len(b) < 2 {
+				return fmt.Errorf("ipfix options template %d: no scope count: %w", id, ErrMalformed)
+			}
+			scope = int(binary.BigEndian.Uint16(b))
+			b = b[2:]
+			if scope == 0 || scope > cnt {
+				return fmt.Errorf("ipfix options template %d: scope count %d of %d: %w", id, scope, cnt, ErrMalformed)
+			}
+		}
+		t := d.scratchTemplate(cnt, options)
+		for i := range t.fields {
+			if len(b) < 4 {
+				return fmt.Errorf("ipfix template %d: field %d truncated: %w", id, i, ErrMalformed)
+			}
+			f := decField{id: binary.BigEndian.Uint16(b), length: binary.BigEndian.Uint16(b[2:]), scope: i < scope}
+			b = b[4:]
+			if f.id&0x8000 != 0 {
+				if len(b) < 4 {
+					return fmt.Errorf("ipfix template %d: enterprise number truncated: %w", id, ErrMalformed)
+				}
+				f.id &^= 0x8000
+				f.pen = binary.BigEndian.Uint32(b)
+				b = b[4:]
+			}
+			f.kind = fieldKindOf(true, f.pen, f.id)
+			t.fields[i] = f
+		}
+		if err := d.learn(key, id, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dataSet decodes the records of one data set; trailing bytes shorter
+// than a record are padding.
+func (d *Decoder) dataSet(key streamKey, s *decStream, id uint16, b []byte, ht hdrTime, ipfix bool) error {
+	t := d.templates[tplKey{key, id}]
+	if t == nil {
+		d.stats.MissingTemplate++
+		return nil
+	}
+	for len(b) >= t.minLen {
+		var n int
+		var err error
+		if t.options {
+			n, err = d.optionsRecord(s, t, b)
+		} else {
+			n, err = d.flowRecord(s, t, b, ht)
+		}
+		if err != nil {
+			return fmt.Errorf("set %d: %w", id, err)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// fieldValue returns the next field's bytes from b at off, reading an
+// IPFIX variable-length prefix where the template says so.
+func fieldValue(f *decField, b []byte, off int) (v []byte, next int, err error) {
+	n := int(f.length)
+	if f.length == varLen {
+		if off >= len(b) {
+			return nil, 0, fmt.Errorf("variable-length field %d: no length: %w", f.id, ErrMalformed)
+		}
+		n = int(b[off])
+		off++
+		if n == 255 {
+			if off+2 > len(b) {
+				return nil, 0, fmt.Errorf("variable-length field %d: no long length: %w", f.id, ErrMalformed)
+			}
+			n = int(binary.BigEndian.Uint16(b[off:]))
+			off += 2
+		}
+	}
+	if off+n > len(b) {
+		return nil, 0, fmt.Errorf("field %d: %d bytes past the set: %w", f.id, off+n-len(b), ErrMalformed)
+	}
+	return b[off : off+n], off + n, nil
+}
+
+func (d *Decoder) flowRecord(s *decStream, t *decTemplate, b []byte, ht hdrTime) (int, error) {
+	m := &d.msg
+	m.Records = append(m.Records, cache.Record{})
+	r := &m.Records[len(m.Records)-1]
+	off := 0
+	for i := range t.fields {
+		f := &t.fields[i]
+		v, next, err := fieldValue(f, b, off)
+		if err != nil {
+			m.Records = m.Records[:len(m.Records)-1]
+			return 0, err
+		}
+		off = next
+		setField(r, f.kind, v, ht)
+	}
+	if r.IPVersion == 0 {
+		if r.SrcAddr.Is6() {
+			r.IPVersion = 6
+		} else if r.SrcAddr.Is4() {
+			r.IPVersion = 4
+		}
+	}
+	r.SamplingInterval = s.info.SamplingInterval
+	r.SamplingRandom = s.info.SamplingRandom
+	return off, nil
+}
+
+// setField stores one field's value in r; values of an unexpected length
+// are ignored rather than guessed at.
+func setField(r *cache.Record, k fieldKind, v []byte, ht hdrTime) {
+	if k == kIgnore || len(v) == 0 || len(v) > 16 {
+		return
+	}
+	if len(v) > 8 {
+		switch {
+		case len(v) != 16:
+		case k == kSrcAddr6:
+			r.SrcAddr = netip.AddrFrom16([16]byte(v))
+		case k == kDstAddr6:
+			r.DstAddr = netip.AddrFrom16([16]byte(v))
+		case k == kNextHop6:
+			if a := netip.AddrFrom16([16]byte(v)); !a.IsUnspecified() {
+				r.NextHop = a
+			}
+		}
+		return
+	}
+	u := getUint(v)
+	switch k {
+	case kBytes:
+		r.Bytes = u
+	case kPackets:
+		r.Packets = u
+	case kRevBytes:
+		r.RevBytes, r.Bidirectional = u, true
+	case kRevPackets:
+		r.RevPackets, r.Bidirectional = u, true
+	case kProto:
+		r.Proto = uint8(u)
+	case kToS:
+		r.ToS = uint8(u)
+	case kTCPFlags, kTCPFlagsBoth:
+		r.TCPFlags = uint8(u)
+	case kRevTCPFlags:
+		r.RevTCPFlags, r.Bidirectional = uint8(u), true
+	case kSrcPort:
+		r.SrcPort = uint16(u)
+	case kDstPort:
+		r.DstPort = uint16(u)
+	case kICMPTypeCode:
+		if u != 0 {
+			r.DstPort = uint16(u)
+		}
+	case kSrcAddr4:
+		if len(v) == 4 {
+			r.SrcAddr = netip.AddrFrom4([4]byte(v))
+		}
+	case kDstAddr4:
+		if len(v) == 4 {
+			r.DstAddr = netip.AddrFrom4([4]byte(v))
+		}
+	case kNextHop4:
+		if len(v) == 4 && u != 0 {
+			r.NextHop = netip.AddrFrom4([4]byte(v))
+		}
+	case kSrcMask:
+		r.SrcMask = uint8(u)
+	case kDstMask:
+		r.DstMask = uint8(u)
+	case kInIf:
+		r.InIfIndex = uint32(u)
+	case kOutIf:
+		r.OutIfIndex = uint32(u)
+	case kSrcAS:
+		r.SrcAS = uint32(u)
+	case kDstAS:
+		r.DstAS = uint32(u)
+	case kFirstUptime:
+		r.Start = ht.at(uint32(u))
+	case kLastUptime:
+		r.End = ht.at(uint32(u))
+	case kStartSec:
+		r.Start = time.Unix(int64(u), 0).UTC()
+	case kEndSec:
+		r.End = time.Unix(int64(u), 0).UTC()
+	case kStartMs:
+		r.Start = msTime(u)
+	case kEndMs:
+		r.End = msTime(u)
+	case kRevStartMs:
+		r.RevStart, r.Bidirectional = msTime(u), true
+	case kRevEndMs:
+		r.RevEnd, r.Bidirectional = msTime(u), true
+	case kVLAN:
+		r.VLAN = uint16(u)
+	case kIPVersion:
+		r.IPVersion = uint8(u)
+	case kEndReason:
+		r.EndReason = cache.EndReason(u)
+	case kAppID:
+		r.AppID = uint32(u)
+	}
+}
+
+func msTime(u uint64) time.Time {
+	if u == 0 || u > 1<<53 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(u)).UTC()
+}
+
+// optionsRecord applies one options data record to the stream's
+// ExporterInfo.
+func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, error) {
+	var (
+		ifIndex, appID                  uint32
+		hasIf, hasApp                   bool
+		name, desc, appName, appDesc    string
+		interval, samplerIntvl, pktIntv uint32
+		pktSpace, sampSize, sampPop     uint32
+		hasSpace, hasAlgo               bool
+		algo, mode                      uint8
+		selector                        uint16
+	)
+	off := 0
+	for i := range t.fields {
+		f := &t.fields[i]
+		v, next, err := fieldValue(f, b, off)
+		if err != nil {
+			return 0, err
+		}
+		off = next
+		if len(v) == 0 {
+			continue
+		}
+		u := uint64(0)
+		if len(v) <= 8 {
+			u = getUint(v)
+		}
+		switch {
+		case f.pen != 0:
+		case f.scope && d.msg.Version == 9:
+			if f.id == v9ScopeInterface {
+				ifIndex, hasIf = uint32(u), true
+			}
+		case f.id == ieInputSNMP:
+			ifIndex, hasIf = uint32(u), true
+		case f.id == ieIfName:
+			name = cString(v)
+		case f.id == ieIfDesc:
+			desc = cString(v)
+		case f.id == ieAppID:
+			appID, hasApp = uint32(u), true
+		case f.id == ieAppName:
+			appName = cString(v)
+		case f.id == ieAppDesc:
+			appDesc = cString(v)
+		case f.id == ieSamplingIntvl:
+			interval = uint32(u)
+		case f.id == ieSamplingAlgo:
+			algo = uint8(u)
+		case f.id == ieSamplerMode:
+			mode = uint8(u)
+		case f.id == ieSamplerInterval:
+			samplerIntvl = uint32(u)
+		case f.id == ieSelectorAlgo:
+			selector = uint16(u)
+		case f.id == ieSamplingPktIntv:
+			pktIntv = uint32(u)
+		case f.id == ieSamplingPktSpc:
+			pktSpace, hasSpace = uint32(u), true
+		case f.id == ieSamplingSize:
+			sampSize = uint32(u)
+		case f.id == ieSamplingPop:
+			sampPop = uint32(u)
+		}
+	}
+	d.stats.OptionRecords++
+	info := &s.info
+	if hasIf && (name != "" || desc != "") {
+		if info.Interfaces == nil {
+			info.Interfaces = make(map[uint32]Interface)
+		}
+		if len(info.Interfaces) < maxTemplates {
+			info.Interfaces[ifIndex] = Interface{Index: ifIndex, Name: name, Description: desc}
+		}
+	}
+	if hasApp && (appName != "" || appDesc != "") {
+		if info.Applications == nil {
+			info.Applications = make(map[uint32]Application)
+		}
+		if len(info.Applications) < maxTemplates {
+			info.Applications[appID] = Application{ID: appID, Name: appName, Description: appDesc}
+		}
+	}
+	hasAlgo = algo != 0 || mode != 0 || selector != 0
+	random := algo == samplingRandom || mode == samplingRandom || selector == selectorRandomNofN || selector == 4
+	switch {
+	case interval > 0:
+	case samplerIntvl > 0:
+		interval = samplerIntvl
+	case pktIntv > 0 && hasSpace:
+		interval = (pktIntv + pktSpace) / pktIntv
+	case sampSize > 0 && sampPop > 0:
+		interval = sampPop / sampSize
+	}
+	if interval > 0 {
+		info.SamplingInterval = interval
+		if hasAlgo { // a bare interval leaves the algorithm as it was
+			info.SamplingRandom = random
+		}
+	}
+	return off, nil
+}
+
+func cString(v []byte) string {
+	return strings.TrimRight(string(v), "\x00")
+}
+
+// fieldKindOf maps an element to the Record value it carries.
+func fieldKindOf(ipfix bool, pen uint32, id uint16) fieldKind {
+	if pen == penReverse && ipfix {
+		switch id {
+		case ieInBytes:
+			return kRevBytes
+		case ieInPkts:
+			return kRevPackets
+		case ieTCPFlags:
+			return kRevTCPFlags
+		case ieFlowStartMs:
+			return kRevStartMs
+		case ieFlowEndMs:
+			return kRevEndMs
+		}
+		return kIgnore
+	}
+	if pen != 0 {
+		return kIgnore
+	}
+	switch id {
+	case ieInBytes:
+		return kBytes
+	case ieInPkts:
+		return kPackets
+	case ieProtocol:
+		return kProto
+	case ieSrcToS:
+		return kToS
+	case ieTCPFlags:
+		return kTCPFlags
+	case ieL4SrcPort:
+		return kSrcPort
+	case ieL4DstPort:
+		return kDstPort
+	case ieICMPType, ieICMPTypeIPv6:
+		return kICMPTypeCode
+	case ieIPv4SrcAddr:
+		return kSrcAddr4
+	case ieIPv4DstAddr:
+		return kDstAddr4
+	case ieIPv6SrcAddr:
+		return kSrcAddr6
+	case ieIPv6DstAddr:
+		return kDstAddr6
+	case ieSrcMask, ieIPv6SrcMask:
+		return kSrcMask
+	case ieDstMask, ieIPv6DstMask:
+		return kDstMask
+	case ieInputSNMP:
+		return kInIf
+	case ieOutputSNMP:
+		return kOutIf
+	case ieIPv4NextHop:
+		return kNextHop4
+	case ieIPv6NextHop:
+		return kNextHop6
+	case ieSrcAS:
+		return kSrcAS
+	case ieDstAS:
+		return kDstAS
+	case ieSrcVLAN:
+		return kVLAN
+	case ieIPVersion:
+		return kIPVersion
+	case ieFlowEndReason:
+		return kEndReason
+	case ieAppID:
+		return kAppID
+	case ieFlowStartSec:
+		return kStartSec
+	case ieFlowEndSec:
+		return kEndSec
+	case ieFlowStartMs:
+		return kStartMs
+	case ieFlowEndMs:
+		return kEndMs
+	}
+	if !ipfix { // v9 only: uptime-relative times, OUT_ counters
+		switch id {
+		case ieFirstSwitched:
+			return kFirstUptime
+		case ieLastSwitched:
+			return kLastUptime
+		case ieOutBytes:
+			return kRevBytes
+		case ieOutPkts:
+			return kRevPackets
+		}
+	}
+	return kIgnore
+}
+
+// SplitIPFIX is a bufio.SplitFunc that cuts an IPFIX-over-TCP byte stream
+// into messages by their header's length field, for Decoder.Decode. A
+// length below the 16-byte header is an error: the stream cannot be
+// resynchronised.
+func SplitIPFIX(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if len(data) < 4 {
+		if atEOF && len(data) > 0 {
+			return 0, nil, fmt.Errorf("ipfix stream: %d bytes before EOF: %w", len(data), ErrMalformed)
+		}
+		return 0, nil, nil
+	}
+	if v := binary.BigEndian.Uint16(data); v != 10 {
+		return 0, nil, fmt.Errorf("ipfix stream: version %d: %w", v, ErrMalformed)
+	}
+	n := int(binary.BigEndian.Uint16(data[2:]))
+	if n < 16 {
+		return 0, nil, fmt.Errorf("ipfix stream: message length %d: %w", n, ErrMalformed)
+	}
+	if len(data) < n {
+		if atEOF {
+			return 0, nil, fmt.Errorf("ipfix stream: message of %d bytes cut at %d: %w", n, len(data), ErrMalformed)
+		}
+		return 0, nil, nil
+	}
+	return n, data[:n], nil
+}
