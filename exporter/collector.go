@@ -99,7 +99,7 @@ type flusher interface {
 
 // templateResetter is an encoder that can be told its templates were
 // lost (a new TCP connection), so it sends them before the next data.
-type templateResetter interface{ ResetTemplates() }
+type templateResetter interface{ ResendTemplates() }
 
 // reconnector is a transport that can be down and come back (TCP).
 type reconnector interface {
@@ -126,7 +126,7 @@ func (c *Collector) run() {
 				continue
 			}
 			if rs, ok := c.enc.(templateResetter); fresh && ok {
-				rs.ResetTemplates()
+				rs.ResendTemplates()
 			}
 		}
 		c.encode(recs)

@@ -29,7 +29,7 @@ func (e *countEncoder) Encode(_ time.Time, recs []cache.Record, emit func([]byte
 	return nil
 }
 
-func (e *countEncoder) ResetTemplates() { e.templatesDue = true; e.resets.Add(1) }
+func (e *countEncoder) ResendTemplates() { e.templatesDue = true; e.resets.Add(1) }
 
 func closeCollector(t *testing.T, c *Collector) {
 	t.Helper()
