@@ -39,7 +39,10 @@ type aggregate struct {
 func newAggregate() *aggregate { return &aggregate{Flows: map[bpf.FlowKey]flowTotals{}} }
 
 // addReference adds what the reference parser says xdp_flow does with frame.
-func (a *aggregate) addReference(frame []byte) {
+func (a *aggregate) addReference(frame []byte) { a.addMasked(frame, bpf.KeyAll) }
+
+// addMasked is addReference for a datapath loaded with other key fields.
+func (a *aggregate) addMasked(frame []byte, fields bpf.KeyField) {
 	p := ParseEthernet(frame)
 	a.Stats[p.Reason].Packets++
 	a.Stats[p.Reason].Bytes += p.StatBytes(len(frame))
@@ -52,6 +55,7 @@ func (a *aggregate) addReference(frame []byte) {
 	}
 	key := p.Key
 	key.Ifindex = loIfindex
+	MaskKey(&key, fields)
 	f := a.Flows[key]
 	f.Packets++
 	f.Bytes += uint64(p.IPBytes)
@@ -141,6 +145,27 @@ func TestXDPMatchesReferenceOnGeneratedCases(t *testing.T) {
 		if reasons[want] == 0 {
 			t.Errorf("no generated case ends in reason %d", want)
 		}
+	}
+}
+
+// TestXDPMatchesReferenceWithMaskedKeys: every key level and single field,
+// over all generated cases at once, with MaskKey standing for the kernel.
+func TestXDPMatchesReferenceWithMaskedKeys(t *testing.T) {
+	levels := []bpf.KeyField{bpf.KeySrcAddr | bpf.KeyDstAddr | bpf.KeyProto | bpf.KeyIfindex | bpf.KeyVLAN}
+	for _, kf := range keyFieldNames {
+		levels = append(levels, bpf.KeyAll&^kf.field)
+	}
+	for _, fields := range levels {
+		r := &xdpRunner{p: openProbe(t, Options{KeyFields: fields, MapEntries: MinMapEntries})}
+		ref := newAggregate()
+		for _, c := range probetest.Cases() {
+			if runnable(c.Frame) {
+				ref.addMasked(c.Frame, fields)
+				r.run(t, c.Frame)
+			}
+		}
+		compareAggregates(t, fmt.Sprintf("key fields %#x", fields), r.harvest(t), ref)
+		r.p.Close()
 	}
 }
 

@@ -154,3 +154,32 @@ func CoarseClockResolution() (time.Duration, error) {
 	}
 	return time.Duration(ts.Nano()), nil
 }
+
+// MaskKey zeroes the fields left out of fields, as the datapath does with
+// cfg_key_fields (offline mode applies it to the reference parser's keys).
+func MaskKey(k *bpf.FlowKey, fields bpf.KeyField) {
+	if fields&bpf.KeySrcAddr == 0 {
+		k.SrcAddr = [16]byte{}
+	}
+	if fields&bpf.KeyDstAddr == 0 {
+		k.DstAddr = [16]byte{}
+	}
+	if fields&bpf.KeySrcPort == 0 {
+		k.SrcPort = 0
+	}
+	if fields&bpf.KeyDstPort == 0 {
+		k.DstPort = 0
+	}
+	if fields&bpf.KeyProto == 0 {
+		k.Proto = 0
+	}
+	if fields&bpf.KeyToS == 0 {
+		k.Tos = 0
+	}
+	if fields&bpf.KeyIfindex == 0 {
+		k.Ifindex = 0
+	}
+	if fields&bpf.KeyVLAN == 0 {
+		k.VlanId, k.InnerVlanId = 0, 0
+	}
+}

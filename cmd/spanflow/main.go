@@ -1,5 +1,9 @@
 // Command spanflow is a passive flow probe: an XDP program counts every
-// packet into flows, and spanflow harvests them from the kernel.
+// packet into flows, a flow cache ages them with Cisco's timers, and
+// exporters send NetFlow v1/v5/v7/v8/v9 and IPFIX to collectors.
+//
+// main only wires: flags → Validate → run (live) or runOffline (-r);
+// `show`, `collect` and `version` are subcommands in their own files.
 package main
 
 import (
@@ -13,28 +17,69 @@ import (
 	"syscall"
 )
 
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
 func main() {
-	fs := flag.NewFlagSet("spanflow", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spanflow -i IFACE [flags]")
-		fs.PrintDefaults()
-	}
-	cfg := BindFlags(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+	if len(os.Args) > 1 {
+		var err error
+		switch os.Args[1] {
+		case "show":
+			err = runShow(os.Args[2:], os.Stdout)
+		case "collect":
+			err = runCollect(os.Args[2:])
+		case "version":
+			printVersion(os.Stdout)
+			return
+		default:
+			os.Exit(runProbe(os.Args[1:]))
 		}
-		os.Exit(2)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spanflow %s: %v\n", os.Args[1], err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(runProbe(nil))
+}
+
+// runProbe is the probe itself, live or offline; it returns the exit code.
+func runProbe(args []string) int {
+	fs := flag.NewFlagSet("spanflow", flag.ContinueOnError)
+	fs.Usage = usage(fs)
+	cfg := BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "spanflow: unexpected argument %q (subcommands: show, collect, version)\n", fs.Arg(0))
+		return 2
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "spanflow: %v\n", err)
-		os.Exit(2)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.DefaultSink {
+		log.Warn("no collector given (-n): exporting to the default", "collector", DefaultCollector, "version", cfg.Version)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	run := runLive
+	if cfg.ReadFile != "" {
+		run = runOffline
+	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("spanflow stopped", "err", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

@@ -121,8 +121,11 @@ func jsonRecordOf(r *cache.Record) jsonRecord {
 		EndReason: endReasonNames[r.EndReason], SamplingInterval: r.SamplingInterval,
 	}
 	if r.Bidirectional {
-		rs, re := r.RevStart.UTC(), r.RevEnd.UTC()
-		j.RevPackets, j.RevBytes, j.RevTCPFlags, j.RevStart, j.RevEnd = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags, &rs, &re
+		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
+		if r.RevPackets > 0 { // an empty direction has no times
+			rs, re := r.RevStart.UTC(), r.RevEnd.UTC()
+			j.RevStart, j.RevEnd = &rs, &re
+		}
 	}
 	return j
 }

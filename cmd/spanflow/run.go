@@ -18,7 +18,7 @@ import (
 
 // run loads the datapath, attaches it and prints every harvested delta
 // until ctx ends, then harvests one last time.
-func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	p, err := probe.Open(cfg.options)
 	if err != nil {
 		return err
