@@ -431,3 +431,21 @@ func (p *Probe) close(detach bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Reattach attaches again to an interface that was deleted and created
+// anew (a new ifindex): the old attachment is dropped first.
+func (p *Probe) Reattach(name string, mode Mode, promisc bool) (*Attachment, error) {
+	for i, a := range p.attached {
+		if a.Interface != name {
+			continue
+		}
+		if p.pinDir != "" {
+			os.Remove(linkPinPath(p.pinDir, name))
+		}
+		a.link.Close()
+		a.nlHandle.Close()
+		p.attached = append(p.attached[:i], p.attached[i+1:]...)
+		break
+	}
+	return p.Attach(name, mode, promisc)
+}

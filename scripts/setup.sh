@@ -12,7 +12,7 @@ usage() {
 
 packages=(
 	clang-14 llvm-14 libbpf-dev linux-libc-dev  # building the XDP program
-	iproute2 iputils-ping ethtool                 # namespaces, veth, demo traffic
+	iproute2 iputils-ping ethtool netcat-openbsd  # namespaces, veth, demo traffic
 	tcpreplay                                     # replaying captures into a veth
 	tshark nfdump pmacct softflowd                # collectors and peer probes
 	libcap2-bin util-linux                        # capability tests (setpriv, capsh)

@@ -14,10 +14,12 @@ import (
 	"github.com/spanflow/spanflow/probe"
 )
 
-// offlineStats counts frames by the datapath's outcome reasons.
+// offlineStats counts frames by the datapath's outcome reasons; cache is
+// the flow table's statistics after the final flush.
 type offlineStats struct {
 	frames  uint64
 	reasons [bpf.StatMax]uint64
+	cache   cache.Stats
 }
 
 // runOffline reads a capture file through the reference parser (the
@@ -39,6 +41,12 @@ func runOffline(ctx context.Context, cfg *Config, log *slog.Logger) error {
 }
 
 func processCapture(ctx context.Context, cfg *Config, log *slog.Logger) (offlineStats, error) {
+	return replayCapture(ctx, cfg, log, stdout)
+}
+
+// replayCapture is processCapture with --print going to out (tests read
+// the records from there).
+func replayCapture(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (offlineStats, error) {
 	var stats offlineStats
 	capture, err := probe.OpenCapture(cfg.ReadFile)
 	if err != nil {
@@ -62,6 +70,9 @@ func processCapture(ctx context.Context, cfg *Config, log *slog.Logger) (offline
 	pipe, err := newPipeline(cfg, first.Timestamp, clock.Now, nil)
 	if err != nil {
 		return stats, err
+	}
+	if pipe.printer != nil {
+		pipe.printer = newRecordPrinter(out, cfg.Print)
 	}
 	sample := newSampler(cfg)
 	var readErr error
@@ -98,6 +109,7 @@ func processCapture(ctx context.Context, cfg *Config, log *slog.Logger) (offline
 		}
 	}
 	replayErr := cache.Replay(table, clock, packets, pipe.export)
+	stats.cache = table.Stats()
 
 	// Sending what is queued must not hang on a stuck collector.
 	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -129,3 +129,35 @@ func jsonRecordOf(r *cache.Record) jsonRecord {
 	}
 	return j
 }
+
+func protoName(p uint8) string {
+	switch p {
+	case 1:
+		return "ICMP"
+	case 6:
+		return "TCP"
+	case 17:
+		return "UDP"
+	case 47:
+		return "GRE"
+	case 50:
+		return "ESP"
+	case 58:
+		return "ICMPv6"
+	case 132:
+		return "SCTP"
+	}
+	return fmt.Sprint(p)
+}
+
+// tcpFlags writes the flag byte as nfdump does: CWR ECE URG ACK PSH RST SYN FIN.
+func tcpFlags(f uint8) string {
+	const names = "FSRPAUEC"
+	out := []byte("........")
+	for i := range 8 {
+		if f&(1<<i) != 0 {
+			out[7-i] = names[i]
+		}
+	}
+	return string(out)
+}

@@ -3,124 +3,209 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/netip"
-	"os"
+	"sync"
+	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/probe"
 )
 
-// run loads the datapath, attaches it and prints every harvested delta
-// until ctx ends, then harvests one last time.
+// daemon is the live probe: datapath → flow cache → export streams, plus
+// what `spanflow show` and /metrics read.
+type daemon struct {
+	cfg   *Config
+	log   *slog.Logger
+	probe *probe.Probe
+	table *cache.Table
+	pipe  *pipeline
+	start time.Time
+
+	mu            sync.Mutex
+	stats         probe.Stats // datapath counters at the last harvest
+	harvests      uint64
+	harvestErrors uint64
+	lastHarvest   time.Duration
+	lastEntries   int
+	harvestHist   prometheus.Histogram
+	ifaces        map[string]*ifaceState
+}
+
+// ifaceState is what `show interfaces` prints about one -i interface.
+type ifaceState struct {
+	Name     string
+	Index    int
+	Mode     string
+	Attached bool
+	Adopted  bool
+	Down     bool
+	Events   map[string]uint64 // down, up, deleted, reattached, reattach-failed
+	LastErr  string
+}
+
 func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	p, err := probe.Open(cfg.options)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	names := map[uint32]string{}
-	for _, iface := range cfg.Interfaces {
-		a, err := p.Attach(iface, cfg.mode, cfg.Promisc)
+	d := &daemon{cfg: cfg, log: log, probe: p, start: time.Now(), ifaces: map[string]*ifaceState{},
+		harvestHist: newHarvestHistogram()}
+	defer d.closeProbe()
+	if p.Adopted() {
+		log.Info("adopted pinned state: counts made while spanflow was down will be exported", "pin_dir", cfg.PinDir)
+	}
+	var exportIfaces []exporter.Interface
+	for _, name := range cfg.Interfaces {
+		a, err := p.Attach(name, cfg.mode, cfg.Promisc)
 		if err != nil {
 			return err
 		}
-		names[uint32(a.Index)] = iface
-		if a.Fallback != nil {
-			log.Warn("native XDP refused, attached in generic mode", "interface", iface, "reason", a.Fallback)
-		}
-		log.Info("attached", "interface", iface, "mode", a.Mode, "action", cfg.options.Action)
+		d.noteAttached(a)
+		exportIfaces = append(exportIfaces, exporter.Interface{Index: uint32(a.Index), Name: name})
 	}
-	if cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
-		defer cancel()
+
+	clock, err := cache.NewMonotonicClock()
+	if err != nil {
+		return err
+	}
+	if d.table, err = cache.NewTable(cfg.cacheConfig(), clock); err != nil {
+		return err
+	}
+	if d.pipe, err = newPipeline(cfg, d.start, clock.Now, exportIfaces); err != nil {
+		return err
+	}
+	if cfg.Control != "" {
+		srv, err := listenControl(cfg.Control, 0o600, d.show)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	if cfg.Metrics != "" {
+		srv, err := serveMetrics(cfg.Metrics, d)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	links, err := d.watchLinks(ctx)
+	if err != nil {
+		log.Warn("cannot watch interfaces: no re-attach after a link returns", "err", err)
+	}
+	if cfg.User != "" {
+		if err := dropPrivileges(cfg.uid, cfg.gid); err != nil {
+			return fmt.Errorf("--user %s: %w", cfg.User, err)
+		}
+		log.Info("dropped root", "user", cfg.User)
 	}
 
 	tick := time.NewTicker(cfg.HarvestInterval)
 	defer tick.Stop()
 	var deltas []cache.Delta
-	for done := false; !done; {
+	var recs []cache.Record
+	for {
 		select {
 		case <-ctx.Done():
-			done = true
+			return d.shutdown(deltas, recs)
+		case ev := <-links:
+			d.linkEvent(ev)
 		case <-tick.C:
-		}
-		var stats probe.Stats
-		deltas, stats, err = p.Harvest(deltas[:0])
-		if err != nil {
-			return err
-		}
-		for i := range deltas {
-			printDelta(os.Stdout, &deltas[i], names)
-		}
-		if done {
-			logStats(log, &stats)
+			deltas = d.harvest(deltas)
+			recs = d.table.Expire(recs[:0])
+			if err := d.pipe.export(recs); err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				d.pipe.tick()
+			}
 		}
 	}
-	return nil
 }
 
-var statNames = [bpf.StatMax]string{"accounted", "not_ip", "truncated", "malformed", "unsupported", "sampled_out", "map_full", "no_l4"}
-
-func logStats(log *slog.Logger, s *probe.Stats) {
-	args := []any{"packets", s.Total()}
-	for r, v := range s {
-		args = append(args, statNames[r], v.Packets)
-	}
-	log.Info("datapath stats", args...)
-}
-
-// printDelta writes one flow-print style line.
-func printDelta(w io.Writer, d *cache.Delta, names map[uint32]string) {
-	k := &d.Key
-	iface := names[k.Ifindex]
-	if iface == "" {
-		iface = fmt.Sprint(k.Ifindex)
-	}
-	src := netip.AddrPortFrom(k.SrcIP(), k.SrcPort)
-	dst := netip.AddrPortFrom(k.DstIP(), k.DstPort)
-	fmt.Fprintf(w, "%s %-6s %-6s %s -> %s vlan %d tos 0x%02x flags %s %d pkts %d bytes\n",
-		monoToWall(d.FirstNs).Format("15:04:05.000"), iface, protoName(k.Proto),
-		src, dst, k.VlanId, k.Tos, tcpFlags(d.TCPFlags), d.Packets, d.Bytes)
-}
-
-func monoToWall(ns uint64) time.Time {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return time.Time{}
-	}
-	return time.Now().Add(-time.Duration(uint64(ts.Nano()) - ns))
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case 1:
-		return "ICMP"
-	case 6:
-		return "TCP"
-	case 17:
-		return "UDP"
-	case 58:
-		return "ICMPv6"
-	case 132:
-		return "SCTP"
-	}
-	return fmt.Sprint(p)
-}
-
-func tcpFlags(f uint8) string {
-	const names = "FSRPAUEC"
-	out := []byte("........")
-	for i := range 8 {
-		if f&(1<<i) != 0 {
-			out[7-i] = names[i]
+// harvest drains the datapath into the cache.
+func (d *daemon) harvest(deltas []cache.Delta) []cache.Delta {
+	began := time.Now()
+	deltas, stats, err := d.probe.Harvest(deltas[:0])
+	took := time.Since(began)
+	d.table.Merge(deltas)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.harvestErrors++
+		if d.harvestErrors == 1 || d.harvestErrors%100 == 0 { // bounded logging
+			d.log.Error("harvest failed", "err", err, "failures", d.harvestErrors)
 		}
+		return deltas
 	}
-	return string(out)
+	if full := stats[bpf.StatMapFull].Packets - d.stats[bpf.StatMapFull].Packets; full > 0 {
+		d.log.Warn("kernel flow slot full: packets not counted into flows (raise --map-size or lower --harvest-interval)",
+			"packets", full, "bytes", stats[bpf.StatMapFull].Bytes-d.stats[bpf.StatMapFull].Bytes)
+	}
+	d.stats = stats
+	d.harvests++
+	d.lastHarvest = took
+	d.lastEntries = len(deltas)
+	d.harvestHist.Observe(took.Seconds())
+	return deltas
+}
+
+// shutdown harvests once more, flushes every flow (end reason forced),
+// sends it all within a bound and closes.
+func (d *daemon) shutdown(deltas []cache.Delta, recs []cache.Record) error {
+	d.harvest(deltas)
+	recs = d.table.Flush(recs[:0])
+	err := d.pipe.export(recs)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cerr := d.pipe.close(ctx); cerr != nil {
+		d.log.Error("export at shutdown", "err", cerr)
+	}
+	d.log.Info("stopped", "flushed_records", len(recs))
+	return err
+}
+
+func (d *daemon) closeProbe() {
+	var err error
+	if d.cfg.Detach {
+		err = d.probe.Detach()
+	} else {
+		err = d.probe.Close()
+	}
+	if err != nil {
+		d.log.Error("close datapath", "err", err)
+	}
+}
+
+func (d *daemon) noteAttached(a *probe.Attachment) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.ifaces[a.Interface]
+	if st == nil {
+		st = &ifaceState{Name: a.Interface, Events: map[string]uint64{}}
+		d.ifaces[a.Interface] = st
+	}
+	st.Index, st.Mode, st.Attached, st.Adopted = a.Index, a.Mode.String(), true, a.Adopted
+	if a.Fallback != nil {
+		d.log.Warn("native XDP refused, attached in generic mode (GRO may merge packets before XDP sees them: turn it off with ethtool -K IFACE gro off)",
+			"interface", a.Interface, "reason", a.Fallback)
+	}
+	d.log.Info("attached", "interface", a.Interface, "ifindex", a.Index, "mode", a.Mode, "adopted", a.Adopted,
+		"action", d.cfg.options.Action)
+}
+
+// dropPrivileges switches every thread to uid/gid; the attached program
+// and the open map fds keep working.
+func dropPrivileges(uid, gid int) error {
+	if err := syscall.Setgroups(nil); err != nil {
+		return err
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return err
+	}
+	return syscall.Setuid(uid)
 }

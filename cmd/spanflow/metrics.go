@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spanflow/spanflow/bpf"
+)
+
+func newHarvestHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "spanflow_harvest_duration_seconds",
+		Help:    "Time to flip and drain the kernel flow slot.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs to ~26s
+	})
+}
+
+var (
+	descPackets   = prometheus.NewDesc("spanflow_datapath_packets_total", "Packets seen by the XDP program, by outcome (no_l4 is a subset of accounted).", []string{"outcome"}, nil)
+	descBytes     = prometheus.NewDesc("spanflow_datapath_bytes_total", "Bytes by outcome: IP length for accounted/map_full/no_l4, frame length otherwise.", []string{"outcome"}, nil)
+	descActive    = prometheus.NewDesc("spanflow_flows_active", "Flows in the flow cache.", nil, nil)
+	descCreated   = prometheus.NewDesc("spanflow_flows_created_total", "Flows added to the flow cache.", nil, nil)
+	descExpired   = prometheus.NewDesc("spanflow_flows_expired_total", "Flow records expired, by end reason.", []string{"reason"}, nil)
+	descEmergency = prometheus.NewDesc("spanflow_flows_emergency_expired_total", "Flows forced out of a full flow cache.", nil, nil)
+	descFill      = prometheus.NewDesc("spanflow_map_fill_ratio", "Entries drained at the last harvest over the slot size.", nil, nil)
+	descHarvestEr = prometheus.NewDesc("spanflow_harvest_errors_total", "Harvests that failed.", nil, nil)
+	descRecords   = prometheus.NewDesc("spanflow_export_records_total", "Records handed to a collector's stream.", []string{"collector"}, nil)
+	descDropped   = prometheus.NewDesc("spanflow_export_records_dropped_total", "Records dropped because the collector could not keep up.", []string{"collector"}, nil)
+	descDatagrams = prometheus.NewDesc("spanflow_export_datagrams_total", "Datagrams sent to a collector.", []string{"collector"}, nil)
+	descSendErr   = prometheus.NewDesc("spanflow_export_errors_total", "Failed sends, by reason.", []string{"collector", "reason"}, nil)
+	descIfEvents  = prometheus.NewDesc("spanflow_interface_events_total", "Interface events: down, up, deleted, reattached, reattach-failed.", []string{"interface", "event"}, nil)
+)
+
+var statOutcomeNames = [bpf.StatMax]string{"accounted", "not_ip", "truncated", "malformed", "unsupported", "sampled_out", "map_full", "no_l4"}
+
+// Describe and Collect make the daemon a prometheus.Collector that reads
+// its counters at scrape time: nothing is counted twice.
+func (d *daemon) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(d, ch)
+}
+
+func (d *daemon) Collect(ch chan<- prometheus.Metric) {
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	d.mu.Lock()
+	for r, v := range d.stats {
+		counter(descPackets, v.Packets, statOutcomeNames[r])
+		counter(descBytes, v.Bytes, statOutcomeNames[r])
+	}
+	ch <- prometheus.MustNewConstMetric(descFill, prometheus.GaugeValue, float64(d.lastEntries)/float64(d.cfg.options.MapEntries))
+	counter(descHarvestEr, d.harvestErrors)
+	for _, st := range d.ifaces {
+		for ev, n := range st.Events {
+			counter(descIfEvents, n, st.Name, ev)
+		}
+	}
+	d.mu.Unlock()
+
+	ts := d.table.Stats()
+	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(ts.Active))
+	counter(descCreated, ts.Added)
+	counter(descExpired, ts.Expired.Idle, "idle")
+	counter(descExpired, ts.Expired.Active, "active")
+	counter(descExpired, ts.Expired.EndOfFlow, "end_of_flow")
+	counter(descExpired, ts.Expired.Forced, "forced")
+	counter(descExpired, ts.Expired.LackOfResources, "lack_of_resources")
+	counter(descEmergency, ts.Emergency)
+	for _, s := range d.pipe.streams {
+		cs := s.Stats()
+		counter(descRecords, cs.RecordsOffered, s.Name)
+		counter(descDropped, cs.RecordsDropped, s.Name)
+		counter(descDatagrams, cs.Datagrams, s.Name)
+		for reason, n := range cs.SendErrors {
+			counter(descSendErr, n, s.Name, reason)
+		}
+	}
+	d.harvestHist.Collect(ch)
+}
+
+// metricsServer serves /metrics until closed.
+type metricsServer struct{ srv *http.Server }
+
+func serveMetrics(addr string, d *daemon) (*metricsServer, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(d); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics server", "err", err)
+		}
+	}()
+	return &metricsServer{srv: srv}, nil
+}
+
+func (m *metricsServer) Close() error { return m.srv.Close() }
