@@ -23,6 +23,7 @@ const maxTemplates = 4096
 type DecodeStats struct {
 	Datagrams       uint64 // datagrams offered
 	Records         uint64 // flow records decoded
+	Aggregates      uint64 // v8 aggregation records decoded
 	Templates       uint64 // template and options template records learnt
 	OptionRecords   uint64 // options data records applied
 	Malformed       uint64 // datagrams rejected, wholly or from some point on
@@ -36,10 +37,14 @@ type DecodeStats struct {
 type Message struct {
 	Version    uint16
 	Sequence   uint32 // as the format counts (packets, flows or data records)
-	SourceID   uint32 // v9 source id, IPFIX observation domain, v5/v7 engine type<<8|id
+	SourceID   uint32 // v9 source id, IPFIX observation domain, v5/v7/v8 engine type<<8|id
 	ExportTime time.Time
-	SysUptime  uint32 // ms; v1/v5/v7/v9 only
+	SysUptime  uint32 // ms; v1/v5/v7/v8/v9 only
 	Records    []cache.Record
+
+	// v8 only: the aggregation scheme and its records (decodeV8).
+	Scheme     cache.Scheme
+	Aggregates []cache.Aggregate
 }
 
 // ExporterInfo is what options data told the Decoder about one export
@@ -51,7 +56,7 @@ type ExporterInfo struct {
 	Applications     map[uint32]Application
 }
 
-// Decoder reads NetFlow v1/v5/v7/v9 and IPFIX datagrams (the message
+// Decoder reads NetFlow v1/v5/v7/v8/v9 and IPFIX datagrams (the message
 // stream of UDP; IPFIX over TCP after framing). It learns templates and
 // options per exporter address, source id and version; it never panics on
 // corrupt input: it returns errors wrapping ErrMalformed and counts them.
@@ -118,7 +123,7 @@ func (d *Decoder) Exporter(from netip.AddrPort, version uint16, sourceID uint32)
 // Message still holds the records decoded before the fault.
 func (d *Decoder) Decode(from netip.AddrPort, b []byte) (*Message, error) {
 	d.stats.Datagrams++
-	d.msg = Message{Records: d.msg.Records[:0]}
+	d.msg = Message{Records: d.msg.Records[:0], Aggregates: d.msg.Aggregates[:0]}
 	var err error
 	if len(b) < 2 {
 		err = fmt.Errorf("%d bytes: %w", len(b), ErrMalformed)
@@ -130,6 +135,8 @@ func (d *Decoder) Decode(from netip.AddrPort, b []byte) (*Message, error) {
 			err = d.decodeIPFIX(from, b)
 		case 1, 5, 7:
 			err = d.decodeLegacy(from, v, b)
+		case 8:
+			err = d.decodeV8(from, b)
 		default:
 			err = fmt.Errorf("version %d: %w", v, ErrMalformed)
 		}
@@ -138,6 +145,7 @@ func (d *Decoder) Decode(from netip.AddrPort, b []byte) (*Message, error) {
 		d.stats.Malformed++
 	}
 	d.stats.Records += uint64(len(d.msg.Records))
+	d.stats.Aggregates += uint64(len(d.msg.Aggregates))
 	return &d.msg, err
 }
 
