@@ -240,7 +240,7 @@ func (c *collector) readTCP(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	ap, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	ap := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
 	from := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	sc := bufio.NewScanner(conn)
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<16)
