@@ -14,7 +14,11 @@ import (
 func (d *daemon) watchLinks(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	err := netlink.LinkSubscribeWithOptions(ch, ctx.Done(), netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) { d.log.Warn("interface watch", "err", err) },
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil { // closing the watch at shutdown is no news
+				d.log.Warn("interface watch", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -38,6 +42,9 @@ func (d *daemon) linkEvent(ev netlink.LinkUpdate) {
 	}
 	switch {
 	case ev.Header.Type == unix.RTM_DELLINK:
+		if !st.Attached {
+			return // already counted: a deletion can be announced twice
+		}
 		d.countIface(st, "deleted", func() { st.Attached = false })
 		d.log.Warn("interface deleted: will attach again when it returns", "interface", name)
 	case !st.Attached || st.Index != attrs.Index:
