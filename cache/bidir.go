@@ -82,3 +82,38 @@ func initiatorIsOther(firstFlags uint8, firstStartNs int64, otherFlags uint8, ot
 	}
 	return otherStartNs < firstStartNs
 }
+
+// icmpAnswer maps an ICMP request type to the type of its answer.
+func icmpAnswer(proto, typ uint8) (uint8, bool) {
+	switch {
+	case proto == protoICMP && typ == 8: // echo
+		return 0, true
+	case proto == protoICMP && (typ == 13 || typ == 15 || typ == 17): // timestamp, information, address mask
+		return typ + 1, true
+	case proto == protoICMPv6 && typ == 128: // echo
+		return 129, true
+	}
+	return 0, false
+}
+
+// ReverseKey returns the key of the other direction of k's conversation,
+// as bidirectional pairing matches them; ok is false for ICMP messages
+// that have no answer (they never pair).
+func ReverseKey(k bpf.FlowKey) (bpf.FlowKey, bool) {
+	r := k
+	r.SrcAddr, r.DstAddr = k.DstAddr, k.SrcAddr
+	if k.Proto != protoICMP && k.Proto != protoICMPv6 {
+		r.SrcPort, r.DstPort = k.DstPort, k.SrcPort
+		return r, true
+	}
+	typ := uint8(k.DstPort >> 8)
+	if ans, ok := icmpAnswer(k.Proto, typ); ok {
+		r.DstPort = uint16(ans)<<8 | k.DstPort&0xff
+		return r, true
+	}
+	if req, ok := icmpRequest(k.Proto, typ); ok {
+		r.DstPort = uint16(req)<<8 | k.DstPort&0xff
+		return r, true
+	}
+	return k, false
+}

@@ -102,3 +102,9 @@ func (c *CaptureClock) Now() time.Time {
 func (c *CaptureClock) Wall(sourceNs uint64) time.Time {
 	return time.Unix(0, int64(sourceNs))
 }
+
+// SourceNs converts wall time back to a CLOCK_MONOTONIC stamp: a restarted
+// spanflow turns the wall times it kept back into Deltas.
+func (c *MonotonicClock) SourceNs(wallNs int64) uint64 {
+	return uint64(max(wallNs-c.offsetNs, 0))
+}

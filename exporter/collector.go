@@ -29,11 +29,18 @@ type Collector struct {
 	enc   Encoder
 	tr    Transport
 	now   func() time.Time
-	queue chan []cache.Record
+	queue chan batch
 	done  chan struct{}
 
 	mu    sync.Mutex
 	stats CollectorStats
+}
+
+// batch is one queue item: records to send, a tick (neither set), or a
+// sync marker (synced is closed once everything before it was sent).
+type batch struct {
+	recs   []cache.Record
+	synced chan struct{}
 }
 
 // NewCollector starts the stream's sender goroutine. now is the export
@@ -44,7 +51,7 @@ func NewCollector(name string, enc Encoder, tr Transport, queueLen int, now func
 		enc:   enc,
 		tr:    tr,
 		now:   now,
-		queue: make(chan []cache.Record, queueLen),
+		queue: make(chan batch, queueLen),
 		done:  make(chan struct{}),
 		stats: CollectorStats{SendErrors: map[string]uint64{}},
 	}
@@ -62,7 +69,7 @@ func (c *Collector) Offer(recs []cache.Record) {
 	c.stats.RecordsOffered += uint64(len(recs))
 	c.mu.Unlock()
 	select {
-	case c.queue <- recs:
+	case c.queue <- batch{recs: recs}:
 	default:
 		c.mu.Lock()
 		c.stats.RecordsDropped += uint64(len(recs))
@@ -79,14 +86,31 @@ func (c *Collector) OfferWait(recs []cache.Record) {
 	c.mu.Lock()
 	c.stats.RecordsOffered += uint64(len(recs))
 	c.mu.Unlock()
-	c.queue <- recs
+	c.queue <- batch{recs: recs}
+}
+
+// Sync waits until everything queued before it was sent (or failed), or
+// until ctx ends.
+func (c *Collector) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case c.queue <- batch{synced: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Tick lets encoders with timers of their own (v8 aggregation caches) age
 // them; it is dropped when the queue is busy, as the next batch ages too.
 func (c *Collector) Tick() {
 	select {
-	case c.queue <- nil:
+	case c.queue <- batch{}:
 	default:
 	}
 }
@@ -108,7 +132,12 @@ type reconnector interface {
 
 func (c *Collector) run() {
 	defer close(c.done)
-	for recs := range c.queue {
+	for b := range c.queue {
+		recs := b.recs
+		if b.synced != nil {
+			close(b.synced)
+			continue
+		}
 		if len(recs) == 0 { // a Tick
 			if _, ok := c.enc.(flusher); ok {
 				c.encode(recs)

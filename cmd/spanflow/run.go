@@ -24,6 +24,7 @@ type daemon struct {
 	probe *probe.Probe
 	table *cache.Table
 	pipe  *pipeline
+	keep  *keeper // nil without --pin-dir
 	start time.Time
 
 	mu            sync.Mutex
@@ -76,6 +77,21 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if d.table, err = cache.NewTable(cfg.cacheConfig(), clock); err != nil {
 		return err
 	}
+	if cfg.PinDir != "" {
+		ledger, err := probe.OpenLedger(cfg.PinDir, uint32(2*cfg.MaxFlows+1024))
+		if err != nil {
+			return err
+		}
+		defer ledger.Close()
+		d.keep = &keeper{ledger: ledger, probe: p, table: d.table, clock: clock}
+		restored, leftover, err := d.keep.restore(nil)
+		if err != nil {
+			return fmt.Errorf("restore pinned state: %w", err)
+		}
+		if restored+leftover > 0 {
+			log.Info("restored unexported flows from the pinned ledger", "directions", restored, "leftover_slot_flows", leftover)
+		}
+	}
 	if d.pipe, err = newPipeline(cfg, d.start, clock.Now, exportIfaces); err != nil {
 		return err
 	}
@@ -117,7 +133,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		case <-tick.C:
 			deltas = d.harvest(deltas)
 			recs = d.table.Expire(recs[:0])
-			if err := d.pipe.export(recs); err != nil {
+			if err := d.export(recs); err != nil {
 				return err
 			}
 			if len(recs) == 0 {
@@ -127,12 +143,34 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 }
 
-// harvest drains the datapath into the cache.
+// export hands records to the streams; with a ledger it waits (bounded)
+// until they were sent, then lets the ledger forget them.
+func (d *daemon) export(recs []cache.Record) error {
+	if err := d.pipe.export(recs); err != nil || d.keep == nil || len(recs) == 0 {
+		return err
+	}
+	d.pipe.sync(time.Second)
+	if err := d.keep.exported(recs); err != nil {
+		d.log.Error("ledger", "err", err)
+	}
+	return nil
+}
+
+// harvest drains the datapath into the cache (through the ledger when
+// state is pinned).
 func (d *daemon) harvest(deltas []cache.Delta) []cache.Delta {
 	began := time.Now()
-	deltas, stats, err := d.probe.Harvest(deltas[:0])
+	var stats probe.Stats
+	var err error
+	if d.keep != nil {
+		if deltas, err = d.keep.harvest(deltas); err == nil {
+			stats, err = d.probe.Stats()
+		}
+	} else {
+		deltas, stats, err = d.probe.Harvest(deltas[:0])
+		d.table.Merge(deltas)
+	}
 	took := time.Since(began)
-	d.table.Merge(deltas)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -159,7 +197,7 @@ func (d *daemon) harvest(deltas []cache.Delta) []cache.Delta {
 func (d *daemon) shutdown(deltas []cache.Delta, recs []cache.Record) error {
 	d.harvest(deltas)
 	recs = d.table.Flush(recs[:0])
-	err := d.pipe.export(recs)
+	err := d.export(recs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if cerr := d.pipe.close(ctx); cerr != nil {

@@ -1,0 +1,69 @@
+package cache
+
+import (
+	"testing"
+	"time"
+
+	"github.com/spanflow/spanflow/bpf"
+)
+
+func TestPendingReportsEachDirectionSinceLastExport(t *testing.T) {
+	for _, bidir := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Bidirectional = bidir
+		clock := NewCaptureClock(boot)
+		tab, err := NewTable(cfg, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := key(6, "198.18.0.1:1000", "198.18.0.2:80")
+		b := key(6, "198.18.0.2:80", "198.18.0.1:1000")
+		ns := func(d time.Duration) uint64 { return uint64(boot.Add(d).UnixNano()) }
+		tab.Merge([]Delta{
+			{Key: a, Packets: 2, Bytes: 100, FirstNs: ns(time.Second), LastNs: ns(2 * time.Second), TCPFlags: 0x02},
+			{Key: b, Packets: 1, Bytes: 60, FirstNs: ns(3 * time.Second), LastNs: ns(3 * time.Second), TCPFlags: 0x12},
+		})
+		pa, okA := tab.Pending(a)
+		pb, okB := tab.Pending(b)
+		if !okA || !okB {
+			t.Fatalf("bidir=%v: pending found a=%v b=%v", bidir, okA, okB)
+		}
+		if pa.Packets != 2 || pa.Bytes != 100 || pa.TCPFlags != 0x02 || pa.FirstNs != int64(ns(time.Second)) || pa.LastNs != int64(ns(2*time.Second)) {
+			t.Errorf("bidir=%v: pending a = %+v", bidir, pa)
+		}
+		if pb.Packets != 1 || pb.Bytes != 60 || pb.TCPFlags != 0x12 || pb.FirstNs != int64(ns(3*time.Second)) {
+			t.Errorf("bidir=%v: pending b = %+v", bidir, pb)
+		}
+		// After the flush nothing is pending any more.
+		tab.Flush(nil)
+		if _, ok := tab.Pending(a); ok {
+			t.Errorf("bidir=%v: pending after flush", bidir)
+		}
+	}
+}
+
+func TestReverseKeyPairsAsCanonicalDoes(t *testing.T) {
+	for _, tc := range []struct {
+		k    bpf.FlowKey
+		pair bool
+	}{
+		{key(6, "198.18.0.1:1000", "198.18.0.2:80"), true},
+		{icmpKey(1, "198.18.0.1", "198.18.0.2", 8, 0), true},
+		{icmpKey(1, "198.18.0.2", "198.18.0.1", 0, 0), true},
+		{icmpKey(58, "2001:db8::1", "2001:db8::2", 128, 0), true},
+		{icmpKey(1, "198.18.0.1", "198.18.0.2", 13, 0), true},
+		{icmpKey(1, "198.18.0.1", "198.18.0.2", 3, 1), false},
+	} {
+		r, ok := ReverseKey(tc.k)
+		if ok != tc.pair {
+			t.Errorf("%+v: pairs = %v, want %v", tc.k, ok, tc.pair)
+			continue
+		}
+		if ok && (canonical(r) != canonical(tc.k) || r == tc.k) {
+			t.Errorf("%+v: reverse %+v does not share its canonical key", tc.k, r)
+		}
+		if back, _ := ReverseKey(r); ok && back != tc.k {
+			t.Errorf("%+v: reverse of reverse is %+v", tc.k, back)
+		}
+	}
+}

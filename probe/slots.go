@@ -1,0 +1,62 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/spanflow/spanflow/cache"
+)
+
+// The steps of a durable harvest, for a caller that records what it
+// harvested (the ledger) before the kernel forgets it: Flip, ReadSlot,
+// then ClearSlot. Harvest does all three at once.
+
+// ActiveSlot is the index (0 or 1) of the slot the program writes.
+func (p *Probe) ActiveSlotIndex() int { return p.active }
+
+// Flip makes the other slot active and returns the index of the one that
+// was; it returns once no program still writes that one.
+func (p *Probe) Flip() (int, error) {
+	old := p.active
+	if err := p.slot.Update(uint32(0), p.slots[1-old], ebpf.UpdateAny); err != nil {
+		return old, fmt.Errorf("flip flow slot: %w", err)
+	}
+	p.active = 1 - old
+	return old, nil
+}
+
+// ReadSlot appends one Delta per flow in slot i, which must be idle, and
+// leaves the slot as it was.
+func (p *Probe) ReadSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
+	if i == p.active {
+		return dst, errors.New("read flow slot: it is the active one")
+	}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := p.slots[i].BatchLookup(&cursor, p.keys, p.values, nil)
+		for j := range n {
+			dst = append(dst, sumCPUs(&p.keys[j], p.values[j*p.ncpu:(j+1)*p.ncpu]))
+		}
+		switch {
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			return dst, nil
+		case errors.Is(err, unix.ENOSPC):
+			p.setBatch(len(p.keys) * 2)
+		case err != nil:
+			return dst, fmt.Errorf("read flow slot: %w", err)
+		}
+	}
+}
+
+// ClearSlot empties idle slot i. Nothing writes an idle slot, so it
+// deletes exactly what ReadSlot returned.
+func (p *Probe) ClearSlot(i int) error {
+	if i == p.active {
+		return errors.New("clear flow slot: it is the active one")
+	}
+	_, err := p.drain(p.slots[i], nil)
+	return err
+}
