@@ -23,6 +23,8 @@ EOF
 # Suites: "name|package|extra go test flags". Each writes <name>.txt.
 SUITES=(
 	"datapath|./bench|-benchtime=3x -timeout=30m"
+	"cache|./cache|-benchtime=1s -timeout=20m"
+	"exporter|./exporter|-benchtime=1s -timeout=20m"
 )
 
 # Targets: "what|benchmark name (no -N suffix)|metric unit|<= or >=|goal".
@@ -34,6 +36,13 @@ TARGETS=(
 	"harvest drain, 64 k entries, per CPU-second of the harvesting thread|BenchmarkHarvest64k|entries/s-cpu|>=|2000000"
 	"harvest drain, 1 M entries, per CPU-second of the harvesting thread|BenchmarkHarvest1M|entries/s-cpu|>=|2000000"
 	"kernel memory per flow slot, this machine|BenchmarkFlowSlotMemory/64k|B/slot|<=|256"
+	"cache: delta merges into 64 k flows, one core|BenchmarkMergeExisting/flows=65536/bidir=false|merges/s|>=|2000000"
+	"cache: delta merges into 1 M flows, one core|BenchmarkMergeExisting/flows=1048576/bidir=false|merges/s|>=|2000000"
+	"cache: Go memory per flow at 1 M active flows|BenchmarkMemoryPerFlow1M/bidir=false|bytes/flow|<=|200"
+	"cache: Go memory per flow at 1 M active bidirectional flows|BenchmarkMemoryPerFlow1M/bidir=true|bytes/flow|<=|200"
+	"export: v5 records encoded per second, one core|BenchmarkV5Encode|records/s|>=|10000000"
+	"export: v9 records encoded per second, one core|BenchmarkTemplateEncode/v9|records/s|>=|5000000"
+	"export: IPFIX records encoded per second, one core|BenchmarkTemplateEncode/ipfix|records/s|>=|5000000"
 )
 
 # Attribution: "what|benchmark A|benchmark B|unit", reported as A − B.
