@@ -90,8 +90,8 @@ type Config struct {
 // Each usage starts with its group, which the help output sorts by.
 func BindFlags(fs *flag.FlagSet) *Config {
 	c := &Config{}
-	fs.Var(&c.Interfaces, "i", "capture: interface to attach to (repeatable)")
-	fs.StringVar(&c.ReadFile, "r", "", "capture: read a pcap/pcapng file instead (offline mode; its timestamps drive the clock)")
+	fs.Var(&c.Interfaces, "i", "capture: `IFACE` to attach to (repeatable)")
+	fs.StringVar(&c.ReadFile, "r", "", "capture: read a pcap/pcapng `FILE` instead (offline mode; its timestamps drive the clock)")
 	fs.StringVar(&c.XDPMode, "xdp-mode", "auto", "capture: XDP attach mode: auto, native or generic")
 	fs.StringVar(&c.XDPAction, "xdp-action", "pass", "capture: after counting, pass packets on or drop them (a dedicated mirror port)")
 	fs.StringVar(&c.Key, "key", "full", "capture: flow key: full, proto, ip, or a list of src-addr,dst-addr,src-port,dst-port,proto,tos,ifindex,vlan")
@@ -109,11 +109,11 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.BoolVar(&c.Bidirectional, "bidirectional", false, "flow cache: pair A→B and B→A into one record (v9 IN/OUT counters, IPFIX RFC 5103)")
 	fs.Var(&c.Print, "print", "flow cache: print expired flows to stdout: --print (text) or --print=json")
 
-	fs.Var(&c.Collectors, "n", "export: collector HOST:PORT (repeatable; default "+DefaultCollector+")")
-	fs.StringVar(&c.Version, "v", "9", "export: NetFlow version 1, 5, 7, 8, 9 or 10 (IPFIX)")
-	fs.Var(&c.Aggregations, "aggregation", "export: v8 aggregation cache, a Cisco name (as, protocol-port, prefix, …) or 1-14 (repeatable)")
+	fs.Var(&c.Collectors, "n", "export: collector `HOST:PORT` (repeatable; default "+DefaultCollector+")")
+	fs.StringVar(&c.Version, "v", "9", "export: NetFlow `VERSION`: 1, 5, 7, 8, 9 or 10 (IPFIX)")
+	fs.Var(&c.Aggregations, "aggregation", "export: v8 aggregation cache `SCHEME`: a Cisco name (as, protocol-port, prefix, …) or 1-14 (repeatable)")
 	fs.StringVar(&c.Transport, "transport", "udp", "export: udp, or tcp (IPFIX only)")
-	fs.StringVar(&c.Source, "source", "", "export: source address of export packets")
+	fs.StringVar(&c.Source, "source", "", "export: source `ADDR` of export packets")
 	fs.IntVar(&c.MTU, "mtu", exporter.DefaultMTU, "export: largest export IP packet, headers included")
 	fs.UintVar(&c.EngineType, "engine-type", 0, "export: v5/v7/v8 engine type (0-255)")
 	fs.UintVar(&c.EngineID, "engine-id", 0, "export: v5/v7/v8 engine id (0-255)")
@@ -124,12 +124,12 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.AggActiveTimeout, "aggregation-active-timeout", 30*time.Minute, "export: active timeout of v8 aggregation caches")
 	fs.DurationVar(&c.AggIdleTimeout, "aggregation-inactive-timeout", 15*time.Second, "export: inactive timeout of v8 aggregation caches")
 
-	fs.StringVar(&c.Control, "control", DefaultControlPath, "operations: control socket for `spanflow show` (mode 0600)")
-	fs.StringVar(&c.Metrics, "metrics", "", "operations: serve Prometheus /metrics on ADDR (a bare port means 127.0.0.1:PORT; off by default)")
-	fs.StringVar(&c.PinDir, "pin-dir", probe.DefaultPinDir, "operations: bpffs directory for maps and links, so a restart loses no count (empty: no pinning)")
+	fs.StringVar(&c.Control, "control", DefaultControlPath, "operations: control socket `PATH` for spanflow show (mode 0600)")
+	fs.StringVar(&c.Metrics, "metrics", "", "operations: serve Prometheus /metrics on `ADDR` (a bare port means 127.0.0.1:PORT; off by default)")
+	fs.StringVar(&c.PinDir, "pin-dir", probe.DefaultPinDir, "operations: bpffs `DIR` for maps, links and the ledger, so a restart loses no count (empty: no pinning)")
 	fs.BoolVar(&c.Detach, "detach", false, "operations: on exit, detach the program and remove the pinned state")
 	fs.BoolVar(&c.Replace, "replace", false, "operations: discard pinned state made with other settings instead of refusing to start")
-	fs.StringVar(&c.User, "user", "", "operations: drop root to this user after attaching")
+	fs.StringVar(&c.User, "user", "", "operations: drop root to `USER` after attaching")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "operations: debug, info, warn or error")
 	fs.DurationVar(&c.Duration, "duration", 0, "operations: stop after this long (0 = until SIGINT/SIGTERM)")
 	return c
@@ -360,13 +360,26 @@ func usage(fs *flag.FlagSet) func() {
 }
 
 func printFlag(w io.Writer, f *flag.Flag, text string) {
-	dash := "--"
+	name := "--" + f.Name
 	if len(f.Name) == 1 {
-		dash = "-"
+		name = "-" + f.Name
+	}
+	arg, usage := flag.UnquoteUsage(f)
+	if _, t, ok := strings.Cut(usage, ": "); ok {
+		text = t
+	}
+	switch arg {
+	case "":
+	case "value":
+		if f.Name != "print" {
+			name += " VALUE"
+		}
+	default:
+		name += " " + strings.ToUpper(arg)
 	}
 	def := ""
 	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 		def = " (default " + f.DefValue + ")"
 	}
-	fmt.Fprintf(w, "  %s%-28s %s%s\n", dash, f.Name, text, def)
+	fmt.Fprintf(w, "  %-40s %s%s\n", name, text, def)
 }
