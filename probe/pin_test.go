@@ -18,6 +18,7 @@ func testPinDir(t *testing.T) string {
 	t.Cleanup(func() {
 		removePins(dir)
 		os.Remove(dir)
+		os.Remove(filepath.Dir(dir)) // only once empty
 	})
 	return dir
 }
