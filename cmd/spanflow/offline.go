@@ -79,6 +79,9 @@ func replayCapture(ctx context.Context, cfg *Config, log *slog.Logger, out io.Wr
 	packets := func(yield func(time.Time, cache.Delta) bool) {
 		for f := first; ; {
 			stats.frames++
+			// Every frame moves the clock, as time passes live: a frame
+			// that counts nothing yields an empty Delta, which Merge ignores.
+			var d cache.Delta
 			if sample() {
 				p := probe.ParseFrame(f.LinkType, f.Data)
 				stats.reasons[p.Reason]++
@@ -88,13 +91,13 @@ func replayCapture(ctx context.Context, cfg *Config, log *slog.Logger, out io.Wr
 					}
 					probe.MaskKey(&p.Key, cfg.options.KeyFields)
 					ns := uint64(f.Timestamp.UnixNano())
-					d := cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags}
-					if !yield(f.Timestamp, d) {
-						return
-					}
+					d = cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags}
 				}
 			} else {
 				stats.reasons[bpf.StatSampledOut]++
+			}
+			if !yield(f.Timestamp, d) {
+				return
 			}
 			if f, readErr = capture.Next(); readErr != nil {
 				if errors.Is(readErr, io.EOF) {
