@@ -651,72 +651,91 @@ func compareWithExpected(t *testing.T, path string, got []byte) {
 	}
 }
 
-// pcapRecordEnds returns the byte offset just after each record of a
-// classic pcap file.
-func pcapRecordEnds(t *testing.T, data []byte) []int {
+// recordEnds returns the byte offset just after each packet record of a
+// little-endian pcap or pcapng file.
+func recordEnds(t *testing.T, data []byte) []int {
 	t.Helper()
-	if len(data) < 24 || binary.LittleEndian.Uint32(data) != 0xa1b2c3d4 {
-		t.Fatal("not a little-endian microsecond pcap file")
-	}
 	var ends []int
-	for off := 24; off < len(data); {
-		n := int(binary.LittleEndian.Uint32(data[off+8:]))
-		off += 16 + n
-		ends = append(ends, off)
-	}
-	if ends[len(ends)-1] != len(data) {
-		t.Fatalf("pcap records end at %d, the file at %d", ends[len(ends)-1], len(data))
+	switch magic := binary.LittleEndian.Uint32(data); magic {
+	case 0xa1b2c3d4: // pcap, microseconds: 24-byte file header, 16-byte record headers
+		for off := 24; off < len(data); {
+			off += 16 + int(binary.LittleEndian.Uint32(data[off+8:]))
+			ends = append(ends, off)
+		}
+	case 0x0a0d0d0a: // pcapng: blocks of type, total length; packets are EPB (6)
+		for off := 0; off < len(data); {
+			typ, n := binary.LittleEndian.Uint32(data[off:]), int(binary.LittleEndian.Uint32(data[off+4:]))
+			off += n
+			if typ == 6 {
+				ends = append(ends, off)
+			}
+		}
+	default:
+		t.Fatalf("magic %#08x: not a little-endian pcap or pcapng file", magic)
 	}
 	return ends
 }
 
-// TestOfflineExportsTruncatedCaptureThenNamesOffset cuts http.pcap (43
-// frames) after record 20, in the middle of record 21's header or data:
-// offline mode prints the flows of the 20 frames it read, with their
-// exact totals, and returns an error naming record 21 and the byte offset
-// where record 20 ended.
+// TestOfflineExportsTruncatedCaptureThenNamesOffset damages a capture
+// after record `kept`: cut in the middle of the next record's header or
+// data, or with a record header claiming more bytes than any packet.
+// Offline mode prints the flows of the frames before it, with their exact
+// totals, and returns an error naming the next record and the byte offset
+// where record `kept` ended.
 func TestOfflineExportsTruncatedCaptureThenNamesOffset(t *testing.T) {
 	dir := probetest.RealCapturesDir(t)
-	data, err := os.ReadFile(filepath.Join(dir, "wireshark-wiki", "http.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ends := pcapRecordEnds(t, data)
-	if len(ends) != 43 {
-		t.Fatalf("http.pcap has %d records, want 43", len(ends))
-	}
-	const kept = 20
-	for _, tc := range []struct {
-		name string
-		cut  int // bytes of record 21 left in the file
+	tests := []struct {
+		name    string
+		file    string // 43 records; 10 records, the 6th at byte 876, 628 bytes long
+		kept    int
+		damage  func(data []byte, next int) []byte // next: where record kept+1 starts
+		wantEOF bool                               // the error wraps io.ErrUnexpectedEOF
 	}{
-		{"in the record header", 10},
-		{"in the packet data", 16 + 20},
-	} {
+		{"pcap cut in a record header", "wireshark-wiki/http.pcap", 20,
+			func(d []byte, next int) []byte { return d[:next+10] }, true},
+		{"pcap cut in the packet data", "wireshark-wiki/http.pcap", 20,
+			func(d []byte, next int) []byte { return d[:next+16+20] }, true},
+		{"pcap record longer than any packet", "wireshark-wiki/http.pcap", 20,
+			func(d []byte, next int) []byte {
+				d = slices.Clone(d)
+				binary.LittleEndian.PutUint32(d[next+8:], 0x7fffffff) // captured length
+				binary.LittleEndian.PutUint32(d[next+12:], 0x7fffffff)
+				return d
+			}, false},
+		{"pcapng cut in a block", "ndpi/http.pcapng", 5,
+			func(d []byte, next int) []byte { return d[:next+300] }, true},
+	}
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cut := filepath.Join(t.TempDir(), "cut.pcap")
-			if err := os.WriteFile(cut, data[:ends[kept-1]+tc.cut], 0o644); err != nil {
+			data, err := os.ReadFile(filepath.Join(dir, tc.file))
+			if err != nil {
 				t.Fatal(err)
 			}
-			whole := filepath.Join(t.TempDir(), "whole.pcap")
-			if err := os.WriteFile(whole, data[:ends[kept-1]], 0o644); err != nil {
+			ends := recordEnds(t, data)
+			next := ends[tc.kept-1]
+			damaged := filepath.Join(t.TempDir(), "damaged")
+			if err := os.WriteFile(damaged, tc.damage(data, next), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			whole := filepath.Join(t.TempDir(), "whole")
+			if err := os.WriteFile(whole, data[:next], 0o644); err != nil {
 				t.Fatal(err)
 			}
 			want, err := readReferenceCapture(whole)
-			if err != nil || want.frames != kept {
-				t.Fatalf("first %d records: %d frames, %v", kept, want.frames, err)
+			if err != nil || want.frames != tc.kept || len(want.flows) == 0 {
+				t.Fatalf("first %d records: %d frames, %d flows, %v", tc.kept, want.frames, len(want.flows), err)
 			}
 
-			run := runOfflineJSON(t, "-r", cut)
-			wantErr := fmt.Sprintf("record %d after byte offset %d", kept+1, ends[kept-1])
+			run := runOfflineJSON(t, "-r", damaged)
+			wantErr := fmt.Sprintf("record %d after byte offset %d", tc.kept+1, next)
 			if run.err == nil || !strings.Contains(run.err.Error(), wantErr) {
 				t.Fatalf("error %v, want one naming %q", run.err, wantErr)
 			}
-			if !errors.Is(run.err, io.ErrUnexpectedEOF) {
-				t.Errorf("error %v does not wrap io.ErrUnexpectedEOF", run.err)
+			if tc.wantEOF != errors.Is(run.err, io.ErrUnexpectedEOF) {
+				t.Errorf("error %v: wraps io.ErrUnexpectedEOF %v, want %v", run.err, !tc.wantEOF, tc.wantEOF)
 			}
-			if run.stats.frames != kept {
-				t.Errorf("read %d frames, want %d", run.stats.frames, kept)
+			if run.stats.frames != uint64(tc.kept) {
+				t.Errorf("read %d frames, want %d", run.stats.frames, tc.kept)
 			}
 			got := make(map[probetest.TruthKey]probetest.TruthCount)
 			for i := range run.records {
@@ -729,10 +748,7 @@ func TestOfflineExportsTruncatedCaptureThenNamesOffset(t *testing.T) {
 			}
 			if d := probetest.FlowDiff(want.flows, got); len(d) > 0 {
 				t.Errorf("printed flows differ from the first %d frames' (\"reference\" is offline mode):\n\t%s",
-					kept, strings.Join(d, "\n\t"))
-			}
-			if len(got) == 0 {
-				t.Error("nothing printed")
+					tc.kept, strings.Join(d, "\n\t"))
 			}
 		})
 	}
