@@ -67,9 +67,10 @@ type Probe struct {
 	attached []*Attachment
 
 	// Drain buffers, reused between harvests.
-	keys    []bpf.FlowKey
-	values  []bpf.FlowValue // len(keys) * ncpu
-	statBuf []bpf.StatValue
+	keys     []bpf.FlowKey
+	values   []bpf.FlowValue // len(keys) * ncpu
+	readKeys []bpf.FlowKey   // what ReadSlot read, for ClearSlot
+	statBuf  []bpf.StatValue
 }
 
 // Open checks privileges, sets the load-time options and loads the

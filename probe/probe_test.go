@@ -315,3 +315,37 @@ func TestClocksStampFlowsOnTheMonotonicClock(t *testing.T) {
 		}
 	}
 }
+
+// TestReadSlotLeavesTheSlotUntilCleared: the durable steps read an idle
+// slot without emptying it, and ClearSlot removes exactly that.
+func TestReadSlotLeavesTheSlotUntilCleared(t *testing.T) {
+	p := openProbe(t, Options{})
+	for i := range 3 {
+		run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", uint16(1000+i), 80, true, false, 0))
+	}
+	active := p.ActiveSlotIndex()
+	if _, err := p.ReadSlot(active, nil); err == nil {
+		t.Fatal("ReadSlot of the active slot did not fail")
+	}
+	old, err := p.Flip()
+	if err != nil || old != active || p.ActiveSlotIndex() == old {
+		t.Fatalf("Flip = %d, %v; active now %d", old, err, p.ActiveSlotIndex())
+	}
+	run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 2000, 80, true, false, 0)) // into the new slot
+	for range 2 {
+		got, err := p.ReadSlot(old, nil)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("ReadSlot = %d flows, %v; want the same 3 each time", len(got), err)
+		}
+	}
+	if err := p.ClearSlot(old); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.ReadSlot(old, nil); len(got) != 0 {
+		t.Fatalf("after ClearSlot: %d flows", len(got))
+	}
+	deltas, _, _ := p.Harvest(nil)
+	if len(deltas) != 1 || deltas[0].Key.SrcPort != 2000 {
+		t.Fatalf("next harvest = %+v, want only the flow counted after the flip", deltas)
+	}
+}

@@ -35,11 +35,13 @@ func (p *Probe) ReadSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
 		return dst, errors.New("read flow slot: it is the active one")
 	}
 	var cursor ebpf.MapBatchCursor
+	p.readKeys = p.readKeys[:0]
 	for {
 		n, err := p.slots[i].BatchLookup(&cursor, p.keys, p.values, nil)
 		for j := range n {
 			dst = append(dst, sumCPUs(&p.keys[j], p.values[j*p.ncpu:(j+1)*p.ncpu]))
 		}
+		p.readKeys = append(p.readKeys, p.keys[:n]...)
 		switch {
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 			return dst, nil
@@ -51,12 +53,19 @@ func (p *Probe) ReadSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
 	}
 }
 
-// ClearSlot empties idle slot i. Nothing writes an idle slot, so it
-// deletes exactly what ReadSlot returned.
+// ClearSlot deletes from idle slot i what ReadSlot read of it. Nothing
+// writes an idle slot, so that empties it.
 func (p *Probe) ClearSlot(i int) error {
 	if i == p.active {
 		return errors.New("clear flow slot: it is the active one")
 	}
-	_, err := p.drain(p.slots[i], nil)
-	return err
+	for keys := p.readKeys; len(keys) > 0; {
+		chunk := keys[:min(len(keys), len(p.keys))]
+		if _, err := p.slots[i].BatchDelete(chunk, nil); err != nil {
+			return fmt.Errorf("clear flow slot: %w", err)
+		}
+		keys = keys[len(chunk):]
+	}
+	p.readKeys = p.readKeys[:0]
+	return nil
 }
