@@ -1,6 +1,10 @@
 package cache
 
-import "github.com/spanflow/spanflow/bpf"
+import (
+	"math"
+
+	"github.com/spanflow/spanflow/bpf"
+)
 
 // flow is one table entry, kept small (96 bytes) because a busy span port
 // holds a million of them. All times are wall-clock Unix ns (converted by
@@ -8,7 +12,7 @@ import "github.com/spanflow/spanflow/bpf"
 // here are the forward direction's and the entry's side holds the rest.
 type flow struct {
 	key     bpf.FlowKey // forward direction: the initiator's, in bidirectional mode
-	startNs int64       // first packet of the current segment, either direction; 0 = empty segment
+	startNs int64       // first packet of the current segment, either direction; emptySegment = none yet
 	lastNs  int64       // last packet, either direction (kept across an active timeout)
 	packets uint64
 	bytes   uint64
@@ -17,6 +21,10 @@ type flow struct {
 	flags   uint8 // OR of TCP flags, forward direction
 	state   uint8 // stateFwdFIN | stateRevFIN
 }
+
+// emptySegment marks a segment without packets (a fresh entry, or one an
+// active timeout emptied). Not 0: a capture may well start at Unix time 0.
+const emptySegment = math.MinInt64
 
 const (
 	stateFwdFIN uint8 = 1 << iota // forward direction sent FIN

@@ -67,3 +67,23 @@ func TestReverseKeyPairsAsCanonicalDoes(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowAtUnixEpochIsExported: a capture stamped at Unix time 0 (some
+// test captures are) still makes records.
+func TestFlowAtUnixEpochIsExported(t *testing.T) {
+	epoch := time.Unix(0, 0)
+	clock := NewCaptureClock(epoch)
+	tab, err := NewTable(DefaultConfig(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := key(17, "198.18.0.1:4500", "198.18.0.2:4500")
+	tab.Merge([]Delta{{Key: k, Packets: 3, Bytes: 300}})
+	recs := tab.Flush(nil)
+	if len(recs) != 1 || recs[0].Packets != 3 || !recs[0].Start.Equal(epoch) {
+		t.Fatalf("records = %+v, want one of 3 packets starting at the epoch", recs)
+	}
+	if s := tab.Stats(); !s.Since.Equal(epoch) {
+		t.Errorf("statistics since %v, want the epoch", s.Since)
+	}
+}

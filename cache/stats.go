@@ -9,6 +9,7 @@ import "time"
 // whether or not the table pairs directions.
 type counters struct {
 	sinceNs   int64 // first Merge: statistics cover [sinceNs, now]
+	since     bool  // sinceNs is set (a capture may start at Unix time 0)
 	added     uint64
 	emergency uint64
 	expired   [numEndReasons]uint64 // records, by EndReason
@@ -150,7 +151,7 @@ func (t *Table) Stats() Stats {
 		Sizes:           t.stats.sizes,
 		Protocols:       make([]ProtocolStats, numProtocolClasses),
 	}
-	if t.stats.sinceNs != 0 {
+	if t.stats.since {
 		s.Since = time.Unix(0, t.stats.sinceNs)
 	}
 	for c := range s.Protocols {

@@ -74,8 +74,8 @@ func (t *Table) Merge(deltas []Delta) {
 	defer t.mu.Unlock()
 	t.gen++
 	now := t.clock.Now().UnixNano()
-	if t.stats.sinceNs == 0 {
-		t.stats.sinceNs = now
+	if !t.stats.since {
+		t.stats.sinceNs, t.stats.since = now, true
 	}
 	for i := range deltas {
 		t.merge(&deltas[i], now)
@@ -111,6 +111,7 @@ func (t *Table) merge(d *Delta, now int64) {
 		}
 		i = t.slab.alloc()
 		t.slab.flow(i).key = d.Key
+		t.slab.flow(i).startNs = emptySegment
 		if t.slab.bidir {
 			t.slab.side(i).born = t.gen
 		}
@@ -127,7 +128,7 @@ func (t *Table) merge(d *Delta, now int64) {
 		f.bytes += d.Bytes
 		f.flags |= d.TCPFlags
 	}
-	if f.startNs == 0 || first < f.startNs {
+	if f.startNs == emptySegment || first < f.startNs {
 		f.startNs = first
 	}
 	if last > f.lastNs {
@@ -224,7 +225,7 @@ func (t *Table) due(i int32) (int64, EndReason) {
 			at, why = e, EndOfFlow
 		}
 	}
-	if f.startNs != 0 {
+	if f.startNs != emptySegment {
 		if a := f.startNs + int64(t.cfg.ActiveTimeout); a < at {
 			at, why = a, EndActive
 		}
@@ -300,14 +301,14 @@ func (t *Table) evict(now int64) {
 // an active timeout keeps the entry, empty, to count on from zero.
 func (t *Table) end(i int32, why EndReason, atNs int64, out *[]Record) (removed bool) {
 	f := t.slab.flow(i)
-	if f.startNs != 0 {
+	if f.startNs != emptySegment {
 		*out = append(*out, t.record(i))
 		r := &(*out)[len(*out)-1]
 		r.EndReason = why
 		t.stats.ended(r, atNs)
 	}
 	if why == EndActive {
-		f.startNs, f.packets, f.bytes, f.flags = 0, 0, 0, 0
+		f.startNs, f.packets, f.bytes, f.flags = emptySegment, 0, 0, 0
 		if t.slab.bidir {
 			s := t.slab.side(i)
 			*s = side{born: s.born}

@@ -59,7 +59,7 @@ func (t *Table) TopTalkers(n int, by SortBy) TopTalkers {
 			break
 		}
 		f := t.slab.flow(tm.idx)
-		if f.startNs == 0 {
+		if f.startNs == emptySegment {
 			continue // emptied by an active timeout, nothing since
 		}
 		c := talker{idx: tm.idx, key: &f.key, packets: f.packets, bytes: f.bytes}

@@ -377,10 +377,6 @@ func TestOfflineMatchesTruthOnRealCaptures(t *testing.T) {
 		frames += ref.frames
 		flows += len(truth[pc.File])
 		wantDiff, _ := probetest.TruthExceptionDiff(pc.File)
-		bug, isBug := offlineBugs[pc.File]
-		if isBug {
-			wantDiff = bug.diff
-		}
 		if _, ok := steppedBack[pc.File]; ok != (ref.stepBack > time.Second) {
 			t.Errorf("%s: time steps back by up to %v: steppedBack must list it exactly when that is over a second",
 				pc.File, ref.stepBack)
@@ -417,7 +413,7 @@ func TestOfflineMatchesTruthOnRealCaptures(t *testing.T) {
 				t.Errorf("%s (%s): per-direction totals differ from flows-truth.tsv other than documented (-want +got):\n%s",
 					pc.File, mode, cmp.Diff(wantDiff, d, cmpEmpty))
 			}
-			if d := probetest.FlowDiff(ref.flows, got); len(d) > 0 && !isBug {
+			if d := probetest.FlowDiff(ref.flows, got); len(d) > 0 {
 				t.Errorf("%s (%s): per-direction totals differ from the reference parser's frame by frame "+
 					"(\"truth\" is the reference here, \"reference\" offline mode):\n\t%s", pc.File, mode, strings.Join(d, "\n\t"))
 			}
@@ -429,9 +425,7 @@ func TestOfflineMatchesTruthOnRealCaptures(t *testing.T) {
 				t.Errorf("%s (%s): records that ended for a reason their times or flags do not allow:\n\t%s",
 					pc.File, mode, strings.Join(bad, "\n\t"))
 			}
-			if !isBug {
-				checkCacheStats(t, pc.File+" ("+mode+")", run, ways, packets)
-			}
+			checkCacheStats(t, pc.File+" ("+mode+")", run, ways, packets)
 			records[mode] += len(run.records)
 			if _, ok := steppedBack[pc.File]; ok && !bidir {
 				steppedRecords += len(run.records)
@@ -455,32 +449,6 @@ var steppedBack = map[string]string{
 	"ndpi/ipsec_isakmp_esp.pcap": "spliced sessions: steps back of 2 s to 19 h (frame 287)",
 	"ndpi/sites.pcapng":          "steps back of 48 s (frame 503) and 6 s (frame 617)",
 }
-
-// offlineBugs are captures where offline mode loses packets to a known
-// bug, each with the exact differences it makes (against flows-truth.tsv,
-// which equals the reference parser's totals there). When the bug is
-// fixed the difference disappears and this test fails: delete the entry.
-var offlineBugs = map[string]struct {
-	bug  string
-	diff []string
-}{
-	"tcpdump/isakmp4500.pcap": {epochZeroBug, []string{
-		"only in truth: vlan 0.0 v4 proto 17 192.1.2.23:4500 > 192.1.2.254:4500: 6 pkts 1960 bytes",
-		"only in truth: vlan 0.0 v4 proto 17 192.1.2.23:500 > 192.1.2.254:500: 2 pkts 476 bytes",
-		"only in truth: vlan 0.0 v4 proto 17 192.1.2.254:4500 > 192.1.2.23:4500: 17 pkts 2464 bytes",
-		"only in truth: vlan 0.0 v4 proto 17 192.1.2.254:500 > 192.1.2.23:500: 2 pkts 632 bytes",
-	}},
-	"tcpdump/espudp1.pcap": {epochZeroBug, []string{
-		"only in truth: vlan 0.0 v4 proto 17 192.1.2.23:4500 > 192.1.2.45:4500: 8 pkts 1152 bytes",
-	}},
-}
-
-// epochZeroBug: cache.Table marks an empty segment (after an active
-// timeout) with startNs == 0, so a flow whose first packet is stamped
-// exactly at the Unix epoch looks empty and ends without a record; its
-// packets still count in the size distribution. Both captures stamp every
-// frame 0.
-const epochZeroBug = "BUG in cache: a flow starting at Unix time 0 is taken for an empty segment and exported as nothing"
 
 // cmpEmpty makes nil and empty diffs equal.
 var cmpEmpty = cmp.Comparer(func(a, b []string) bool { return slices.Equal(a, b) })
