@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spanflow/spanflow/probe/probetest"
+)
+
+var e2eUpdate = flag.Bool("e2e-update", false, "rewrite the expected show output in testdata/e2e/")
+
+// e2eShowNormalisers replace what depends on the clock or on the kernel
+// (ifindex) with a placeholder; everything else must match exactly.
+var e2eShowNormalisers = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	// show cache
+	{regexp.MustCompile(`statistics since \S+ \([^)]*\)`), "statistics since <time> (<period>)"},
+	{regexp.MustCompile(`(?m)^(\S+ *\d+) +[0-9.]+( +\d+ +\d+) +[0-9.]+ +[0-9.]+ +[0-9.]+$`), "$1 <f/s>$2 <p/s> <active> <idle>"},
+	// show stats
+	{regexp.MustCompile(`\d+ harvests, (\d+) failed; last took [0-9.]+ ms for \d+ of`), "<n> harvests, $1 failed; last took <ms> ms for <entries> of"},
+	// show export: how records were cut into datagrams depends on which
+	// harvest each flow's last frame fell into
+	{regexp.MustCompile(`exported in \d+ udp datagrams \(\d+ bytes\)`), "exported in <n> udp datagrams (<bytes> bytes)"},
+	// show interfaces
+	{regexp.MustCompile(`\(ifindex \d+\)`), "(ifindex <n>)"},
+}
+
+func e2eNormalise(s string) string {
+	for _, n := range e2eShowNormalisers {
+		s = n.re.ReplaceAllString(s, n.with)
+	}
+	return s
+}
+
+// e2eGolden compares got with testdata/e2e/name, or rewrites the file
+// with -e2e-update.
+func e2eGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "e2e", name)
+	if *e2eUpdate {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -e2e-update to write it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s:\n--- got ---\n%s--- want ---\n%s", name, path, got, want)
+	}
+}
+
+// e2eShowConfig is the small fixed capture the show test replays: the
+// same config always gives the same frames and flows.
+var e2eShowConfig = probetest.GenConfig{Packets: 80, Flows: 10, Seed: 11}
+
+// TestE2EShowCommandsPrintTheKnownCapture replays a small fixed capture
+// into spanflow (TCP flows that ended with FIN or RST expire at once, the
+// others stay in the cache), then checks every show command: the text
+// against testdata/e2e (clock-dependent fields normalised), the --json
+// form against the capture's ground truth.
+func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
+	probetest.RequireRoot(t)
+	bin := e2eBinary(t)
+	s := probetest.NewReplayNet(t)
+	cfg := e2eShowConfig
+	cfg.Ifindex = uint32(s.RxIndex)
+	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "show.pcap"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := 0
+	for k, f := range c.Flows {
+		if k.Proto == 6 && f.TCPFlags&0x05 != 0 { // FIN or RST
+			ended++
+		}
+	}
+	const colPort = 4739
+	col := startE2ECollect(t, bin, s.Capture, colPort)
+	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", fmt.Sprintf("127.0.0.1:%d", colPort), "-v", "9",
+		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
+		"--harvest-interval", "100ms", "--inactive-timeout", "10m", "--active-timeout", "30m", "--fin-grace", "0s", "--max-flows", "4096")
+
+	replay, err := s.StartReplay(context.Background(), t, c.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replay.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAccounted(t, uint64(c.Packets))
+	var ev e2eExportView
+	if !e2eWait(10*time.Second, func() bool {
+		d.showJSON(t, &ev, "export")
+		return len(ev.Collectors) == 1 && ev.Collectors[0].RecordsOffered >= uint64(ended)
+	}) {
+		t.Fatalf("show export --json after the replay: %+v; want %d records offered (the flows that ended with FIN or RST)", ev, ended)
+	}
+
+	// Text forms.
+	for _, show := range []struct{ file, args string }{
+		{"show-cache.txt", "cache"},
+		{"show-top-talkers.txt", "top-talkers"},
+		{"show-top-talkers-3-packets.txt", "top-talkers 3 --sort packets"},
+		{"show-stats.txt", "stats"},
+		{"show-export.txt", "export"},
+		{"show-interfaces.txt", "interfaces"},
+	} {
+		out, err := d.show(strings.Fields(show.args)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2eGolden(t, show.file, e2eNormalise(out))
+	}
+
+	// show stats --json: the datapath accounted every frame, nothing else.
+	st := d.stats(t)
+	if st.Packets["accounted"] != uint64(c.Packets) || st.Bytes["accounted"] != c.IPBytes || st.Total != uint64(c.Packets) || st.Harvests == 0 {
+		t.Errorf("show stats --json: %+v; want %d packets %d bytes accounted and nothing else", st, c.Packets, c.IPBytes)
+	}
+
+	// show cache --json: every flow added, the ended ones exported as end
+	// of flow, the rest active; the size histogram covers every packet.
+	var cs struct {
+		Active, Added, MaxFlows int
+		Expired                 struct{ Idle, Active, EndOfFlow, Forced, LackOfResources int }
+		Sizes                   []uint64
+	}
+	d.showJSON(t, &cs, "cache")
+	var sized uint64
+	for _, n := range cs.Sizes {
+		sized += n
+	}
+	if cs.Added != len(c.Flows) || cs.Active != len(c.Flows)-ended || cs.Expired.EndOfFlow != ended || cs.MaxFlows != 4096 || sized != uint64(c.Packets) ||
+		cs.Expired.Idle+cs.Expired.Active+cs.Expired.Forced+cs.Expired.LackOfResources != 0 {
+		t.Errorf("show cache --json: %+v; want %d added, %d active, %d ended (end of flow), 4096 entries, %d packets sized",
+			cs, len(c.Flows), len(c.Flows)-ended, ended, c.Packets)
+	}
+
+	// show top-talkers --json: the flows still in the cache, each with the
+	// capture's counts, largest first.
+	for _, by := range []string{"bytes", "packets"} {
+		var tt struct {
+			Flows []struct {
+				SrcAddr, DstAddr netip.Addr
+				SrcPort, DstPort uint16
+				Proto, ToS       uint8
+				InIfIndex        uint32
+				VLAN             uint16
+				Packets, Bytes   uint64
+			}
+			Requested, Processed int
+		}
+		d.showJSON(t, &tt, "top-talkers", "100", "--sort", by)
+		if len(tt.Flows) != len(c.Flows)-ended || tt.Requested != 100 || tt.Processed != len(c.Flows)-ended {
+			t.Errorf("show top-talkers 100 --sort %s --json: %d flows of %d processed (asked %d); want all %d flows in the cache",
+				by, len(tt.Flows), tt.Processed, tt.Requested, len(c.Flows)-ended)
+		}
+		truth := map[e2eKey]e2eTotals{}
+		for k, f := range c.Flows {
+			truth[e2eKey{Src: k.SrcIP(), Dst: k.DstIP(), SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto, ToS: k.Tos, InIf: k.Ifindex, VLAN: k.VlanId}] = e2eTotals{Packets: f.Packets, Bytes: f.Bytes}
+		}
+		for i, f := range tt.Flows {
+			k := e2eKey{Src: f.SrcAddr.Unmap(), Dst: f.DstAddr.Unmap(), SrcPort: f.SrcPort, DstPort: f.DstPort, Proto: f.Proto, ToS: f.ToS, InIf: f.InIfIndex, VLAN: f.VLAN}
+			if w, ok := truth[k]; !ok || w.Packets != f.Packets || w.Bytes != f.Bytes {
+				t.Errorf("top talker %v: %d packets %d bytes; the capture has %+v (known: %v)", k, f.Packets, f.Bytes, w, ok)
+			}
+			if i > 0 {
+				prev, cur := tt.Flows[i-1].Bytes, f.Bytes
+				if by == "packets" {
+					prev, cur = tt.Flows[i-1].Packets, f.Packets
+				}
+				if prev < cur {
+					t.Errorf("top talkers by %s out of order at %d: %d before %d", by, i, prev, cur)
+				}
+			}
+		}
+	}
+
+	// show export --json: the ended flows went to the one collector, all
+	// sent.
+	d.showJSON(t, &ev, "export")
+	if e := ev.Collectors[0]; ev.Version != "9" || e.RecordsOffered != uint64(ended) || e.RecordsDropped != 0 || e.Datagrams == 0 ||
+		e.EncodeErrors != 0 || len(e.SendErrors) != 0 || e.Name != fmt.Sprintf("127.0.0.1:%d v9", colPort) {
+		t.Errorf("show export --json: %+v; want %d records in datagrams to 127.0.0.1:%d v9, no errors", ev, ended, colPort)
+	}
+
+	// show interfaces --json.
+	var ifs []struct {
+		Name                    string
+		Index                   int
+		Mode                    string
+		Attached, Adopted, Down bool
+		Events                  map[string]uint64
+	}
+	d.showJSON(t, &ifs, "interfaces")
+	if len(ifs) != 1 || ifs[0].Name != s.RxName || ifs[0].Index != s.RxIndex || ifs[0].Mode != "native" || !ifs[0].Attached || ifs[0].Adopted || ifs[0].Down {
+		t.Errorf("show interfaces --json: %+v; want %s (ifindex %d) attached natively, up, not adopted", ifs, s.RxName, s.RxIndex)
+	}
+
+	// A bad request is refused with a message, and the daemon goes on.
+	if out, err := d.show("top-talkers", "0"); err == nil || !strings.Contains(err.Error(), "1 to 10000") {
+		t.Errorf("show top-talkers 0: %v %q; want an error saying N must be 1 to 10000", err, out)
+	}
+	if out, err := d.show("routes"); err == nil || !strings.Contains(err.Error(), "routes") {
+		t.Errorf("show routes: %v %q; want an error naming what cannot be shown", err, out)
+	}
+
+	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("spanflow exited with %d after SIGTERM, want 0:\n%s", code, d.out.String())
+	}
+	recs, colLog := col.drainAndStop(t)
+	f := e2eFields{inIf: true, vlan: true, flags: true}
+	if diff := e2eDiff(e2eTruth(c, f), e2eCollected(recs, f)); diff != "" {
+		t.Errorf("spanflow collect's totals differ from the ground truth:\n%s\n%s", diff, colLog)
+	}
+}
+
+// e2eScrape fetches /metrics from addr inside ns. The socket is made on a
+// thread in the namespace; the request goes over it from anywhere.
+func e2eScrape(ns *probetest.NetNS, addr string) (map[string]float64, error) {
+	var conn net.Conn
+	err := ns.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET http://%s/metrics: %s", addr, resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
+}
+
+// TestE2EMetricsCountEveryPacketSent replays a capture into spanflow run
+// with --metrics on the namespace's loopback: /metrics must show every
+// frame as accounted (packets and IP bytes), no other outcome, and every
+// flow created in the cache.
+func TestE2EMetricsCountEveryPacketSent(t *testing.T) {
+	probetest.RequireRoot(t)
+	bin := e2eBinary(t)
+	s := probetest.NewReplayNet(t)
+	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "metrics.pcap"), probetest.GenConfig{
+		Packets: 20_000, Flows: 700, Seed: 5, Ifindex: uint32(s.RxIndex),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = "127.0.0.1:9464"
+	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", "127.0.0.1:2055",
+		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
+		"--harvest-interval", "100ms", "--inactive-timeout", "10m", "--fin-grace", "10m", "--metrics", addr)
+	m, err := e2eScrape(s.Capture, addr)
+	if err != nil {
+		t.Fatalf("scrape before any traffic: %v\n%s", err, d.out.String())
+	}
+	if v, ok := m[`spanflow_datapath_packets_total{outcome="accounted"}`]; !ok || v != 0 {
+		t.Errorf("before any traffic, accounted packets = %v (present: %v), want 0", v, ok)
+	}
+
+	replay, err := s.StartReplay(context.Background(), t, c.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replay.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	const accounted = `spanflow_datapath_packets_total{outcome="accounted"}`
+	e2eWait(15*time.Second, func() bool {
+		m, err = e2eScrape(s.Capture, addr)
+		return err == nil && m[accounted] >= float64(c.Packets) && m["spanflow_flows_created_total"] >= float64(len(c.Flows))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[accounted] != float64(c.Packets) {
+		t.Errorf("%s = %v, want %d (the frames sent); links: %s", accounted, m[accounted], c.Packets, s.LinkCounters())
+	}
+	if got := m[`spanflow_datapath_bytes_total{outcome="accounted"}`]; got != float64(c.IPBytes) {
+		t.Errorf("accounted bytes = %v, want %d", got, c.IPBytes)
+	}
+	for _, name := range []string{"not_ip", "truncated", "malformed", "unsupported", "sampled_out", "map_full"} {
+		if v, ok := m[fmt.Sprintf(`spanflow_datapath_packets_total{outcome=%q}`, name)]; !ok || v != 0 {
+			t.Errorf("packets with outcome %s = %v (present: %v), want 0", name, v, ok)
+		}
+	}
+	if m["spanflow_flows_created_total"] != float64(len(c.Flows)) || m["spanflow_flows_active"] != float64(len(c.Flows)) {
+		t.Errorf("flows created %v, active %v; want %d each", m["spanflow_flows_created_total"], m["spanflow_flows_active"], len(c.Flows))
+	}
+	if m["spanflow_harvest_duration_seconds_count"] == 0 {
+		t.Errorf("no harvest observed in spanflow_harvest_duration_seconds")
+	}
+	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("spanflow exited with %d after SIGTERM, want 0:\n%s", code, d.out.String())
+	}
+}
