@@ -58,7 +58,7 @@ type RealCapture struct {
 
 // ReadRealCaptures reads pcaps.tsv in dir.
 func ReadRealCaptures(dir string) ([]RealCapture, error) {
-	rows, err := readTSV(filepath.Join(dir, "pcaps.tsv"))
+	rows, err := ReadTSV(filepath.Join(dir, "pcaps.tsv"))
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ type Truth map[string]map[TruthKey]TruthCount
 
 // ReadTruth reads flows-truth.tsv in dir.
 func ReadTruth(dir string) (Truth, error) {
-	rows, err := readTSV(filepath.Join(dir, "flows-truth.tsv"))
+	rows, err := ReadTSV(filepath.Join(dir, "flows-truth.tsv"))
 	if err != nil {
 		return nil, err
 	}
@@ -244,9 +244,9 @@ func TruthExceptionDiff(file string) ([]string, bool) {
 	return nil, false
 }
 
-// readTSV reads a tab-separated file with '#' comment lines and one header
+// ReadTSV reads a tab-separated file with '#' comment lines and one header
 // line into maps from column name to value.
-func readTSV(path string) ([]map[string]string, error) {
+func ReadTSV(path string) ([]map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
