@@ -164,49 +164,24 @@ func e2eWait(d time.Duration, cond func() bool) bool {
 }
 
 // e2eUDPSocket reads the UDP socket bound to 127.0.0.1:port from the
-// namespace of process pid: whether it exists and its receive queue.
-func e2eUDPSocket(pid, port int) (found bool, rxQueue int) {
+// namespace of process pid: whether it exists, its receive queue (bytes)
+// and the datagrams it dropped for want of receive buffer.
+func e2eUDPSocket(pid, port int) (found bool, rxQueue, drops int) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/udp", pid))
 	if err != nil {
-		return false, 0
+		return false, 0, 0
 	}
 	local := fmt.Sprintf("0100007F:%04X", port)
 	for _, line := range strings.Split(string(raw), "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) > 4 && f[1] == local {
+		if len(f) > 12 && f[1] == local {
 			_, q, _ := strings.Cut(f[4], ":")
 			v, _ := strconv.ParseInt(q, 16, 64)
-			return true, int(v)
+			d, _ := strconv.Atoi(f[12])
+			return true, int(v), d
 		}
 	}
-	return false, 0
-}
-
-// e2eUDPRcvbufErrors is the namespace's count of datagrams dropped for a
-// full receive buffer (for failure messages: a collector that lost
-// datagrams is not the daemon's fault).
-func e2eUDPRcvbufErrors(pid int) string {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/snmp", pid))
-	if err != nil {
-		return "?"
-	}
-	var names []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Udp:" {
-			continue
-		}
-		if names == nil {
-			names = f
-			continue
-		}
-		for i, n := range names {
-			if n == "RcvbufErrors" && i < len(f) {
-				return f[i]
-			}
-		}
-	}
-	return "?"
+	return false, 0, 0
 }
 
 // ---- the daemon ----
@@ -338,7 +313,7 @@ func startE2ECollect(t *testing.T, bin string, ns *probetest.NetNS, port int) *e
 	cmd := exec.Command(bin, "collect", "-l", fmt.Sprintf("127.0.0.1:%d", port), "--json", "--duration", "3m")
 	cmd.Stdout = f
 	c := &e2eCollect{e2eProc: e2eStart(t, ns, "spanflow collect", cmd), port: port, outPath: outPath}
-	if !e2eWait(10*time.Second, func() bool { found, _ := e2eUDPSocket(cmd.Process.Pid, port); return found }) {
+	if !e2eWait(10*time.Second, func() bool { found, _, _ := e2eUDPSocket(cmd.Process.Pid, port); return found }) {
 		t.Fatalf("spanflow collect did not bind 127.0.0.1:%d within 10 s:\n%s", port, c.out.String())
 	}
 	return c
@@ -365,11 +340,19 @@ type e2eRecord struct {
 // stops it and returns the records it printed and its summary.
 func (c *e2eCollect) drainAndStop(t *testing.T) ([]e2eRecord, string) {
 	t.Helper()
-	pid := c.cmd.Process.Pid
-	if !e2eWait(15*time.Second, func() bool { _, q := e2eUDPSocket(pid, c.port); return q == 0 }) {
+	var drops int
+	if !e2eWait(15*time.Second, func() bool {
+		_, q, d := e2eUDPSocket(c.cmd.Process.Pid, c.port)
+		drops = d
+		return q == 0
+	}) {
 		t.Errorf("spanflow collect on port %d did not read its datagrams within 15 s", c.port)
 	}
-	drops := e2eUDPRcvbufErrors(pid)
+	if drops > 0 {
+		// Known: collect keeps the default SO_RCVBUF (208 KiB here), and
+		// the flush at SIGTERM is a burst of hundreds of datagrams.
+		t.Errorf("spanflow collect's socket dropped %d datagrams for want of receive buffer: its totals cannot be exact", drops)
+	}
 	if code := c.stop(t, syscall.SIGTERM, 10*time.Second); code != 0 {
 		t.Errorf("spanflow collect exited with %d:\n%s", code, c.out.String())
 	}
@@ -387,7 +370,7 @@ func (c *e2eCollect) drainAndStop(t *testing.T) ([]e2eRecord, string) {
 		}
 		recs = append(recs, r)
 	}
-	return recs, fmt.Sprintf("%s(UDP receive-buffer drops in the namespace: %s)", c.out.String(), drops)
+	return recs, c.out.String()
 }
 
 // e2eNfcapd is nfcapd listening on 127.0.0.1:port, writing into dir.
@@ -408,7 +391,7 @@ func startE2ENfcapd(t *testing.T, ns *probetest.NetNS, port int) *e2eNfcapd {
 	// while nfcapd writes.
 	cmd := exec.Command(path, "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608")
 	n := &e2eNfcapd{e2eProc: e2eStart(t, ns, "nfcapd", cmd), port: port, dir: dir}
-	if !e2eWait(10*time.Second, func() bool { found, _ := e2eUDPSocket(cmd.Process.Pid, port); return found }) {
+	if !e2eWait(10*time.Second, func() bool { found, _, _ := e2eUDPSocket(cmd.Process.Pid, port); return found }) {
 		t.Fatalf("nfcapd did not bind 127.0.0.1:%d within 10 s:\n%s", port, n.out.String())
 	}
 	return n
@@ -418,11 +401,17 @@ func startE2ENfcapd(t *testing.T, ns *probetest.NetNS, port int) *e2eNfcapd {
 // records nfdump reads back, as JSON objects.
 func (n *e2eNfcapd) drainAndStop(t *testing.T) ([]map[string]any, string) {
 	t.Helper()
-	pid := n.cmd.Process.Pid
-	if !e2eWait(15*time.Second, func() bool { _, q := e2eUDPSocket(pid, n.port); return q == 0 }) {
+	var drops int
+	if !e2eWait(15*time.Second, func() bool {
+		_, q, d := e2eUDPSocket(n.cmd.Process.Pid, n.port)
+		drops = d
+		return q == 0
+	}) {
 		t.Errorf("nfcapd on port %d did not read its datagrams within 15 s", n.port)
 	}
-	drops := e2eUDPRcvbufErrors(pid)
+	if drops > 0 {
+		t.Errorf("nfcapd's socket dropped %d datagrams for want of receive buffer: its totals cannot be exact", drops)
+	}
 	n.stop(t, syscall.SIGTERM, 15*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -440,7 +429,7 @@ func (n *e2eNfcapd) drainAndStop(t *testing.T) ([]map[string]any, string) {
 			t.Fatalf("nfdump JSON: %v\n%.2000s", err, out)
 		}
 	}
-	return flows, fmt.Sprintf("%s(UDP receive-buffer drops in the namespace: %s)", n.out.String(), drops)
+	return flows, n.out.String()
 }
 
 // ---- totals by flow key ----
@@ -729,4 +718,34 @@ func e2eExportRun(t *testing.T, bin, version string) {
 	}
 	t.Logf("-v %s: %d frames in %.2f s; %d flows (%d IPv6); collect %d records, nfdump %d records",
 		version, report.Sent, report.Seconds, len(c.Flows), v6Flows, len(recs), len(flows))
+}
+
+// TestE2ESIGTERMAlwaysExitsZero stops spanflow with SIGTERM while traffic
+// flows, several times in a row: every stop must flush, log that it
+// stopped and exit 0. (Shutdown races the interface watch, whose channel
+// closes with the same context; a lost race must not crash the daemon.)
+func TestE2ESIGTERMAlwaysExitsZero(t *testing.T) {
+	probetest.RequireRoot(t)
+	bin := e2eBinary(t)
+	s := probetest.NewReplayNet(t)
+	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "sigterm.pcap"), probetest.GenConfig{
+		Packets: 30_000, Flows: 3_000, Seed: 9, Ifindex: uint32(s.RxIndex),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinDir, control := e2ePinDir(t), e2eControlPath(t)
+	for i := range 16 {
+		d := startE2EDaemon(t, bin, s.Capture, control, "-i", s.RxName, "-n", "127.0.0.1:2055",
+			"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", pinDir, "--detach", "--harvest-interval", "100ms")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		replay := e2eStart(t, s.Sender, "tcpreplay", exec.CommandContext(ctx, "tcpreplay", "--pps=100000", "--intf1="+s.TxName, c.Path))
+		time.Sleep(time.Duration(100+23*i) * time.Millisecond)
+		code := d.stop(t, syscall.SIGTERM, 20*time.Second)
+		replay.stop(t, syscall.SIGTERM, 10*time.Second)
+		cancel()
+		if code != 0 || !strings.Contains(d.out.String(), "msg=stopped") {
+			t.Fatalf("stop %d: spanflow exited with %d after SIGTERM, want 0 after a flush; its log:\n%s", i+1, code, d.out.String())
+		}
+	}
 }
