@@ -20,11 +20,10 @@ import (
 // no daemon runs; the restarted daemon adopts them. What both runs
 // exported together must equal the capture's ground truth exactly.
 //
-// EXPECTED TO FAIL until the lead's pinned ledger lands (harvested but
-// not yet exported counts, kept in a pinned map and adopted on restart):
-// without it, whatever the killed daemon had harvested into its flow
-// cache dies with it. This test demands exactness anyway, on purpose; do
-// not skip it.
+// This needs the pinned ledger (counts harvested but not yet exported,
+// kept in a pinned map and adopted on restart): without it, whatever the
+// killed daemon had harvested into its flow cache dies with it and this
+// test fails. It demands exactness on purpose; never skip it.
 func TestE2ERestartAfterKillLosesNoCount(t *testing.T) {
 	probetest.RequireRoot(t)
 	e2eRestartRun(t, syscall.SIGKILL)
