@@ -16,6 +16,7 @@ type CollectorStats struct {
 	Datagrams      uint64 // datagrams sent without error
 	Bytes          uint64 // their payload bytes
 	EncodeErrors   uint64 // batches the encoder refused
+	RecordsSkipped uint64 // records the version cannot carry (IPv6 in v1/v5/v7/v8)
 	SendErrors     map[string]uint64
 	LastError      string
 }
@@ -167,10 +168,21 @@ func (c *Collector) run() {
 	}
 }
 
+// legacyStatser is an encoder of a version without IPv6 (v1/v5/v7/v8),
+// which counts the records it has to leave out.
+type legacyStatser interface{ Stats() LegacyStats }
+
 func (c *Collector) encode(recs []cache.Record) {
-	if err := c.enc.Encode(c.now(), recs, c.send); err != nil {
-		c.count(func(s *CollectorStats) { s.EncodeErrors++; s.LastError = err.Error() })
-	}
+	err := c.enc.Encode(c.now(), recs, c.send)
+	c.count(func(s *CollectorStats) {
+		if err != nil {
+			s.EncodeErrors++
+			s.LastError = err.Error()
+		}
+		if ls, ok := c.enc.(legacyStatser); ok {
+			s.RecordsSkipped = ls.Stats().Skipped // read here: the encoder is this goroutine's
+		}
+	})
 }
 
 func (c *Collector) send(datagram []byte) {

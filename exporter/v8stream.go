@@ -44,3 +44,11 @@ func (a *AggregatingEncoder) Flush(now time.Time, emit func([]byte)) error {
 
 // Aggregator exposes the cache, for statistics.
 func (a *AggregatingEncoder) Aggregator() *cache.Aggregator { return a.agg }
+
+// Stats are the v8 encoder's counters, with the IPv6 records the
+// aggregation cache left out counted as skipped.
+func (a *AggregatingEncoder) Stats() LegacyStats {
+	s := a.enc.Stats()
+	s.Skipped += a.agg.Stats().Skipped
+	return s
+}

@@ -125,6 +125,11 @@ func collect(ctx context.Context, args []string, out, errw io.Writer, hooks coll
 		return fmt.Errorf("listen on udp %s: %w", cfg.Listen, err)
 	}
 	defer udp.Close()
+	// An exporter flushing at shutdown sends a burst: a small receive
+	// buffer would drop part of it before we read.
+	if uc, ok := udp.(*net.UDPConn); ok {
+		uc.SetReadBuffer(8 << 20)
+	}
 	var tcp net.Listener
 	var tcpAddr net.Addr
 	if cfg.TCP != "" {

@@ -32,6 +32,7 @@ var (
 	descHarvestEr = prometheus.NewDesc("spanflow_harvest_errors_total", "Harvests that failed.", nil, nil)
 	descRecords   = prometheus.NewDesc("spanflow_export_records_total", "Records handed to a collector's stream.", []string{"collector"}, nil)
 	descDropped   = prometheus.NewDesc("spanflow_export_records_dropped_total", "Records dropped because the collector could not keep up.", []string{"collector"}, nil)
+	descSkipped   = prometheus.NewDesc("spanflow_export_records_skipped_total", "Records the export version cannot carry (IPv6 in v1/v5/v7/v8).", []string{"collector"}, nil)
 	descDatagrams = prometheus.NewDesc("spanflow_export_datagrams_total", "Datagrams sent to a collector.", []string{"collector"}, nil)
 	descSendErr   = prometheus.NewDesc("spanflow_export_errors_total", "Failed sends, by reason.", []string{"collector", "reason"}, nil)
 	descIfEvents  = prometheus.NewDesc("spanflow_interface_events_total", "Interface events: down, up, deleted, reattached, reattach-failed.", []string{"interface", "event"}, nil)
@@ -76,6 +77,7 @@ func (d *daemon) Collect(ch chan<- prometheus.Metric) {
 		cs := s.Stats()
 		counter(descRecords, cs.RecordsOffered, s.Name)
 		counter(descDropped, cs.RecordsDropped, s.Name)
+		counter(descSkipped, cs.RecordsSkipped, s.Name)
 		counter(descDatagrams, cs.Datagrams, s.Name)
 		for reason, n := range cs.SendErrors {
 			counter(descSendErr, n, s.Name, reason)

@@ -67,7 +67,7 @@ func replayCapture(ctx context.Context, cfg *Config, log *slog.Logger, out io.Wr
 	if err != nil {
 		return stats, err
 	}
-	pipe, err := newPipeline(cfg, first.Timestamp, clock.Now, nil)
+	pipe, err := newPipeline(cfg, log, first.Timestamp, clock.Now, nil)
 	if err != nil {
 		return stats, err
 	}

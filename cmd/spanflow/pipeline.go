@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 // pipeline hands expired records to every export stream and the printer.
 type pipeline struct {
+	log     *slog.Logger
 	streams []*exporter.Collector
 	printer *recordPrinter
 	wait    bool // offline: block rather than drop when a stream is behind
@@ -20,8 +22,8 @@ type pipeline struct {
 
 // newPipeline opens one export stream per collector (per aggregation
 // scheme for v8), each with its own encoder, so its own sequence numbers.
-func newPipeline(cfg *Config, boot time.Time, now func() time.Time, ifaces []exporter.Interface) (*pipeline, error) {
-	p := &pipeline{wait: cfg.ReadFile != ""}
+func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.Time, ifaces []exporter.Interface) (*pipeline, error) {
+	p := &pipeline{log: log, wait: cfg.ReadFile != ""}
 	if cfg.Print != "" {
 		p.printer = newRecordPrinter(stdout, cfg.Print)
 	}
@@ -138,9 +140,21 @@ func (p *pipeline) tick() {
 	}
 }
 
-// close sends what is queued, bounded by ctx.
+// close sends what is queued, bounded by ctx, and says what each stream
+// could not carry.
 func (p *pipeline) close(ctx context.Context) error {
-	return closeStreamsCtx(ctx, p.streams)
+	err := closeStreamsCtx(ctx, p.streams)
+	for _, s := range p.streams {
+		st := s.Stats()
+		if st.RecordsSkipped > 0 {
+			p.log.Warn("records this NetFlow version cannot carry were left out (IPv6 in v1/v5/v7/v8: use -v 9 or 10)",
+				"collector", s.Name, "skipped", st.RecordsSkipped)
+		}
+		if st.RecordsDropped > 0 {
+			p.log.Warn("records dropped: the collector could not keep up", "collector", s.Name, "dropped", st.RecordsDropped)
+		}
+	}
+	return err
 }
 
 func closeStreams(streams []*exporter.Collector) {

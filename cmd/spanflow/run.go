@@ -92,7 +92,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			log.Info("restored unexported flows from the pinned ledger", "directions", restored, "leftover_slot_flows", leftover)
 		}
 	}
-	if d.pipe, err = newPipeline(cfg, d.start, clock.Now, exportIfaces); err != nil {
+	if d.pipe, err = newPipeline(cfg, log, d.start, clock.Now, exportIfaces); err != nil {
 		return err
 	}
 	if cfg.Control != "" {
@@ -128,7 +128,11 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		select {
 		case <-ctx.Done():
 			return d.shutdown(deltas, recs)
-		case ev := <-links:
+		case ev, ok := <-links:
+			if !ok { // the watch ends with ctx: shutdown is next
+				links = nil
+				continue
+			}
 			d.linkEvent(ev)
 		case <-tick.C:
 			deltas = d.harvest(deltas)

@@ -126,6 +126,7 @@ type collectorView struct {
 	Datagrams      uint64
 	Bytes          uint64
 	EncodeErrors   uint64
+	RecordsSkipped uint64
 	SendErrors     map[string]uint64
 	LastError      string `json:",omitempty"`
 }
@@ -136,7 +137,7 @@ func (d *daemon) showExport(w io.Writer, asJSON bool) error {
 		cs := s.Stats()
 		v.Collectors = append(v.Collectors, collectorView{
 			Name: s.Name, RecordsOffered: cs.RecordsOffered, RecordsDropped: cs.RecordsDropped,
-			Datagrams: cs.Datagrams, Bytes: cs.Bytes, EncodeErrors: cs.EncodeErrors,
+			Datagrams: cs.Datagrams, Bytes: cs.Bytes, EncodeErrors: cs.EncodeErrors, RecordsSkipped: cs.RecordsSkipped,
 			SendErrors: cs.SendErrors, LastError: cs.LastError,
 		})
 	}
@@ -153,8 +154,12 @@ func (d *daemon) showExport(w io.Writer, asJSON bool) error {
 	}
 	for _, c := range v.Collectors {
 		fmt.Fprintf(w, "  Exporting flows to %s\n", c.Name)
-		fmt.Fprintf(w, "    %d flows exported in %d %s datagrams (%d bytes)\n", c.RecordsOffered-c.RecordsDropped, c.Datagrams, d.cfg.Transport, c.Bytes)
+		fmt.Fprintf(w, "    %d flows exported in %d %s datagrams (%d bytes)\n",
+			c.RecordsOffered-c.RecordsDropped-c.RecordsSkipped, c.Datagrams, d.cfg.Transport, c.Bytes)
 		fmt.Fprintf(w, "    %d flows dropped: the collector could not keep up\n", c.RecordsDropped)
+		if c.RecordsSkipped > 0 {
+			fmt.Fprintf(w, "    %d flows skipped: IPv6, which this version cannot carry\n", c.RecordsSkipped)
+		}
 		fmt.Fprintf(w, "    %d export packets failed to encode\n", c.EncodeErrors)
 		reasons := make([]string, 0, len(c.SendErrors))
 		for r := range c.SendErrors {
