@@ -1,0 +1,654 @@
+package main
+
+// CLI-level interoperability: the real spanflow binary reads a capture in
+// offline mode (-r) and exports every version to real collectors on
+// loopback; each collector's decoded records must equal, field by field,
+// the records --print=json says the same run produced.
+//
+// One spanflow run per capture and configuration sends to every collector
+// at once (each -n is its own export stream with its own sequence numbers)
+// and to a sink of ours, while tshark captures all of those streams on lo.
+// tshark decodes every captured datagram (all versions, all fourteen v8
+// schemes, no malformed or expert info) and its decoding of each stream's
+// headers is what header-relative collector fields are checked against.
+// Collectors (interop_collectors_test.go): nfcapd/nfdump for v1/v5/v7/v9/
+// IPFIX, pmacct's nfacctd for v5/v9/IPFIX (and v8, which it must drop),
+// goflow2 for v5/v9/IPFIX. Each skips, naming the tool, when it is not
+// installed; scripts/setup.sh installs them all for CI.
+//
+// Collector quirks asserted here (see the README):
+//   - nfdump 1.7.1 advances its IPFIX sequence expectation by flow records
+//     only, so every message after one carrying options data counts one
+//     sequence error; the test predicts that exact count.
+//   - nfdump multiplies counters by the advertised sampling interval.
+//   - nfdump reads reverseTcpControlBits and reverseFlowStart/EndMilliseconds
+//     (PEN 29305) over the forward ones in IPFIX biflows.
+//   - nfacctd drops v8 without a word; it rebuilds v5 and v9 times in whole
+//     seconds (unix_secs − ⌊(sysUptime − First)/1000⌋) and accounts only the
+//     forward direction of a biflow.
+//   - goflow2 lets v9 OUT_BYTES/OUT_PKTS overwrite IN_BYTES/IN_PKTS, keeps
+//     the v5 header's nanoseconds in flow times, ignores RFC 5103 reverse
+//     elements, and must run with one worker per socket (workers=1): with
+//     several, data is decoded before the template that came ahead of it.
+//   - Wireshark reads v8 scheme 9 (ToS/AS) bytes 24-31 shifted (ToS where
+//     input is) and labels the two masks of schemes 5/13/14 the other way
+//     round (invisible here: masks are 0 without routing information).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// interopCapture is a capture every configuration is run on. sample is
+// the --sample rate of the sampled configurations (0: unsampled).
+type interopCapture struct {
+	name, path string
+	sample     int
+}
+
+func interopCaptures(t *testing.T) []interopCapture {
+	caps := []interopCapture{
+		// ours: VLANs, ICMP/ICMPv6, protocols without ports, broken frames;
+		// 27 IPv4 and 27 IPv6 flows, boot on a whole millisecond
+		{"cases", filepath.Join("..", "..", "testdata", "cases.pcap"), 0},
+		// real: 122 IPv4 and 5 IPv6 flows over 100 s, two-way traffic for
+		// biflows, microsecond timestamps. (Not ndpi/1kxun.pcap: its clock
+		// jumps six years mid-capture, and flows exported after the jump
+		// are older than the 49.7 days a 32-bit sysUptime spans, so v1-v9
+		// cannot carry their times; IPFIX can.)
+		{"android", filepath.Join("..", "..", "..", "shared", "testdata", "real", "ndpi", "android.pcap"), 4},
+	}
+	var out []interopCapture
+	for _, c := range caps {
+		if _, err := os.Stat(c.path); err != nil {
+			t.Logf("capture %s not found, not run: %v", c.path, err)
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		t.Skip("no capture found")
+	}
+	return out
+}
+
+// interopConfig is one spanflow configuration.
+type interopConfig struct {
+	name    string
+	version int
+	bidir   bool
+	sampled bool // --sample with the capture's rate
+}
+
+var interopConfigs = []interopConfig{
+	{"v1", 1, false, false},
+	{"v5", 5, false, true},
+	{"v7", 7, false, false},
+	{"v8", 8, false, false},
+	{"v9", 9, false, true},
+	{"v9-bidirectional", 9, true, false},
+	{"ipfix", 10, false, true},
+	{"ipfix-bidirectional", 10, true, false},
+}
+
+// Which collectors decode which version.
+func nfdumpDecodes(v int) bool  { return v != 8 }
+func nfacctdHears(v int) bool   { return v == 5 || v == 8 || v == 9 || v == 10 }
+func goflow2Decodes(v int) bool { return v == 5 || v == 9 || v == 10 }
+
+// Flags the runs share: engine and source ids the headers must carry, and
+// frequent template refreshes so collectors see several.
+const (
+	interopEngineType  = 3
+	interopEngineID    = 9
+	interopSourceID    = 4242
+	interopRefreshPkts = 4
+)
+
+func TestOfflineExportDecodesInRealCollectors(t *testing.T) {
+	tshark := requireInteropTool(t, "tshark")
+	caps := interopCaptures(t)
+	checkIopCapture(t, tshark)
+	bin := iopBuildSpanflow(t)
+	for _, c := range caps {
+		t.Run(c.name, func(t *testing.T) {
+			for _, cfg := range interopConfigs {
+				t.Run(cfg.name, func(t *testing.T) {
+					t.Parallel()
+					runInterop(t, bin, tshark, c, cfg)
+				})
+			}
+		})
+	}
+}
+
+func requireInteropTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed (scripts/setup.sh installs it): %v", name, err)
+	}
+	return p
+}
+
+// iopBuildSpanflow builds the binary under test into the test's temp dir.
+func iopBuildSpanflow(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "spanflow")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// iopRecord is one line of --print=json. Unknown fields fail the decode: a
+// field print gains must be compared with the collectors too.
+type iopRecord struct {
+	Start            time.Time  `json:"start"`
+	End              time.Time  `json:"end"`
+	SrcAddr          netip.Addr `json:"src_addr"`
+	DstAddr          netip.Addr `json:"dst_addr"`
+	SrcPort          uint16     `json:"src_port"`
+	DstPort          uint16     `json:"dst_port"`
+	Proto            uint8      `json:"proto"`
+	ToS              uint8      `json:"tos"`
+	VLAN             uint16     `json:"vlan"`
+	InnerVLAN        uint16     `json:"inner_vlan"`
+	InIf             uint32     `json:"in_if"`
+	Packets          uint64     `json:"packets"`
+	Bytes            uint64     `json:"bytes"`
+	TCPFlags         uint8      `json:"tcp_flags"`
+	EndReason        string     `json:"end_reason"`
+	RevPackets       *uint64    `json:"rev_packets"`
+	RevBytes         *uint64    `json:"rev_bytes"`
+	RevTCPFlags      *uint8     `json:"rev_tcp_flags"`
+	RevStart         *time.Time `json:"rev_start"`
+	RevEnd           *time.Time `json:"rev_end"`
+	SamplingInterval uint32     `json:"sampling_interval"`
+}
+
+func (r *iopRecord) v6() bool   { return r.SrcAddr.Is6() && !r.SrcAddr.Is4In6() }
+func (r *iopRecord) bidi() bool { return r.RevPackets != nil }
+func (r *iopRecord) icmp() bool { return r.Proto == 1 || r.Proto == 58 }
+
+// revPackets etc. read the reverse direction, 0 when there is none.
+func (r *iopRecord) revPackets() uint64 { return iopDeref(r.RevPackets) }
+func (r *iopRecord) revBytes() uint64   { return iopDeref(r.RevBytes) }
+func (r *iopRecord) revFlags() uint8    { return iopDeref(r.RevTCPFlags) }
+
+func iopDeref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// spanStart and spanEnd are a biflow's times over both directions (what
+// v9, which has one pair of times, carries).
+func (r *iopRecord) spanStart() time.Time {
+	if r.RevStart != nil && r.RevStart.Before(r.Start) {
+		return *r.RevStart
+	}
+	return r.Start
+}
+
+func (r *iopRecord) spanEnd() time.Time {
+	if r.RevEnd != nil && r.RevEnd.After(r.End) {
+		return *r.RevEnd
+	}
+	return r.End
+}
+
+// iopEndReasonCode is flowEndReason (RFC 5102) for print's end reason names.
+var iopEndReasonCode = map[string]int{"idle": 1, "active": 2, "end-of-flow": 3, "forced": 4, "lack-of-resources": 5}
+
+func iopParsePrinted(t *testing.T, out []byte) []iopRecord {
+	t.Helper()
+	var recs []iopRecord
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		d.DisallowUnknownFields()
+		var r iopRecord
+		if err := d.Decode(&r); err != nil {
+			t.Fatalf("--print=json line %q: %v (a new field needs comparing with the collectors here)", sc.Text(), err)
+		}
+		if _, ok := iopEndReasonCode[r.EndReason]; !ok {
+			t.Fatalf("--print=json line %q: unknown end reason", sc.Text())
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func iopIPv4Only(recs []iopRecord) []iopRecord {
+	var out []iopRecord
+	for _, r := range recs {
+		if !r.v6() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// interopRun is what one spanflow run produced and what was captured.
+type interopRun struct {
+	cfg     interopConfig
+	capture interopCapture
+	sample  int         // --sample given (0: none)
+	boot    time.Time   // the capture's first frame: offline mode's sysUptime origin
+	recs    []iopRecord // --print=json
+	log     string      // spanflow's stderr
+	streams map[int][]iopDatagram
+}
+
+// stream returns the datagrams sent to a collector port.
+func (r *interopRun) stream(port int) []iopDatagram { return r.streams[port] }
+
+// runInterop starts the collectors and the capture, runs spanflow and
+// checks each collector's decoding in a subtest.
+func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopConfig) {
+	run := &interopRun{cfg: cfg, capture: c, boot: iopFirstFrameTime(t, c.path)}
+	if cfg.sampled {
+		run.sample = c.sample
+	}
+
+	sink := newIopSink(t)   // a stream nobody else decodes: tshark's own
+	marker := newIopSink(t) // the datagram that says the capture is complete
+	ports := []int{sink.port, marker.port}
+
+	type collector struct {
+		name   string
+		port   int
+		finish func(t *testing.T, run *interopRun)
+	}
+	var collectors []collector
+	var skipped []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := func(name string, hears bool, open func(t *testing.T) (int, func(*testing.T, *interopRun))) {
+		if !hears {
+			return
+		}
+		if _, err := exec.LookPath(name); err != nil {
+			skipped = append(skipped, name)
+			return
+		}
+		wg.Add(1)
+		go func() { // collectors start in parallel; their start-up dominates
+			defer wg.Done()
+			port, finish := open(t)
+			mu.Lock()
+			collectors = append(collectors, collector{name, port, finish})
+			mu.Unlock()
+		}()
+	}
+	start("nfcapd", nfdumpDecodes(cfg.version), startNfcapd)
+	start("nfacctd", nfacctdHears(cfg.version), startNfacctd)
+	start("goflow2", goflow2Decodes(cfg.version), startGoflow2)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	slices.SortFunc(collectors, func(a, b collector) int { return strings.Compare(a.name, b.name) })
+	for _, col := range collectors {
+		if col.port != 0 { // 0: it did not start; its subtest says why
+			ports = append(ports, col.port)
+		}
+	}
+	capture := startIopCapture(t, tshark, ports, marker)
+
+	args := []string{"-r", c.path, "-v", strconv.Itoa(cfg.version), "--print=json", "--log-level", "info",
+		"-n", fmt.Sprintf("127.0.0.1:%d", sink.port)}
+	for _, p := range ports[2:] {
+		args = append(args, "-n", fmt.Sprintf("127.0.0.1:%d", p))
+	}
+	switch cfg.version {
+	case 5, 8:
+		args = append(args, "--engine-type", strconv.Itoa(interopEngineType), "--engine-id", strconv.Itoa(interopEngineID))
+	case 9, 10:
+		args = append(args, "--source-id", strconv.Itoa(interopSourceID), "--template-refresh-packets", strconv.Itoa(interopRefreshPkts))
+	}
+	if cfg.version == 8 {
+		for s := 1; s <= 14; s++ {
+			args = append(args, "--aggregation", strconv.Itoa(s))
+		}
+		// Aggregates leave only at the final flush: one per key, whatever
+		// moment the export goroutines read the capture clock.
+		args = append(args, "--aggregation-active-timeout", "24h", "--aggregation-inactive-timeout", "24h")
+	}
+	if cfg.bidir {
+		args = append(args, "--bidirectional")
+	}
+	if run.sample > 1 {
+		args = append(args, "--sample", strconv.Itoa(run.sample))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("spanflow %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	run.log = stderr.String()
+	run.recs = iopParsePrinted(t, stdout.Bytes())
+	if len(run.recs) == 0 {
+		t.Fatalf("spanflow printed no records:\n%s", run.log)
+	}
+	if strings.Contains(run.log, "level=ERROR") || strings.Contains(run.log, "level=WARN") {
+		t.Errorf("spanflow logged a problem:\n%s", run.log)
+	}
+
+	run.streams = capture.finish(t)
+	if got := len(run.streams[sink.port]); got != sink.count() {
+		t.Errorf("tshark captured %d datagrams to the sink, the sink read %d", got, sink.count())
+	}
+
+	t.Run("tshark", func(t *testing.T) { checkTshark(t, run, sink.port, ports[2:]) })
+	for _, col := range collectors {
+		t.Run(col.name, func(t *testing.T) { col.finish(t, run) })
+	}
+	for _, name := range skipped {
+		t.Run(name, func(t *testing.T) { t.Skipf("%s not installed (scripts/setup.sh installs it)", name) })
+	}
+	if cfg.version <= 8 {
+		t.Run("reports-skipped-ipv6", func(t *testing.T) { checkSkippedReported(t, run) })
+	}
+}
+
+// checkSkippedReported: v1/v5/v7/v8 cannot carry IPv6; spanflow must say
+// how many records each stream left out rather than lose them silently.
+func checkSkippedReported(t *testing.T, run *interopRun) {
+	v6 := len(run.recs) - len(iopIPv4Only(run.recs))
+	if v6 == 0 {
+		t.Skip("the run has no IPv6 record")
+	}
+	re := regexp.MustCompile(`(?i)skipped\D{0,3}(\d+)`)
+	var counts []string
+	for _, m := range re.FindAllStringSubmatch(run.log, -1) {
+		counts = append(counts, m[1])
+		if m[1] == strconv.Itoa(v6) {
+			return
+		}
+	}
+	t.Errorf("spanflow -v %d left out %d IPv6 records of %d; its log reports skipped counts %v, none is %d:\n%s",
+		run.cfg.version, v6, len(run.recs), counts, v6, run.log)
+}
+
+// iopFirstFrameTime reads the capture's first timestamp (pcap or pcapng).
+func iopFirstFrameTime(t *testing.T, path string) time.Time {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	magic, err := br.Peek(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(magic) == "\x0a\x0d\x0d\x0a" {
+		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, info, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Timestamp
+	}
+	r, err := pcapgo.NewReader(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, info, err := r.ReadPacketData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Timestamp
+}
+
+// iopSink reads and counts what is sent to a loopback port, so the sender
+// gets no port-unreachable errors.
+type iopSink struct {
+	port int
+	conn *net.UDPConn
+	mu   sync.Mutex
+	n    int
+	seen chan struct{} // closed at the first datagram
+	once sync.Once
+}
+
+func newIopSink(t *testing.T) *iopSink {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadBuffer(8 << 20)
+	s := &iopSink{port: c.LocalAddr().(*net.UDPAddr).Port, conn: c, seen: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.n++
+			s.mu.Unlock()
+			s.once.Do(func() { close(s.seen) })
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+	return s
+}
+
+func (s *iopSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func iopFreePort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// iopSocketState reads the socket bound to 127.0.0.1:port from
+// /proc/net/udp: whether it exists and its receive queue in bytes.
+func iopSocketState(port int) (found bool, rxQueue int) {
+	raw, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return false, 0
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(raw), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[1] == local {
+			if _, q, ok := strings.Cut(f[4], ":"); ok {
+				v, _ := strconv.ParseInt(q, 16, 64)
+				return true, int(v)
+			}
+			return true, 0
+		}
+	}
+	return false, 0
+}
+
+// iopWaitFor polls cond every 20 ms for up to d; it reports whether cond held.
+func iopWaitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// iopWaitDrained waits until a collector has read every queued datagram.
+func iopWaitDrained(t *testing.T, name string, port int) {
+	t.Helper()
+	if !iopWaitFor(10*time.Second, func() bool { found, q := iopSocketState(port); return found && q == 0 }) {
+		t.Fatalf("%s did not read its datagrams within 10 s", name)
+	}
+}
+
+// iopBuffer is a child's output the test reads while the child writes it.
+type iopBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *iopBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *iopBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// iopFields is one decoded record as a collector shows it, projected on the
+// names the expectation uses; comparing two of them compares every field.
+type iopFields map[string]string
+
+func (f iopFields) canon() string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s ", k, f[k])
+	}
+	return b.String()
+}
+
+// iopProject keeps the keys of want that got has, in got; a key got lacks
+// reads as missing.
+func iopProject(want, got iopFields) iopFields {
+	p := iopFields{}
+	for k := range want {
+		if v, ok := got[k]; ok {
+			p[k] = v
+		} else {
+			p[k] = "<missing>"
+		}
+	}
+	return p
+}
+
+// iopCompareSets checks that got and want hold the same records, each
+// field equal, whatever their order; it reports up to five of each kind of
+// difference and returns the number of records compared.
+func iopCompareSets(t *testing.T, who string, want, got []iopFields) int {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatalf("%s: nothing to compare (no expected records)", who)
+	}
+	missing, extra := iopSetDiff(want, got)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("%s decoded %d records, want %d; %d expected records not found, %d decoded records not expected\nnot found (first 5):\n  %s\nnot expected (first 5):\n  %s",
+			who, len(got), len(want), len(missing), len(extra),
+			strings.Join(missing[:min(5, len(missing))], "\n  "), strings.Join(extra[:min(5, len(extra))], "\n  "))
+	}
+	return len(want)
+}
+
+// iopSetDiff returns, sorted, the records of want that got lacks and those
+// of got that want lacks, counting repeats (multisets).
+func iopSetDiff(want, got []iopFields) (missing, extra []string) {
+	count := map[string]int{}
+	for _, w := range want {
+		count[w.canon()]++
+	}
+	for _, g := range got {
+		c := g.canon()
+		if count[c] > 0 {
+			count[c]--
+			continue
+		}
+		extra = append(extra, c)
+	}
+	for _, w := range want {
+		c := w.canon()
+		if count[c] > 0 {
+			count[c]--
+			missing = append(missing, c)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	return missing, extra
+}
+
+// The comparison must see one field of one record changed, a record lost
+// or doubled, and a field the collector leaves out; the order of records
+// must not matter.
+func TestInteropComparisonSeesEveryDifference(t *testing.T) {
+	a := iopFields{"proto": "6", "bytes": "100"}
+	b := iopFields{"proto": "17", "bytes": "100"}
+	for _, tc := range []struct {
+		name           string
+		got            []iopFields
+		missing, extra int
+	}{
+		{"reordered", []iopFields{b, a}, 0, 0},
+		{"one field changed", []iopFields{a, {"proto": "17", "bytes": "101"}}, 1, 1},
+		{"record lost", []iopFields{a}, 1, 0},
+		{"record doubled", []iopFields{a, b, b}, 0, 1},
+		{"field left out", []iopFields{a, iopProject(b, iopFields{"proto": "17"})}, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			missing, extra := iopSetDiff([]iopFields{a, b}, tc.got)
+			if len(missing) != tc.missing || len(extra) != tc.extra {
+				t.Errorf("missing %v, extra %v; want %d and %d", missing, extra, tc.missing, tc.extra)
+			}
+		})
+	}
+}
+
+// iopU formats a number as the collectors print it.
+func iopU(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// iopMs is a time as Unix milliseconds, what every collector keeps at most.
+func iopMs(at time.Time) int64 { return at.UnixMilli() }
