@@ -22,17 +22,21 @@ package main
 //     sequence error; the test predicts that exact count.
 //   - nfdump multiplies counters by the advertised sampling interval.
 //   - nfdump reads reverseTcpControlBits and reverseFlowStart/EndMilliseconds
-//     (PEN 29305) over the forward ones in IPFIX biflows.
+//     (PEN 29305) over the forward ones in IPFIX biflows, and takes a v9
+//     FIRST_SWITCHED = LAST_SWITCHED = 0 for no times (1970).
 //   - nfacctd drops v8 without a word; it rebuilds v5 and v9 times in whole
-//     seconds (unix_secs − ⌊(sysUptime − First)/1000⌋) and accounts only the
-//     forward direction of a biflow.
+//     seconds (unix_secs − ⌊(sysUptime − First)/1000⌋), accounts only the
+//     forward direction of a biflow, and from v5 keeps the ports of TCP,
+//     UDP and ICMP only (SCTP, DCCP, UDP-Lite read 0).
 //   - goflow2 lets v9 OUT_BYTES/OUT_PKTS overwrite IN_BYTES/IN_PKTS, keeps
-//     the v5 header's nanoseconds in flow times, ignores RFC 5103 reverse
-//     elements, and must run with one worker per socket (workers=1): with
-//     several, data is decoded before the template that came ahead of it.
-//   - Wireshark reads v8 scheme 9 (ToS/AS) bytes 24-31 shifted (ToS where
-//     input is) and labels the two masks of schemes 5/13/14 the other way
-//     round (invisible here: masks are 0 without routing information).
+//     the v5 header's nanoseconds in flow times, shows no ICMP type/code
+//     for v5, ignores RFC 5103 reverse elements, and must run with one
+//     worker per socket (workers=1): with several, data can be decoded
+//     before the template that came ahead of it.
+//   - Wireshark shows a v9 uptime field of 0 as the absolute time 0 (1970),
+//     reads v8 scheme 9 (ToS/AS) bytes 24-31 shifted (ToS where input is)
+//     and labels the two masks of schemes 5/13/14 the other way round
+//     (invisible here: masks are 0 without routing information).
 
 import (
 	"bufio"
