@@ -36,47 +36,45 @@ type LegacyStats struct {
 // no engine fields; IPv6 records are skipped and counted.
 // It is one export stream, not safe for concurrent use.
 type V1Encoder struct {
-	s      Settings
-	bootNs int64
-	buf    []byte
-	per    int
-	stats  LegacyStats
+	enc legacyEncoder
 }
 
 // NewV1Encoder returns a v1 encoder for s. It fails when the MTU cannot
 // hold one record.
 func NewV1Encoder(s Settings) (*V1Encoder, error) {
-	per, bootNs, err := legacySetup("v1", s, v1HeaderLen, v1RecordLen, v1MaxRecords)
+	// The v1 header is only the 16 bytes every version shares.
+	enc, err := newLegacyEncoder("v1", 1, s, v1HeaderLen, v1RecordLen, v1MaxRecords, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &V1Encoder{s: s, bootNs: bootNs, per: per, buf: make([]byte, v1HeaderLen+per*v1RecordLen)}, nil
+	return &V1Encoder{enc: enc}, nil
 }
 
 // Stats returns the encoder's counters.
-func (e *V1Encoder) Stats() LegacyStats { return e.stats }
+func (e *V1Encoder) Stats() LegacyStats { return e.enc.stats }
 
 // RecordsPerDatagram is the most records one datagram carries: 24, or
 // fewer when the MTU is smaller.
-func (e *V1Encoder) RecordsPerDatagram() int { return e.per }
+func (e *V1Encoder) RecordsPerDatagram() int { return e.enc.per }
 
-// Encode implements Encoder.
+// Encode implements Encoder. v1 keeps its own copy of the legacy loop
+// (see legacyEncoder) so that its record writes stay inlined.
 func (e *V1Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)) error {
 	n := 0
 	for i := range recs {
 		r := &recs[i]
 		src, dst, ok := legacyIPv4Pair(r)
 		if !ok {
-			e.stats.Skipped++
+			e.enc.stats.Skipped++
 			continue
 		}
 		parts := legacySplitCount(r.Packets, r.Bytes, 0)
 		if parts > 1 {
-			e.stats.Split++
+			e.enc.stats.Split++
 		}
-		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
+		first, last := legacyUptime(r.Start, e.enc.bootNs), legacyUptime(r.End, e.enc.bootNs)
 		for p := uint64(0); p < parts; p++ {
-			b := e.buf[v1HeaderLen+n*v1RecordLen:][:v1RecordLen]
+			b := e.enc.buf[v1HeaderLen+n*v1RecordLen:][:v1RecordLen]
 			clear(b)
 			copy(b[0:4], src[:])
 			copy(b[4:8], dst[:])
@@ -93,6 +91,76 @@ func (e *V1Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 			b[39] = r.ToS
 			b[40] = r.TCPFlags
 			n++
+			if n == e.enc.per {
+				e.enc.flush(now, n, emit)
+				n = 0
+			}
+		}
+	}
+	if n > 0 {
+		e.enc.flush(now, n, emit)
+	}
+	return nil
+}
+
+// Helpers shared by the v1, v5, v7 and v8 encoders.
+
+// legacyEncoder is what the v1, v5 and v7 encoders share: the datagram
+// buffer, the counters and flush, which writes the header and emits.
+// encode is the loop of v5 and v7, whose records have v5's layout. v1 has
+// its own loop: behind a call per record its record writes ran ~5% slower.
+// (v8 projects onto aggregation schemes and keeps its own loop.)
+type legacyEncoder struct {
+	version   uint16
+	headerLen int
+	recordLen int
+	per       int // records per datagram
+	bootNs    int64
+	buf       []byte
+	seq       uint32 // records sent before the next datagram (v1 does not carry it)
+	stats     LegacyStats
+	putHeader legacyHeaderWriter // nil when the header is only the shared 16 bytes
+}
+
+// legacyHeaderWriter writes a version's header fields past byte 16 of h;
+// seq is the datagram's flow sequence.
+type legacyHeaderWriter func(h []byte, seq uint32)
+
+// newLegacyEncoder checks s (see legacySetup) and sizes the datagram buffer.
+func newLegacyEncoder(name string, version uint16, s Settings, headerLen, recordLen, maxRecords int,
+	putHeader legacyHeaderWriter) (legacyEncoder, error) {
+	per, bootNs, err := legacySetup(name, s, headerLen, recordLen, maxRecords)
+	if err != nil {
+		return legacyEncoder{}, err
+	}
+	return legacyEncoder{
+		version: version, headerLen: headerLen, recordLen: recordLen, per: per, bootNs: bootNs,
+		buf: make([]byte, headerLen+per*recordLen), putHeader: putHeader,
+	}, nil
+}
+
+// encode packs recs as v5-layout records into as few datagrams as fit,
+// calling emit with each.
+func (e *legacyEncoder) encode(now time.Time, recs []cache.Record, emit func([]byte)) error {
+	n := 0
+	for i := range recs {
+		r := &recs[i]
+		src, dst, ok := legacyIPv4Pair(r)
+		if !ok {
+			e.stats.Skipped++
+			continue
+		}
+		parts := legacySplitCount(r.Packets, r.Bytes, 0)
+		if parts > 1 {
+			e.stats.Split++
+		}
+		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
+		for p := uint64(0); p < parts; p++ {
+			b := e.buf[e.headerLen+n*e.recordLen:][:e.recordLen]
+			// v7's router_sc, past the 48 bytes, is never written: it stays
+			// zero from the buffer's allocation.
+			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
+			n++
 			if n == e.per {
 				e.flush(now, n, emit)
 				n = 0
@@ -105,17 +173,20 @@ func (e *V1Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)
 	return nil
 }
 
-func (e *V1Encoder) flush(now time.Time, n int, emit func([]byte)) {
-	h := e.buf[:v1HeaderLen]
-	binary.BigEndian.PutUint16(h[0:], 1)
+// flush writes the header of a datagram of n records and emits it.
+func (e *legacyEncoder) flush(now time.Time, n int, emit func([]byte)) {
+	h := e.buf[:e.headerLen]
+	binary.BigEndian.PutUint16(h[0:], e.version)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
 	legacyPutTimes(h[4:16], now, e.bootNs)
+	if e.putHeader != nil {
+		e.putHeader(h, e.seq)
+	}
+	e.seq += uint32(n)
 	e.stats.Datagrams++
 	e.stats.Records += uint64(n)
-	emit(e.buf[:v1HeaderLen+n*v1RecordLen])
+	emit(e.buf[:e.headerLen+n*e.recordLen])
 }
-
-// Helpers shared by the v1, v5, v7 and v8 encoders.
 
 // legacySetup checks s for a legacy version and returns the records per
 // datagram (the version's limit, lowered to what fits in the MTU's

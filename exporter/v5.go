@@ -34,19 +34,13 @@ const (
 // records sent before each datagram; IPv6 records are skipped and counted.
 // It is one export stream, not safe for concurrent use.
 type V5Encoder struct {
-	s        Settings
-	bootNs   int64
-	buf      []byte
-	per      int
-	seq      uint32
-	sampling uint16
-	stats    LegacyStats
+	enc legacyEncoder
 }
 
 // NewV5Encoder returns a v5 encoder for s. It fails when the MTU cannot
 // hold one record or the sampling interval does not fit in 14 bits.
 func NewV5Encoder(s Settings) (*V5Encoder, error) {
-	per, bootNs, err := legacySetup("v5", s, v5HeaderLen, v5RecordLen, v5MaxRecords)
+	enc, err := newLegacyEncoder("v5", 5, s, v5HeaderLen, v5RecordLen, v5MaxRecords, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +48,14 @@ func NewV5Encoder(s Settings) (*V5Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &V5Encoder{s: s, bootNs: bootNs, per: per, sampling: sampling, buf: make([]byte, v5HeaderLen+per*v5RecordLen)}, nil
+	// Set once the sampling field is known (an MTU error is reported first).
+	enc.putHeader = func(h []byte, seq uint32) {
+		binary.BigEndian.PutUint32(h[16:], seq)
+		h[20] = s.EngineType
+		h[21] = s.EngineID
+		binary.BigEndian.PutUint16(h[22:], sampling)
+	}
+	return &V5Encoder{enc: enc}, nil
 }
 
 // v5Sampling is the header's sampling field: mode<<14 | interval.
@@ -74,44 +75,18 @@ func v5Sampling(s Settings) (uint16, error) {
 }
 
 // Stats returns the encoder's counters.
-func (e *V5Encoder) Stats() LegacyStats { return e.stats }
+func (e *V5Encoder) Stats() LegacyStats { return e.enc.stats }
 
 // Sequence returns the flow sequence the next datagram will carry.
-func (e *V5Encoder) Sequence() uint32 { return e.seq }
+func (e *V5Encoder) Sequence() uint32 { return e.enc.seq }
 
 // RecordsPerDatagram is the most records one datagram carries: 30, or
 // fewer when the MTU is smaller.
-func (e *V5Encoder) RecordsPerDatagram() int { return e.per }
+func (e *V5Encoder) RecordsPerDatagram() int { return e.enc.per }
 
 // Encode implements Encoder.
 func (e *V5Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)) error {
-	n := 0
-	for i := range recs {
-		r := &recs[i]
-		src, dst, ok := legacyIPv4Pair(r)
-		if !ok {
-			e.stats.Skipped++
-			continue
-		}
-		parts := legacySplitCount(r.Packets, r.Bytes, 0)
-		if parts > 1 {
-			e.stats.Split++
-		}
-		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
-		for p := uint64(0); p < parts; p++ {
-			b := e.buf[v5HeaderLen+n*v5RecordLen:][:v5RecordLen]
-			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
-			n++
-			if n == e.per {
-				e.flush(now, n, emit)
-				n = 0
-			}
-		}
-	}
-	if n > 0 {
-		e.flush(now, n, emit)
-	}
-	return nil
+	return e.enc.encode(now, recs, emit)
 }
 
 // putV5Record writes the 48 bytes v5 and v7 records have in common.
@@ -136,19 +111,4 @@ func putV5Record(b []byte, r *cache.Record, src, dst [4]byte, pkts, octets, firs
 	b[44] = min(r.SrcMask, 32)
 	b[45] = min(r.DstMask, 32)
 	b[46], b[47] = 0, 0
-}
-
-func (e *V5Encoder) flush(now time.Time, n int, emit func([]byte)) {
-	h := e.buf[:v5HeaderLen]
-	binary.BigEndian.PutUint16(h[0:], 5)
-	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	legacyPutTimes(h[4:16], now, e.bootNs)
-	binary.BigEndian.PutUint32(h[16:], e.seq)
-	h[20] = e.s.EngineType
-	h[21] = e.s.EngineID
-	binary.BigEndian.PutUint16(h[22:], e.sampling)
-	e.seq += uint32(n)
-	e.stats.Datagrams++
-	e.stats.Records += uint64(n)
-	emit(e.buf[:v5HeaderLen+n*v5RecordLen])
 }

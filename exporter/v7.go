@@ -29,75 +29,37 @@ const (
 // records sent before each datagram; IPv6 records are skipped and counted.
 // It is one export stream, not safe for concurrent use.
 type V7Encoder struct {
-	s      Settings
-	bootNs int64
-	buf    []byte
-	per    int
-	seq    uint32
-	stats  LegacyStats
+	enc legacyEncoder
 }
 
 // NewV7Encoder returns a v7 encoder for s. It fails when the MTU cannot
 // hold one record.
 func NewV7Encoder(s Settings) (*V7Encoder, error) {
-	per, bootNs, err := legacySetup("v7", s, v7HeaderLen, v7RecordLen, v7MaxRecords)
+	enc, err := newLegacyEncoder("v7", 7, s, v7HeaderLen, v7RecordLen, v7MaxRecords, putV7Header)
 	if err != nil {
 		return nil, err
 	}
-	return &V7Encoder{s: s, bootNs: bootNs, per: per, buf: make([]byte, v7HeaderLen+per*v7RecordLen)}, nil
+	return &V7Encoder{enc: enc}, nil
 }
 
 // Stats returns the encoder's counters.
-func (e *V7Encoder) Stats() LegacyStats { return e.stats }
+func (e *V7Encoder) Stats() LegacyStats { return e.enc.stats }
 
 // Sequence returns the flow sequence the next datagram will carry.
-func (e *V7Encoder) Sequence() uint32 { return e.seq }
+func (e *V7Encoder) Sequence() uint32 { return e.enc.seq }
 
 // RecordsPerDatagram is the most records one datagram carries: 27, or
 // fewer when the MTU is smaller.
-func (e *V7Encoder) RecordsPerDatagram() int { return e.per }
+func (e *V7Encoder) RecordsPerDatagram() int { return e.enc.per }
 
 // Encode implements Encoder.
 func (e *V7Encoder) Encode(now time.Time, recs []cache.Record, emit func([]byte)) error {
-	n := 0
-	for i := range recs {
-		r := &recs[i]
-		src, dst, ok := legacyIPv4Pair(r)
-		if !ok {
-			e.stats.Skipped++
-			continue
-		}
-		parts := legacySplitCount(r.Packets, r.Bytes, 0)
-		if parts > 1 {
-			e.stats.Split++
-		}
-		first, last := legacyUptime(r.Start, e.bootNs), legacyUptime(r.End, e.bootNs)
-		for p := uint64(0); p < parts; p++ {
-			b := e.buf[v7HeaderLen+n*v7RecordLen:][:v7RecordLen]
-			putV5Record(b, r, src, dst, legacyShare(r.Packets, parts, p), legacyShare(r.Bytes, parts, p), first, last)
-			clear(b[48:52]) // router_sc
-			n++
-			if n == e.per {
-				e.flush(now, n, emit)
-				n = 0
-			}
-		}
-	}
-	if n > 0 {
-		e.flush(now, n, emit)
-	}
-	return nil
+	return e.enc.encode(now, recs, emit)
 }
 
-func (e *V7Encoder) flush(now time.Time, n int, emit func([]byte)) {
-	h := e.buf[:v7HeaderLen]
-	binary.BigEndian.PutUint16(h[0:], 7)
-	binary.BigEndian.PutUint16(h[2:], uint16(n))
-	legacyPutTimes(h[4:16], now, e.bootNs)
-	binary.BigEndian.PutUint32(h[16:], e.seq)
+// putV7Header writes the flow sequence and zeroes the reserved bytes,
+// where v5 has its engine and sampling fields.
+func putV7Header(h []byte, seq uint32) {
+	binary.BigEndian.PutUint32(h[16:], seq)
 	clear(h[20:24])
-	e.seq += uint32(n)
-	e.stats.Datagrams++
-	e.stats.Records += uint64(n)
-	emit(e.buf[:v7HeaderLen+n*v7RecordLen])
 }
