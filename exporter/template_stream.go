@@ -517,8 +517,13 @@ func (st *stream) flush(now time.Time, emit func([]byte)) {
 		st.seq += uint32(st.dataRecs)
 	} else { // RFC 3954 §5.1
 		// sysUptime is taken at the same whole second as the Unix time, so
-		// a collector recovers FIRST/LAST_SWITCHED to the millisecond.
+		// a collector recovers FIRST/LAST_SWITCHED to the millisecond. The
+		// second is rounded up: a flow stamped earlier in this very second
+		// must not come after sysUptime (it would read as 49.7 days old).
 		secs := now.Unix()
+		if now.Nanosecond() != 0 {
+			secs++
+		}
 		binary.BigEndian.PutUint16(b[0:], 9)
 		binary.BigEndian.PutUint16(b[2:], uint16(st.count))
 		binary.BigEndian.PutUint32(b[4:], uint32(secs*1000-st.ref.bootMs))

@@ -237,7 +237,9 @@ func legacyBootNs(version string, s Settings) (int64, error) {
 	if s.Boot.IsZero() {
 		return 0, fmt.Errorf("netflow %s: Settings.Boot (the sysUptime origin) is not set", version)
 	}
-	return s.Boot.UnixNano(), nil
+	// On a whole millisecond, so uptimes and the header's Unix time
+	// convert back to the same millisecond a flow was stamped with.
+	return s.Boot.Truncate(time.Millisecond).UnixNano(), nil
 }
 
 // legacyUptime is t as sysUptime: milliseconds since boot (Unix ns),
