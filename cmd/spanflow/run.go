@@ -122,12 +122,17 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	tick := time.NewTicker(cfg.HarvestInterval)
 	defer tick.Stop()
+	report := time.NewTicker(30 * time.Second) // export trouble is logged at most this often
+	defer report.Stop()
+	seen := map[string]exporter.CollectorStats{}
 	var deltas []cache.Delta
 	var recs []cache.Record
 	for {
 		select {
 		case <-ctx.Done():
 			return d.shutdown(deltas, recs)
+		case <-report.C:
+			d.reportExport(seen)
 		case ev, ok := <-links:
 			if !ok { // the watch ends with ctx: shutdown is next
 				links = nil
@@ -144,6 +149,27 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 				d.pipe.tick()
 			}
 		}
+	}
+}
+
+// reportExport logs, once per call, each stream whose failures, drops or
+// skipped records grew since the last call.
+func (d *daemon) reportExport(seen map[string]exporter.CollectorStats) {
+	for _, s := range d.pipe.streams {
+		now, before := s.Stats(), seen[s.Name]
+		var failed, failedBefore uint64
+		for _, n := range now.SendErrors {
+			failed += n
+		}
+		for _, n := range before.SendErrors {
+			failedBefore += n
+		}
+		if failed > failedBefore || now.RecordsDropped > before.RecordsDropped || now.RecordsSkipped > before.RecordsSkipped {
+			d.log.Warn("export trouble", "collector", s.Name, "failed_sends", failed-failedBefore,
+				"dropped_records", now.RecordsDropped-before.RecordsDropped, "skipped", now.RecordsSkipped,
+				"last_error", now.LastError)
+		}
+		seen[s.Name] = now
 	}
 }
 
