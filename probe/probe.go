@@ -343,21 +343,31 @@ func (p *Probe) Harvest(dst []cache.Delta) ([]cache.Delta, Stats, error) {
 
 // drain moves every entry of m into dst, summing the per-CPU values.
 func (p *Probe) drain(m *ebpf.Map, dst []cache.Delta) ([]cache.Delta, error) {
+	return p.batchRead(m, m.BatchLookupAndDelete, dst, nil)
+}
+
+// batchRead appends one Delta per entry that op (a batch lookup, with or
+// without delete) returns from m, and each key to keys when not nil.
+func (p *Probe) batchRead(m *ebpf.Map, op func(*ebpf.MapBatchCursor, any, any, *ebpf.BatchOptions) (int, error),
+	dst []cache.Delta, keys *[]bpf.FlowKey) ([]cache.Delta, error) {
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := m.BatchLookupAndDelete(&cursor, p.keys, p.values, nil)
+		n, err := op(&cursor, p.keys, p.values, nil)
 		for i := range n {
 			dst = append(dst, sumCPUs(&p.keys[i], p.values[i*p.ncpu:(i+1)*p.ncpu]))
+		}
+		if keys != nil {
+			*keys = append(*keys, p.keys[:n]...)
 		}
 		switch {
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 			return dst, nil
 		case errors.Is(err, unix.ENOSPC):
 			// A hash bucket holds more entries than the batch: grow and
-			// retry from the same cursor (the kernel deleted nothing).
+			// retry from the same cursor (the kernel returned nothing).
 			p.setBatch(len(p.keys) * 2)
 		case err != nil:
-			return dst, fmt.Errorf("drain flow slot: %w", err)
+			return dst, fmt.Errorf("read flow slot: %w", err)
 		}
 	}
 }

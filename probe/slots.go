@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/spanflow/spanflow/cache"
 )
@@ -34,23 +33,9 @@ func (p *Probe) ReadSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
 	if i == p.active {
 		return dst, errors.New("read flow slot: it is the active one")
 	}
-	var cursor ebpf.MapBatchCursor
 	p.readKeys = p.readKeys[:0]
-	for {
-		n, err := p.slots[i].BatchLookup(&cursor, p.keys, p.values, nil)
-		for j := range n {
-			dst = append(dst, sumCPUs(&p.keys[j], p.values[j*p.ncpu:(j+1)*p.ncpu]))
-		}
-		p.readKeys = append(p.readKeys, p.keys[:n]...)
-		switch {
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-			return dst, nil
-		case errors.Is(err, unix.ENOSPC):
-			p.setBatch(len(p.keys) * 2)
-		case err != nil:
-			return dst, fmt.Errorf("read flow slot: %w", err)
-		}
-	}
+	m := p.slots[i]
+	return p.batchRead(m, m.BatchLookup, dst, &p.readKeys)
 }
 
 // ClearSlot deletes from idle slot i what ReadSlot read of it. Nothing
