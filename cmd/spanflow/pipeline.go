@@ -64,7 +64,13 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 			return nil, err
 		}
 		opts := exporter.TemplateOptions{Interfaces: ifaces, IPv6Transport: tr.HeaderLen() == 48}
-		enc, err := newEncoder(cfg, settings, opts, scheme)
+		s := settings
+		if opts.IPv6Transport && cfg.version <= 8 {
+			// Settings' limit assumes IPv4 and UDP headers (28 bytes); an
+			// IPv6 path takes 20 more. (v9/IPFIX read IPv6Transport.)
+			s.MTU = cfg.MTU - 20
+		}
+		enc, err := newEncoder(cfg, s, opts, scheme)
 		if err != nil {
 			tr.Close()
 			closeStreams(out)

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+)
+
+// TestLegacyDatagramsFitTheMTUOverIPv6: a v5 datagram of 30 records is
+// 1464 bytes, too big for a 1500-byte MTU once IPv6 and UDP headers (48
+// bytes) are added; to an IPv6 collector spanflow packs fewer records.
+func TestLegacyDatagramsFitTheMTUOverIPv6(t *testing.T) {
+	for _, tc := range []struct {
+		listen  string
+		maxData int
+	}{{"127.0.0.1:0", 1500 - 28}, {"[::1]:0", 1500 - 48}} {
+		ln, err := net.ListenPacket("udp", tc.listen)
+		if err != nil {
+			t.Skipf("no %s on this host: %v", tc.listen, err)
+		}
+		defer ln.Close()
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		cfg := BindFlags(fs)
+		if err := fs.Parse([]string{"-r", "x.pcap", "-v", "5", "-n", ln.LocalAddr().String()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		boot := time.Unix(1_700_000_000, 0)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		p, err := newPipeline(cfg, log, boot, func() time.Time { return boot.Add(time.Minute) }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := make([]cache.Record, 90)
+		for i := range recs {
+			recs[i] = cache.Record{SrcAddr: netip.MustParseAddr("198.18.0.1"), DstAddr: netip.MustParseAddr("198.18.0.2"),
+				SrcPort: uint16(i), DstPort: 80, Proto: 6, IPVersion: 4, Packets: 1, Bytes: 40, Start: boot, End: boot}
+		}
+		p.export(recs)
+		if err := p.close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 65536)
+		got, biggest := 0, 0
+		for got < len(recs) {
+			ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, _, err := ln.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("%s: after %d records: %v", tc.listen, got, err)
+			}
+			got += int(buf[2])<<8 | int(buf[3])
+			biggest = max(biggest, n)
+		}
+		if biggest > tc.maxData {
+			t.Errorf("%s: a %d-byte datagram; at most %d fit a 1500-byte MTU", tc.listen, biggest, tc.maxData)
+		}
+		if biggest+28 < 1400 {
+			t.Errorf("%s: datagrams of %d bytes are far from full", tc.listen, biggest)
+		}
+	}
+}
