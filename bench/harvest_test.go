@@ -45,9 +45,10 @@ func BenchmarkHarvestEmpty(b *testing.B) {
 // benchHarvest fills the active slot of a probe sized n with n flows
 // through BatchUpdate (untimed), then times the harvest that drains them.
 // Each flow has counters on CPU 0 only, as a flow seen by one CPU does.
-// entries/s is wall time, what the agent waits; entries/s-cpu counts only
-// the CPU time of the harvesting thread (user + system), which leaves out
-// the flip's sleep and the time other processes took on a shared machine.
+// entries/s is wall time, what the agent waits; entries/s-cpu divides by
+// the CPU time of this process (all its threads: a big slot is drained by
+// one worker per CPU), which leaves out the flip's sleep and the time
+// other processes took on a shared machine.
 // ms-flip is an empty harvest timed right after each full one: the flip's
 // wait, paid once per harvest whatever the slot holds. Each is the median
 // over the harvests, so one stall caused by another tenant does not decide.
@@ -81,14 +82,14 @@ func benchHarvest(b *testing.B, n int, durable bool) {
 			b.Fatalf("fill slot: %d of %d entries: %v", got, n, err)
 		}
 		b.StartTimer()
-		start, startCPU := time.Now(), threadCPU(b)
+		start, startCPU := time.Now(), processCPU(b)
 		if durable {
 			dst, err = durableHarvest(p, dst[:0])
 		} else {
 			dst, _, err = p.Harvest(dst[:0])
 		}
 		harvest = append(harvest, time.Since(start).Seconds())
-		cpu = append(cpu, (threadCPU(b) - startCPU).Seconds())
+		cpu = append(cpu, (processCPU(b) - startCPU).Seconds())
 		if err != nil || len(dst) != n {
 			b.Fatalf("harvest: %d of %d flows: %v", len(dst), n, err)
 		}
@@ -105,11 +106,12 @@ func benchHarvest(b *testing.B, n int, durable bool) {
 	b.ReportMetric(median(empty)*1000, "ms-flip")
 }
 
-// threadCPU returns the CPU time (user + system) of the calling OS
-// thread, to the nanosecond (getrusage would only be tick-accurate).
-func threadCPU(b *testing.B) time.Duration {
+// processCPU returns the CPU time (user + system) of the whole process: a
+// big slot is drained by several threads at once, so one thread's clock
+// would undercount.
+func processCPU(b *testing.B) time.Duration {
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
 		b.Fatal(err)
 	}
 	return time.Duration(ts.Nano())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -70,6 +71,7 @@ type Probe struct {
 	keys     []bpf.FlowKey
 	values   []bpf.FlowValue // len(keys) * ncpu
 	readKeys []bpf.FlowKey   // what ReadSlot read, for ClearSlot
+	workers  []worker        // split reads of big slots
 	statBuf  []bpf.StatValue
 }
 
@@ -343,6 +345,9 @@ func (p *Probe) Harvest(dst []cache.Delta) ([]cache.Delta, Stats, error) {
 
 // drain moves every entry of m into dst, summing the per-CPU values.
 func (p *Probe) drain(m *ebpf.Map, dst []cache.Delta) ([]cache.Delta, error) {
+	if m.MaxEntries() >= parallelMinEntries && runtime.NumCPU() > 1 {
+		return p.splitDrain(m.FD(), m.MaxEntries(), dst)
+	}
 	return p.batchRead(m, m.BatchLookupAndDelete, dst, nil)
 }
 

@@ -35,6 +35,8 @@ func (p *Probe) ReadSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
 	}
 	p.readKeys = p.readKeys[:0]
 	m := p.slots[i]
+	// Sequential: a split lookup (without delete) would return the
+	// entries past a worker's range twice.
 	return p.batchRead(m, m.BatchLookup, dst, &p.readKeys)
 }
 
