@@ -346,7 +346,7 @@ func (p *Probe) Harvest(dst []cache.Delta) ([]cache.Delta, Stats, error) {
 // drain moves every entry of m into dst, summing the per-CPU values.
 func (p *Probe) drain(m *ebpf.Map, dst []cache.Delta) ([]cache.Delta, error) {
 	if m.MaxEntries() >= parallelMinEntries && runtime.NumCPU() > 1 {
-		return p.splitDrain(m.FD(), m.MaxEntries(), dst)
+		return p.splitRead(m.FD(), m.MaxEntries(), cmdLookupAndDeleteBatch, dst)
 	}
 	return p.batchRead(m, m.BatchLookupAndDelete, dst, nil)
 }

@@ -349,3 +349,63 @@ func TestReadSlotLeavesTheSlotUntilCleared(t *testing.T) {
 		t.Fatalf("next harvest = %+v, want only the flow counted after the flip", deltas)
 	}
 }
+
+// TestSplitReadsReturnEveryFlowOnce fills a big slot, so that reading it
+// is split among workers, and checks the durable read (twice), the clear
+// and the drain each see every flow exactly once.
+func TestSplitReadsReturnEveryFlowOnce(t *testing.T) {
+	const slot, flows = 1 << 17, 100_000
+	p := openProbe(t, Options{MapEntries: slot})
+	keys := make([]bpf.FlowKey, flows)
+	values := make([]bpf.FlowValue, flows*p.ncpu)
+	for i := range keys {
+		keys[i] = v4key("198.18.0.1", "198.19.0.1", uint16(i), uint16(i>>16), 17, 0)
+		values[i*p.ncpu] = bpf.FlowValue{Packets: 1, Bytes: uint64(i), FirstNs: 1, LastNs: 1}
+	}
+	fill := func() {
+		t.Helper()
+		if n, err := p.slots[p.active].BatchUpdate(keys, values, nil); err != nil || n != flows {
+			t.Fatalf("fill: %d of %d: %v", n, flows, err)
+		}
+	}
+	check := func(what string, got []cache.Delta) {
+		t.Helper()
+		seen := make(map[bpf.FlowKey]bool, len(got))
+		for _, d := range got {
+			if seen[d.Key] {
+				t.Fatalf("%s: %+v twice", what, d.Key)
+			}
+			seen[d.Key] = true
+			if d.Bytes != uint64(d.Key.SrcPort)|uint64(d.Key.DstPort)<<16 {
+				t.Fatalf("%s: %+v has %d bytes", what, d.Key, d.Bytes)
+			}
+		}
+		if len(got) != flows {
+			t.Fatalf("%s: %d flows, want %d", what, len(got), flows)
+		}
+	}
+	fill()
+	old, err := p.Flip()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"first read", "second read"} {
+		got, err := p.ReadSlot(old, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(what, got)
+	}
+	if err := p.ClearSlot(old); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.ReadSlot(old, nil); len(got) != 0 {
+		t.Fatalf("after ClearSlot: %d flows", len(got))
+	}
+	fill()
+	got, _, err := p.Harvest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("drain", got)
+}

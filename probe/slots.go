@@ -3,6 +3,8 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/cilium/ebpf"
 
@@ -35,9 +37,15 @@ func (p *Probe) ReadSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
 	}
 	p.readKeys = p.readKeys[:0]
 	m := p.slots[i]
-	// Sequential: a split lookup (without delete) would return the
-	// entries past a worker's range twice.
-	return p.batchRead(m, m.BatchLookup, dst, &p.readKeys)
+	if m.MaxEntries() < parallelMinEntries || runtime.NumCPU() == 1 {
+		return p.batchRead(m, m.BatchLookup, dst, &p.readKeys)
+	}
+	start := len(dst)
+	dst, err := p.splitRead(m.FD(), m.MaxEntries(), cmdLookupBatch, dst)
+	for i := start; i < len(dst); i++ {
+		p.readKeys = append(p.readKeys, dst[i].Key)
+	}
+	return dst, err
 }
 
 // ClearSlot deletes from idle slot i what ReadSlot read of it. Nothing
@@ -46,12 +54,32 @@ func (p *Probe) ClearSlot(i int) error {
 	if i == p.active {
 		return errors.New("clear flow slot: it is the active one")
 	}
-	for keys := p.readKeys; len(keys) > 0; {
-		chunk := keys[:min(len(keys), len(p.keys))]
-		if _, err := p.slots[i].BatchDelete(chunk, nil); err != nil {
-			return fmt.Errorf("clear flow slot: %w", err)
-		}
-		keys = keys[len(chunk):]
+	// Disjoint key sets delete in parallel as safely as in sequence.
+	parts := 1
+	if len(p.readKeys) >= parallelMinEntries {
+		parts = min(runtime.NumCPU(), 8)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	per := (len(p.readKeys) + parts - 1) / max(parts, 1)
+	for w := range parts {
+		part := p.readKeys[min(w*per, len(p.readKeys)):min((w+1)*per, len(p.readKeys))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(part) > 0 {
+				chunk := part[:min(len(part), len(p.keys))]
+				if _, err := p.slots[i].BatchDelete(chunk, nil); err != nil {
+					errs[w] = fmt.Errorf("clear flow slot: %w", err)
+					return
+				}
+				part = part[len(chunk):]
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	p.readKeys = p.readKeys[:0]
 	return nil

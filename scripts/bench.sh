@@ -36,6 +36,7 @@ TARGETS=(
 	"harvest drain, 64 k entries, per CPU-second of the process|BenchmarkHarvest64k|entries/s-cpu|>=|2000000"
 	"harvest drain, 1 M entries, per CPU-second of the process|BenchmarkHarvest1M|entries/s-cpu|>=|2000000"
 	"durable harvest (pinned daemon: read, ledger, clear), 64 k entries|BenchmarkHarvestDurable64k|entries/s|>=|2000000"
+	"durable harvest (pinned daemon: read, ledger, clear), 1 M entries|BenchmarkHarvestDurable1M|entries/s|>=|2000000"
 	"kernel memory per flow slot, this machine|BenchmarkFlowSlotMemory/64k|B/slot|<=|256"
 	"cache: delta merges into 64 k flows, one core|BenchmarkMergeExisting/flows=65536/bidir=false|merges/s|>=|2000000"
 	"cache: delta merges into 1 M flows, one core|BenchmarkMergeExisting/flows=1048576/bidir=false|merges/s|>=|2000000"
