@@ -14,9 +14,8 @@ import (
 var captureStart = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
 type capturedPacket struct {
-	at   time.Duration // since captureStart
-	d    Delta         // timestamps filled in by capture()
-	name string
+	at time.Duration // since captureStart
+	d  Delta         // timestamps filled in by capture()
 }
 
 // lecture is a small capture in the spirit of a NetFlow lecture: a telnet

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -70,7 +69,7 @@ func legacyRecords() []cache.Record {
 			Packets: 1, Bytes: 76, Start: at(1_500_000), End: at(1_500_000), EndReason: cache.EndIdle,
 		},
 		{
-			SrcAddr: a("198.18.0.1"), DstAddr: a("198.19.1.2"), SrcPort: 0, DstPort: 8<<8 | 0,
+			SrcAddr: a("198.18.0.1"), DstAddr: a("198.19.1.2"), SrcPort: 0, DstPort: 8 << 8,
 			Proto: 1, ToS: 0x10, IPVersion: 4, InIfIndex: 3, OutIfIndex: 7,
 			Packets: 3, Bytes: 252, Start: at(20_000), End: at(22_000), EndReason: cache.EndIdle,
 			SrcAS: 64512, DstAS: 4200000000, SrcMask: 24, DstMask: 16, NextHop: a("198.18.255.254"),
@@ -237,8 +236,6 @@ func legacyWritePcap(t *testing.T, path string, datagrams [][]byte) {
 		t.Fatal(err)
 	}
 }
-
-var _ = cmp.Diff
 
 // legacyAbout describes the fixed inputs of a golden file.
 func legacyAbout(what string, s Settings) string {

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
-
-	"github.com/spanflow/spanflow/cache"
 )
 
 func TestV5Golden(t *testing.T) {
@@ -120,5 +118,3 @@ func BenchmarkV5Encode(b *testing.B) {
 	e, _ := NewV5Encoder(legacySettings())
 	legacyBenchmark(b, e, legacyBenchRecords())
 }
-
-var _ = cache.EndIdle

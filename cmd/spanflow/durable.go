@@ -25,7 +25,6 @@ type keeper struct {
 	probe  *probe.Probe
 	table  *cache.Table
 	clock  *cache.MonotonicClock
-	bidir  bool
 	epoch  uint32
 	keys   []bpf.FlowKey
 }

@@ -457,10 +457,9 @@ type e2eTotals struct {
 
 // e2eFields says which key fields and counters a collector shows.
 type e2eFields struct {
-	v4Only      bool // v5: IPv6 flows cannot be exported
-	inIf, vlan  bool
-	flags       bool
-	description string
+	v4Only     bool // v5: IPv6 flows cannot be exported
+	inIf, vlan bool
+	flags      bool
 }
 
 // e2eTruth sums the capture's ground truth by the fields f keeps.

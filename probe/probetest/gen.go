@@ -389,7 +389,6 @@ func (g *generator) frame(f *genFlow, frames map[string]int) (frame []byte, ipBy
 		frames["ipv4"]++
 	} else {
 		b = binary.BigEndian.AppendUint16(b, uint16(layers.EthernetTypeIPv6))
-		ipStart = len(b)
 		ipHdrLen = 40
 		next := k.Proto
 		extLen := 0
