@@ -3,6 +3,8 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -52,14 +54,21 @@ const (
 
 // OpenLedger opens the ledger pinned in dir, creating it empty. It holds
 // up to maxFlows directions (the flow cache's size, twice when flows are
-// bidirectional).
-func OpenLedger(dir string, maxFlows uint32) (*Ledger, error) {
-	entries, err := ebpf.NewMapWithOptions(&ebpf.MapSpec{
+// bidirectional). A ledger made for another size is refused, or with
+// replace discarded (its unexported counts are lost).
+func OpenLedger(dir string, maxFlows uint32, replace bool) (*Ledger, error) {
+	spec := &ebpf.MapSpec{
 		Name: ledgerMap, Type: ebpf.Hash, KeySize: 48, ValueSize: 40, MaxEntries: maxFlows,
 		Flags: unix.BPF_F_NO_PREALLOC, Pinning: ebpf.PinByName,
-	}, ebpf.MapOptions{PinPath: dir})
+	}
+	entries, err := ebpf.NewMapWithOptions(spec, ebpf.MapOptions{PinPath: dir})
+	if errors.Is(err, ebpf.ErrMapIncompatible) && replace {
+		os.Remove(filepath.Join(dir, ledgerMap))
+		os.Remove(filepath.Join(dir, ledgerMetaMap))
+		entries, err = ebpf.NewMapWithOptions(spec, ebpf.MapOptions{PinPath: dir})
+	}
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
-		return nil, fmt.Errorf("ledger in %s was made for another flow cache size: restart with the same --max-flows or use --replace", dir)
+		return nil, fmt.Errorf("ledger in %s was made for another flow cache size: restart with the same --max-flows, or use --replace to discard it (its unexported counts are lost)", dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)

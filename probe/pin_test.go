@@ -146,3 +146,43 @@ func harvestPackets(t *testing.T, p *Probe, total *uint64) map[uint16]uint64 {
 	}
 	return out
 }
+
+func TestLedgerOfAnotherSizeIsRefusedUnlessReplaced(t *testing.T) {
+	probetest.RequireRoot(t)
+	dir := testPinDir(t)
+	if err := prepareFS(dir); err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenLedger(dir, 4096, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k bpf.FlowKey
+	k.SrcPort = 7
+	l.Put(k, LedgerValue{Packets: 3})
+	if err := l.Write(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	// Same size: the entry is there.
+	if l, err = OpenLedger(dir, 4096, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Load()
+	l.Close()
+	if err != nil || got[k].Packets != 3 {
+		t.Fatalf("reopened ledger holds %v, %v", got, err)
+	}
+	if _, err := OpenLedger(dir, 8192, false); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Fatalf("another size: err = %v", err)
+	}
+	l, err = OpenLedger(dir, 8192, true)
+	if err != nil {
+		t.Fatalf("with replace: %v", err)
+	}
+	defer l.Close()
+	if got, _ := l.Load(); len(got) != 0 {
+		t.Fatalf("replaced ledger holds %v", got)
+	}
+}

@@ -78,7 +78,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.PinDir != "" {
-		ledger, err := probe.OpenLedger(cfg.PinDir, uint32(2*cfg.MaxFlows+1024))
+		ledger, err := probe.OpenLedger(cfg.PinDir, uint32(2*cfg.MaxFlows+1024), cfg.Replace)
 		if err != nil {
 			return err
 		}
