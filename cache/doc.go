@@ -2,7 +2,11 @@
 // datapath's Deltas into flows, ages them with Cisco's timers, pairs
 // directions on request and hands expired Records, each with its end
 // reason, to the exporters. It also keeps the data of the router's views
-// (`show ip cache flow`, `show ip flow top-talkers`) and prints them.
+// (`show ip cache flow`, `show ip flow top-talkers`) and prints them, and
+// the v8 aggregation caches (Aggregator: one per scheme, fed with expired
+// Records as a router's `ip flow-aggregation cache` is). Pending tells
+// what a flow direction holds since its last export, which the live agent
+// keeps in a pinned ledger so a crash loses nothing.
 //
 // It never imports probe or exporter, never logs, and starts no
 // goroutines: the caller (cmd, or Replay offline) decides when to Merge
