@@ -80,12 +80,19 @@ func NewCaptureClock(start time.Time) *CaptureClock {
 	return &CaptureClock{now: start}
 }
 
-// Advance moves the clock to t. A capture may hold slightly out-of-order
-// timestamps (pcapng with several interfaces); the clock never runs
-// backwards, so an earlier t leaves it where it is.
+// CaptureStepBack is how far back a capture's time must jump for the
+// clock to follow it. Smaller steps are reordering (pcapng with several
+// interfaces) and leave the clock where it is; a larger one is a capture
+// spliced from several, whose earlier part should age among its own
+// packets rather than look idle against the later part's time.
+const CaptureStepBack = time.Second
+
+// Advance moves the clock to t: forward always, back only by more than
+// CaptureStepBack. Flows of the later time keep their deadlines and end
+// when the clock reaches them again, or at the final flush.
 func (c *CaptureClock) Advance(t time.Time) {
 	c.mu.Lock()
-	if t.After(c.now) {
+	if t.After(c.now) || c.now.Sub(t) > CaptureStepBack {
 		c.now = t
 	}
 	c.mu.Unlock()

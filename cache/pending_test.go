@@ -87,3 +87,56 @@ func TestFlowAtUnixEpochIsExported(t *testing.T) {
 		t.Errorf("statistics since %v, want the epoch", s.Since)
 	}
 }
+
+// TestCaptureClockFollowsOnlyLargeStepsBack: reordering of up to a second
+// leaves the clock alone; a capture spliced from an earlier one moves it
+// back, so the earlier part ages among its own packets.
+func TestCaptureClockFollowsOnlyLargeStepsBack(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	c := NewCaptureClock(t0)
+	c.Advance(t0.Add(10 * time.Second))
+	c.Advance(t0.Add(10*time.Second - CaptureStepBack)) // reordering
+	if got := c.Now(); !got.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("after a step back of %v: now %v", CaptureStepBack, got)
+	}
+	c.Advance(t0) // splice
+	if got := c.Now(); !got.Equal(t0) {
+		t.Fatalf("after a step back of 10 s: now %v, want %v", got, t0)
+	}
+
+	// A flow of the earlier part, whose packets are 5 s apart, stays one
+	// record though the capture showed a later time first.
+	tab, err := NewTable(DefaultConfig(), NewCaptureClock(t0.Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := key(17, "198.18.0.1:1", "198.18.0.2:2")
+	early := key(17, "198.18.0.3:3", "198.18.0.4:4")
+	ns := func(d time.Duration) uint64 { return uint64(t0.Add(d).UnixNano()) }
+	var recs []Record
+	err = Replay(tab, tab.clock.(*CaptureClock), func(yield func(time.Time, Delta) bool) {
+		for _, p := range []struct {
+			at time.Duration
+			k  bpf.FlowKey
+		}{{time.Hour, late}, {0, early}, {5 * time.Second, early}} {
+			if !yield(t0.Add(p.at), Delta{Key: p.k, Packets: 1, Bytes: 100, FirstNs: ns(p.at), LastNs: ns(p.at)}) {
+				return
+			}
+		}
+	}, func(r []Record) error { recs = append(recs, r...); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.SrcPort == 3 {
+			n++
+			if r.Packets != 2 {
+				t.Errorf("early flow record with %d packets, want both in one", r.Packets)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("early flow in %d records, want 1: %+v", n, recs)
+	}
+}

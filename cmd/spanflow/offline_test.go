@@ -223,10 +223,11 @@ var defaultTimers = struct{ inactive, active time.Duration }{
 //   - every record lasts less than the active timeout and starts after
 //     the previous record of its key ended; none is lack of resources.
 //
-// In a capture whose time steps back (steppedBack), the clock stays where
-// it was, so the flows of the frames "in the past" end idle at the next
-// frame (or forced, after the last): the rules on the key's next record
-// and on the idle timer of forced records do not hold there.
+// In a capture whose time steps back (steppedBack), the clock steps back
+// with it (cache.CaptureStepBack): flows of the later part wait until the
+// clock reaches their deadlines again or the final flush, so the rules on
+// the key's next record and on the idle timer of forced records do not
+// hold there.
 func checkEndReasons(recs []jsonRecord, end time.Time, bidir, steppedBack bool) []string {
 	var bad []string
 	complain := func(r *jsonRecord, format string, args ...any) {
