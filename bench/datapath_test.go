@@ -82,6 +82,7 @@ func BenchmarkXDPHotPath(b *testing.B) {
 	minimal := loadCollection(b, benchprog.Minimal).Programs[benchprog.ProgMinimal]
 	wide := loadCollection(b, benchprog.MinimalWideKey).Programs[benchprog.ProgMinimal]
 	flow := openProbe(b, probe.Options{}).Program()
+	coarse := openProbe(b, probe.Options{CoarseClock: true}).Program()
 	cases := []*dataCase{
 		{name: "baseline", prog: baseline, frame: v4},
 		{name: "minimal", prog: minimal, frame: v4},
@@ -89,6 +90,7 @@ func BenchmarkXDPHotPath(b *testing.B) {
 		{name: "flow", prog: flow, frame: v4},
 		{name: "flow-ipv6", prog: flow, frame: v6},
 		{name: "flow-vlan", prog: flow, frame: vlan},
+		{name: "flow-coarse", prog: coarse, frame: v4}, // --clock coarse
 	}
 	for _, v := range benchprog.Variants {
 		prog := loadCollection(b, v.Load).Programs[bpf.ProgFlow]

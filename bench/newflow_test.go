@@ -39,10 +39,11 @@ func BenchmarkXDPNewFlow(b *testing.B) {
 
 	targets := []newFlowTarget{
 		{"minimal", collectionTarget(benchprog.Minimal, benchprog.ProgMinimal, benchprog.MapMinimal)},
-		{"flow", probeTarget},
+		{"flow", probeTarget(probe.Options{})},
+		{"flow-coarse", probeTarget(probe.Options{CoarseClock: true})},
 	}
 	for _, v := range benchprog.Variants {
-		if v.Name == "direct" || v.Name == "coarse" {
+		if v.Name == "direct" {
 			targets = append(targets, newFlowTarget{"flow-" + v.Name, collectionTarget(v.Load, bpf.ProgFlow, bpf.MapFlowsA)})
 		}
 	}
@@ -86,8 +87,14 @@ func BenchmarkXDPNewFlow(b *testing.B) {
 // probeTarget opens spanflow's probe with a default-sized slot; its check
 // is that the harvest holds exactly newFlows flows and nothing hit a full
 // map (so every run of the sample really was a new flow).
-func probeTarget(b *testing.B) (*ebpf.Program, func(*testing.B), func()) {
-	p, err := probe.Open(probe.Options{})
+func probeTarget(opts probe.Options) func(*testing.B) (*ebpf.Program, func(*testing.B), func()) {
+	return func(b *testing.B) (*ebpf.Program, func(*testing.B), func()) {
+		return openTarget(b, opts)
+	}
+}
+
+func openTarget(b *testing.B, opts probe.Options) (*ebpf.Program, func(*testing.B), func()) {
+	p, err := probe.Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}

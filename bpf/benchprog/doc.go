@@ -7,8 +7,9 @@
 //     issue's "≤ 1.3× a minimal counter". minimal_widekey.c is the same
 //     with a 48-byte key.
 //   - flow_*.c: bpf/xdp.c itself, compiled with one helper call swapped
-//     (coarse clock, no clock, no ARRAY_OF_MAPS, no flow map), to say what
-//     each part of xdp_flow costs.
+//     (no clock, no ARRAY_OF_MAPS, no flow map), to say what each part of
+//     xdp_flow costs. The coarse clock needs no variant: it is the real
+//     program's --clock coarse.
 //   - xdp_next_flow (nextflow.c): bumps the ports of the frame in place and
 //     tail-calls the program under test, so every run of a test-run loop is
 //     a new flow.

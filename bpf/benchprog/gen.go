@@ -7,9 +7,7 @@ package benchprog
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux baseline baseline.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux minimal minimal.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux minimalWidekey minimal_widekey.c -- -I/usr/include/x86_64-linux-gnu
-//go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowCoarse flow_coarse.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowNoclock flow_noclock.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowDirect flow_direct.c -- -I/usr/include/x86_64-linux-gnu
-//go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowDirectCoarse flow_direct_coarse.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowNomap flow_nomap.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux nextflow nextflow.c -- -I/usr/include/x86_64-linux-gnu

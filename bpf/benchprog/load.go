@@ -34,9 +34,7 @@ type Variant struct {
 
 // Variants lists the xdp_flow variants.
 var Variants = []Variant{
-	{"coarse", "bpf_ktime_get_ns → bpf_ktime_get_coarse_ns", loadFlowCoarse},
 	{"noclock", "no clock read (times are 0)", loadFlowNoclock},
 	{"direct", "flows_a looked up directly, no ARRAY_OF_MAPS", loadFlowDirect},
-	{"direct-coarse", "direct and coarse together", loadFlowDirectCoarse},
 	{"nomap", "no flow slot: parse, key and stats only", loadFlowNomap},
 }
