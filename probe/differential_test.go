@@ -20,9 +20,6 @@ import (
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
-// realCaptures is the shared folder of other people's captures.
-const realCaptures = "../../shared/testdata/real"
-
 // flowTotals is what a flow adds up to over one comparison.
 type flowTotals struct {
 	Packets, Bytes uint64
@@ -190,7 +187,7 @@ func TestXDPMatchesReferenceWithMaskedKeys(t *testing.T) {
 // compares the drained map and the stats, capture by capture.
 func TestXDPMatchesReferenceOnCaptures(t *testing.T) {
 	r := &xdpRunner{p: openProbe(t, Options{MapEntries: 1 << 18})}
-	files := captureFiles(t)
+	files, realFolder := captureFiles(t)
 	var frames, skipped, captures int
 	for _, path := range files {
 		c, err := OpenCapture(path)
@@ -229,18 +226,19 @@ func TestXDPMatchesReferenceOnCaptures(t *testing.T) {
 	t.Logf("%d Ethernet captures, %d frames compared, %d frames outside the 14..%d bytes one XDP buffer holds",
 		captures, frames, skipped, maxLinearFrame)
 	if captures < 200 || frames < 10000 {
-		t.Fatalf("only %d captures and %d frames: is %s there?", captures, frames, realCaptures)
+		t.Fatalf("only %d captures and %d frames: is %s whole?", captures, frames, realFolder)
 	}
 }
 
-// captureFiles lists the project's own captures and the shared real ones
-// (from pcaps.tsv).
-func captureFiles(t *testing.T) []string {
+// captureFiles lists the project's own captures and the real ones (from
+// pcaps.tsv in the folder probetest.RealCapturesDir finds, also returned).
+func captureFiles(t *testing.T) ([]string, string) {
 	t.Helper()
 	own, _ := filepath.Glob("../testdata/*.pcap*")
+	realCaptures := probetest.RealCapturesDir(t)
 	index, err := os.Open(filepath.Join(realCaptures, "pcaps.tsv"))
 	if err != nil {
-		t.Skipf("shared captures not found (%v): they live outside the repo in ../shared/testdata/real", err)
+		t.Fatal(err)
 	}
 	defer index.Close()
 	files := own
@@ -252,7 +250,7 @@ func captureFiles(t *testing.T) []string {
 		}
 		files = append(files, filepath.Join(realCaptures, name))
 	}
-	return files
+	return files, realCaptures
 }
 
 var (

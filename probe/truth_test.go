@@ -14,15 +14,11 @@ import (
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
-// realTestdata is the shared folder of real captures, next to the
-// repository (never copied into it).
-const realTestdata = "../../shared/testdata/real"
-
 // realDir, realCapture, readPcapsTSV, readTSV and atoi serve the package's
 // other real-capture tests (capture_test.go, reference_test.go); they
 // delegate to probetest, which reads the folder for every package.
 
-// realDir returns the folder of real captures, or skips the test.
+// realDir returns the folder of real captures (probetest.RealCapturesDir).
 func realDir(t *testing.T) string {
 	t.Helper()
 	return probetest.RealCapturesDir(t)

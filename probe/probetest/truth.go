@@ -15,34 +15,45 @@ import (
 )
 
 // The real captures and their flow-accounting truth (flows-truth.tsv,
-// made with tshark) live in ../shared/testdata/real next to the
-// repository and are never copied into it. These helpers read them for
-// any package's tests: the reference parser's (probe) and offline mode's
+// made with tshark) are copied into the repository's testdata/real from
+// ../shared/testdata/real, the folder next to the repository they were
+// gathered in (testdata/README.md). These helpers read them for any
+// package's tests: the reference parser's (probe) and offline mode's
 // (cmd/spanflow).
 
-// RealCapturesDir returns the folder of real captures, found next to the
-// repository that holds the working directory, or skips the test.
+// RealCapturesDir returns the folder of real captures: the repository's
+// testdata/real, else ../shared/testdata/real next to the repository
+// (both found from the working directory's go.mod). The captures are part
+// of the repository, so when neither folder holds them the test fails,
+// naming the paths it tried; it never skips.
 func RealCapturesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
 			break
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("real captures not available: no go.mod above the working directory")
+		parent := filepath.Dir(root)
+		if parent == root {
+			t.Fatalf("real captures not found: no go.mod above the working directory %s", root)
 		}
-		dir = parent
+		root = parent
 	}
-	real := filepath.Join(dir, "..", "shared", "testdata", "real")
-	if _, err := os.Stat(filepath.Join(real, "flows-truth.tsv")); err != nil {
-		t.Skipf("real captures not available (%v): they live in ../shared/testdata/real next to the repository", err)
+	tried := []string{
+		filepath.Join(root, "testdata", "real"),
+		filepath.Join(root, "..", "shared", "testdata", "real"),
 	}
-	return real
+	for _, dir := range tried {
+		if _, err := os.Stat(filepath.Join(dir, "flows-truth.tsv")); err == nil {
+			return dir
+		}
+	}
+	t.Fatalf("real captures not found: no flows-truth.tsv in %s; testdata/real belongs to the repository (copied from ../shared/testdata/real, see testdata/README.md)",
+		strings.Join(tried, " or "))
+	return ""
 }
 
 // RealCapture is one row of pcaps.tsv.
