@@ -30,6 +30,11 @@ type Settings struct {
 	EngineID   uint8     // v5/v7/v8 engine id
 	SourceID   uint32    // v9 source id / IPFIX observation domain id
 
+	// IPv6Transport says the collector is reached over IPv6, whose IP and
+	// UDP headers take 48 bytes instead of 28: every version's datagrams
+	// shrink to match.
+	IPv6Transport bool
+
 	// Sampling advertised to collectors (v5 header, v9/IPFIX options).
 	SamplingInterval uint32 // N of 1-in-N; 0 or 1 = unsampled
 	SamplingRandom   bool
@@ -46,5 +51,14 @@ func (s Settings) payloadLimit() int {
 	if mtu == 0 {
 		mtu = DefaultMTU
 	}
-	return mtu - 28
+	if s.IPv6Transport {
+		return mtu - ipv6UDPHeaderLen
+	}
+	return mtu - ipv4UDPHeaderLen
 }
+
+// Headers an export datagram travels under.
+const (
+	ipv4UDPHeaderLen = 20 + 8
+	ipv6UDPHeaderLen = 40 + 8
+)

@@ -7,166 +7,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
-// Information element numbers used by the v9 and IPFIX encoders and read by
-// the Decoder. Below 128 the NetFlow v9 field types (RFC 3954 §8) and the
-// IPFIX information elements (IANA "IPFIX Information Elements") agree, so
-// one table serves both; the IPFIX name follows each v9 name.
-const (
-	ieInBytes         = 1   // IN_BYTES / octetDeltaCount
-	ieInPkts          = 2   // IN_PKTS / packetDeltaCount
-	ieProtocol        = 4   // PROTOCOL / protocolIdentifier
-	ieSrcToS          = 5   // SRC_TOS / ipClassOfService
-	ieTCPFlags        = 6   // TCP_FLAGS / tcpControlBits
-	ieL4SrcPort       = 7   // L4_SRC_PORT / sourceTransportPort
-	ieIPv4SrcAddr     = 8   // IPV4_SRC_ADDR / sourceIPv4Address
-	ieSrcMask         = 9   // SRC_MASK / sourceIPv4PrefixLength
-	ieInputSNMP       = 10  // INPUT_SNMP / ingressInterface
-	ieL4DstPort       = 11  // L4_DST_PORT / destinationTransportPort
-	ieIPv4DstAddr     = 12  // IPV4_DST_ADDR / destinationIPv4Address
-	ieDstMask         = 13  // DST_MASK / destinationIPv4PrefixLength
-	ieOutputSNMP      = 14  // OUTPUT_SNMP / egressInterface
-	ieIPv4NextHop     = 15  // IPV4_NEXT_HOP / ipNextHopIPv4Address
-	ieSrcAS           = 16  // SRC_AS / bgpSourceAsNumber
-	ieDstAS           = 17  // DST_AS / bgpDestinationAsNumber
-	ieLastSwitched    = 21  // LAST_SWITCHED / flowEndSysUpTime
-	ieFirstSwitched   = 22  // FIRST_SWITCHED / flowStartSysUpTime
-	ieOutBytes        = 23  // OUT_BYTES / postOctetDeltaCount
-	ieOutPkts         = 24  // OUT_PKTS / postPacketDeltaCount
-	ieIPv6SrcAddr     = 27  // IPV6_SRC_ADDR / sourceIPv6Address
-	ieIPv6DstAddr     = 28  // IPV6_DST_ADDR / destinationIPv6Address
-	ieIPv6SrcMask     = 29  // IPV6_SRC_MASK / sourceIPv6PrefixLength
-	ieIPv6DstMask     = 30  // IPV6_DST_MASK / destinationIPv6PrefixLength
-	ieICMPType        = 32  // ICMP_TYPE / icmpTypeCodeIPv4: type<<8 | code
-	ieSamplingIntvl   = 34  // SAMPLING_INTERVAL / samplingInterval
-	ieSamplingAlgo    = 35  // SAMPLING_ALGORITHM / samplingAlgorithm
-	ieSamplerID       = 48  // FLOW_SAMPLER_ID / samplerId
-	ieSamplerMode     = 49  // FLOW_SAMPLER_MODE / samplerMode
-	ieSamplerInterval = 50  // FLOW_SAMPLER_RANDOM_INTERVAL / samplerRandomInterval
-	ieSrcVLAN         = 58  // SRC_VLAN / vlanId
-	ieIPVersion       = 60  // IP_PROTOCOL_VERSION / ipVersion
-	ieDirection       = 61  // DIRECTION / flowDirection
-	ieIPv6NextHop     = 62  // IPV6_NEXT_HOP / ipNextHopIPv6Address
-	ieIfName          = 82  // IF_NAME / interfaceName
-	ieIfDesc          = 83  // IF_DESC / interfaceDescription
-	ieAppDesc         = 94  // APPLICATION_DESCRIPTION / applicationDescription
-	ieAppID           = 95  // APPLICATION_ID / applicationId (RFC 6759)
-	ieAppName         = 96  // APPLICATION_NAME / applicationName
-	ieFlowEndReason   = 136 // flowEndReason
-	ieICMPTypeIPv6    = 139 // icmpTypeCodeIPv6
-	ieObsDomainID     = 149 // observationDomainId
-	ieFlowStartSec    = 150 // flowStartSeconds
-	ieFlowEndSec      = 151 // flowEndSeconds
-	ieFlowStartMs     = 152 // flowStartMilliseconds
-	ieFlowEndMs       = 153 // flowEndMilliseconds
-	ieSelectorID      = 302 // selectorId (RFC 5477)
-	ieSelectorAlgo    = 304 // selectorAlgorithm (IANA PSAMP registry)
-	ieSamplingPktIntv = 305 // samplingPacketInterval
-	ieSamplingPktSpc  = 306 // samplingPacketSpace
-	ieSamplingSize    = 309 // samplingSize
-	ieSamplingPop     = 310 // samplingPopulation
-
-	// v9 options scope types (RFC 3954 §6.1).
-	v9ScopeSystem    = 1
-	v9ScopeInterface = 2
-
-	// penReverse is the private enterprise number RFC 5103 assigns to
-	// reverse information elements of biflows.
-	penReverse = 29305
-
-	// varLen is the IPFIX field length of a variable-length element.
-	varLen = 0xffff
-)
-
-// Sampling algorithm codes: v9 SAMPLING_ALGORITHM / FLOW_SAMPLER_MODE
-// (1 deterministic, 2 random) and PSAMP selectorAlgorithm (1 systematic
-// count-based, 3 random n-out-of-N).
-const (
-	samplingDeterministic = 1
-	samplingRandom        = 2
-	selectorSystematic    = 1
-	selectorRandomNofN    = 3
-)
-
-// Fixed string lengths in options data (Cisco's interface table sizes);
-// longer names are truncated, shorter ones padded with zeros.
-const (
-	v9IfNameLen  = 32
-	v9IfDescLen  = 64
-	v9AppNameLen = v9IfNameLen
-	v9AppDescLen = v9IfDescLen
-)
-
-// fieldKind names the cache.Record value an information element carries,
-// for the encoders (which write it) and the Decoder (which reads it).
-type fieldKind uint8
-
-const (
-	kIgnore fieldKind = iota
-	kBytes
-	kPackets
-	kRevBytes
-	kRevPackets
-	kProto
-	kToS
-	kTCPFlags
-	kTCPFlagsBoth // v9 biflow: both directions' flags ORed
-	kRevTCPFlags
-	kSrcPort
-	kDstPort
-	kICMPTypeCode // ICMP/ICMPv6 flows: DstPort; else 0
-	kSrcAddr4
-	kDstAddr4
-	kSrcAddr6
-	kDstAddr6
-	kSrcMask
-	kDstMask
-	kInIf
-	kOutIf
-	kNextHop4
-	kNextHop6
-	kSrcAS
-	kDstAS
-	kFirstUptime // ms since the exporter's boot (v9 FIRST_SWITCHED)
-	kLastUptime
-	kStartSec // Unix seconds
-	kEndSec
-	kStartMs // Unix milliseconds
-	kEndMs
-	kRevStartMs
-	kRevEndMs
-	kVLAN
-	kIPVersion
-	kDirection
-	kEndReason
-	kAppID
-)
-
-// ie is one field of a template: element id, length on the wire,
+// field is one field of a template: element id, length on the wire,
 // enterprise number (0 = IANA) and what it carries.
-type ie struct {
+type field struct {
 	id     uint16
 	length uint16
 	pen    uint32
-	kind   fieldKind
-}
-
-// Interface names one of the exporter's interfaces for the interface
-// options template (IF_NAME 82, IF_DESC 83), so collectors can label
-// INPUT_SNMP/OUTPUT_SNMP values.
-type Interface struct {
-	Index       uint32
-	Name        string
-	Description string
-}
-
-// Application maps an applicationId (RFC 6759) to a name, for the
-// application options template (APPLICATION_NAME 96, DESCRIPTION 94).
-type Application struct {
-	ID          uint32
-	Name        string
-	Description string
+	kind   ie.Kind
 }
 
 // TemplateOptions are the v9/IPFIX settings Settings does not carry.
@@ -175,16 +25,13 @@ type TemplateOptions struct {
 	// The encoders use 9 consecutive IDs from there: four flow templates,
 	// three sampling options templates, interface and application options.
 	FirstTemplateID uint16
-	// IPv6Transport says the collector is reached over IPv6, whose IP and
-	// UDP headers take 48 bytes instead of 28: datagrams shrink to match.
-	IPv6Transport bool
 	// AppID adds applicationId (95) to the flow templates; set it when
 	// classification is on.
 	AppID bool
 	// Interfaces and Applications go out in options data with every
 	// template refresh.
-	Interfaces   []Interface
-	Applications []Application
+	Interfaces   []ie.Interface
+	Applications []ie.Application
 }
 
 func (o TemplateOptions) firstID() uint16 {
@@ -192,15 +39,6 @@ func (o TemplateOptions) firstID() uint16 {
 		return 256
 	}
 	return o.FirstTemplateID
-}
-
-// payloadLimit is Settings.payloadLimit corrected for an IPv6 collector.
-func (o TemplateOptions) payloadLimit(s Settings) int {
-	n := s.payloadLimit()
-	if o.IPv6Transport {
-		n -= 20
-	}
-	return n
 }
 
 // flow template variants, indexed by flowVariant.
@@ -238,118 +76,118 @@ func isV6(r *cache.Record) bool {
 // v9FlowFields lists the fields of a v9 flow template. Counters are 8
 // bytes so no flow wraps them; a biflow carries the reverse direction in
 // OUT_BYTES/OUT_PKTS and its times and flags cover both directions.
-func v9FlowFields(v6, bi, app bool) []ie {
-	f := []ie{
-		{ieInBytes, 8, 0, kBytes},
-		{ieInPkts, 8, 0, kPackets},
+func v9FlowFields(v6, bi, app bool) []field {
+	f := []field{
+		{ie.InBytes, 8, 0, ie.KindBytes},
+		{ie.InPkts, 8, 0, ie.KindPackets},
 	}
 	if bi {
-		f = append(f, ie{ieOutBytes, 8, 0, kRevBytes}, ie{ieOutPkts, 8, 0, kRevPackets})
+		f = append(f, field{ie.OutBytes, 8, 0, ie.KindRevBytes}, field{ie.OutPkts, 8, 0, ie.KindRevPackets})
 	}
 	f = append(f,
-		ie{ieFirstSwitched, 4, 0, kFirstUptime},
-		ie{ieLastSwitched, 4, 0, kLastUptime},
+		field{ie.FirstSwitched, 4, 0, ie.KindFirstUptime},
+		field{ie.LastSwitched, 4, 0, ie.KindLastUptime},
 	)
 	f = append(f, addrFields(v6)...)
 	f = append(f,
-		ie{ieL4SrcPort, 2, 0, kSrcPort},
-		ie{ieICMPType, 2, 0, kICMPTypeCode}, // v9 uses 32 for ICMPv6 too
-		ie{ieL4DstPort, 2, 0, kDstPort},
-		ie{ieInputSNMP, 4, 0, kInIf},
-		ie{ieOutputSNMP, 4, 0, kOutIf},
-		ie{ieSrcAS, 4, 0, kSrcAS},
-		ie{ieDstAS, 4, 0, kDstAS},
-		ie{ieSrcVLAN, 2, 0, kVLAN},
-		ie{ieProtocol, 1, 0, kProto},
-		ie{ieSrcToS, 1, 0, kToS},
-		ie{ieTCPFlags, 1, 0, kTCPFlagsBoth},
+		field{ie.L4SrcPort, 2, 0, ie.KindSrcPort},
+		field{ie.ICMPType, 2, 0, ie.KindICMPTypeCode}, // v9 uses 32 for ICMPv6 too
+		field{ie.L4DstPort, 2, 0, ie.KindDstPort},
+		field{ie.InputSNMP, 4, 0, ie.KindInIf},
+		field{ie.OutputSNMP, 4, 0, ie.KindOutIf},
+		field{ie.SrcAS, 4, 0, ie.KindSrcAS},
+		field{ie.DstAS, 4, 0, ie.KindDstAS},
+		field{ie.SrcVLAN, 2, 0, ie.KindVLAN},
+		field{ie.Protocol, 1, 0, ie.KindProto},
+		field{ie.SrcToS, 1, 0, ie.KindToS},
+		field{ie.TCPFlags, 1, 0, ie.KindTCPFlagsBoth},
 	)
 	f = append(f, maskFields(v6)...)
 	f = append(f,
-		ie{ieIPVersion, 1, 0, kIPVersion},
-		ie{ieDirection, 1, 0, kDirection},
-		ie{ieFlowEndReason, 1, 0, kEndReason},
+		field{ie.IPVersion, 1, 0, ie.KindIPVersion},
+		field{ie.Direction, 1, 0, ie.KindDirection},
+		field{ie.FlowEndReason, 1, 0, ie.KindEndReason},
 	)
 	if app {
-		f = append(f, ie{ieAppID, 4, 0, kAppID})
+		f = append(f, field{ie.AppID, 4, 0, ie.KindAppID})
 	}
 	return f
 }
 
 // ipfixFlowFields lists the fields of an IPFIX flow template: absolute
 // millisecond times, and for biflows the RFC 5103 reverse elements.
-func ipfixFlowFields(v6, bi, app bool) []ie {
-	f := []ie{
-		{ieInBytes, 8, 0, kBytes},
-		{ieInPkts, 8, 0, kPackets},
-		{ieFlowStartMs, 8, 0, kStartMs},
-		{ieFlowEndMs, 8, 0, kEndMs},
+func ipfixFlowFields(v6, bi, app bool) []field {
+	f := []field{
+		{ie.InBytes, 8, 0, ie.KindBytes},
+		{ie.InPkts, 8, 0, ie.KindPackets},
+		{ie.FlowStartMs, 8, 0, ie.KindStartMs},
+		{ie.FlowEndMs, 8, 0, ie.KindEndMs},
 	}
 	f = append(f, addrFields(v6)...)
-	icmp := ie{ieICMPType, 2, 0, kICMPTypeCode}
+	icmp := field{ie.ICMPType, 2, 0, ie.KindICMPTypeCode}
 	if v6 {
-		icmp.id = ieICMPTypeIPv6
+		icmp.id = ie.ICMPTypeIPv6
 	}
 	f = append(f,
-		ie{ieL4SrcPort, 2, 0, kSrcPort},
+		field{ie.L4SrcPort, 2, 0, ie.KindSrcPort},
 		icmp,
-		ie{ieL4DstPort, 2, 0, kDstPort},
-		ie{ieInputSNMP, 4, 0, kInIf},
-		ie{ieOutputSNMP, 4, 0, kOutIf},
-		ie{ieSrcAS, 4, 0, kSrcAS},
-		ie{ieDstAS, 4, 0, kDstAS},
-		ie{ieSrcVLAN, 2, 0, kVLAN},
+		field{ie.L4DstPort, 2, 0, ie.KindDstPort},
+		field{ie.InputSNMP, 4, 0, ie.KindInIf},
+		field{ie.OutputSNMP, 4, 0, ie.KindOutIf},
+		field{ie.SrcAS, 4, 0, ie.KindSrcAS},
+		field{ie.DstAS, 4, 0, ie.KindDstAS},
+		field{ie.SrcVLAN, 2, 0, ie.KindVLAN},
 		// tcpControlBits is unsigned16 since RFC 7125; the reduced-size
 		// encoding (RFC 7011 §6.2) of 1 byte loses nothing of our 8-bit
 		// flags, and pmacct 1.7 reads only that size.
-		ie{ieTCPFlags, 1, 0, kTCPFlags},
-		ie{ieProtocol, 1, 0, kProto},
-		ie{ieSrcToS, 1, 0, kToS},
+		field{ie.TCPFlags, 1, 0, ie.KindTCPFlags},
+		field{ie.Protocol, 1, 0, ie.KindProto},
+		field{ie.SrcToS, 1, 0, ie.KindToS},
 	)
 	f = append(f, maskFields(v6)...)
 	f = append(f,
-		ie{ieIPVersion, 1, 0, kIPVersion},
-		ie{ieDirection, 1, 0, kDirection},
-		ie{ieFlowEndReason, 1, 0, kEndReason},
+		field{ie.IPVersion, 1, 0, ie.KindIPVersion},
+		field{ie.Direction, 1, 0, ie.KindDirection},
+		field{ie.FlowEndReason, 1, 0, ie.KindEndReason},
 	)
 	if app {
-		f = append(f, ie{ieAppID, 4, 0, kAppID})
+		f = append(f, field{ie.AppID, 4, 0, ie.KindAppID})
 	}
 	if bi {
 		f = append(f,
-			ie{ieInBytes, 8, penReverse, kRevBytes},
-			ie{ieInPkts, 8, penReverse, kRevPackets},
-			ie{ieFlowStartMs, 8, penReverse, kRevStartMs},
-			ie{ieFlowEndMs, 8, penReverse, kRevEndMs},
-			ie{ieTCPFlags, 1, penReverse, kRevTCPFlags},
+			field{ie.InBytes, 8, ie.PENReverse, ie.KindRevBytes},
+			field{ie.InPkts, 8, ie.PENReverse, ie.KindRevPackets},
+			field{ie.FlowStartMs, 8, ie.PENReverse, ie.KindRevStartMs},
+			field{ie.FlowEndMs, 8, ie.PENReverse, ie.KindRevEndMs},
+			field{ie.TCPFlags, 1, ie.PENReverse, ie.KindRevTCPFlags},
 		)
 	}
 	return f
 }
 
-func addrFields(v6 bool) []ie {
+func addrFields(v6 bool) []field {
 	if v6 {
-		return []ie{
-			{ieIPv6SrcAddr, 16, 0, kSrcAddr6},
-			{ieIPv6DstAddr, 16, 0, kDstAddr6},
-			{ieIPv6NextHop, 16, 0, kNextHop6},
+		return []field{
+			{ie.IPv6SrcAddr, 16, 0, ie.KindSrcAddr6},
+			{ie.IPv6DstAddr, 16, 0, ie.KindDstAddr6},
+			{ie.IPv6NextHop, 16, 0, ie.KindNextHop6},
 		}
 	}
-	return []ie{
-		{ieIPv4SrcAddr, 4, 0, kSrcAddr4},
-		{ieIPv4DstAddr, 4, 0, kDstAddr4},
-		{ieIPv4NextHop, 4, 0, kNextHop4},
+	return []field{
+		{ie.IPv4SrcAddr, 4, 0, ie.KindSrcAddr4},
+		{ie.IPv4DstAddr, 4, 0, ie.KindDstAddr4},
+		{ie.IPv4NextHop, 4, 0, ie.KindNextHop4},
 	}
 }
 
-func maskFields(v6 bool) []ie {
+func maskFields(v6 bool) []field {
 	if v6 {
-		return []ie{{ieIPv6SrcMask, 1, 0, kSrcMask}, {ieIPv6DstMask, 1, 0, kDstMask}}
+		return []field{{ie.IPv6SrcMask, 1, 0, ie.KindSrcMask}, {ie.IPv6DstMask, 1, 0, ie.KindDstMask}}
 	}
-	return []ie{{ieSrcMask, 1, 0, kSrcMask}, {ieDstMask, 1, 0, kDstMask}}
+	return []field{{ie.SrcMask, 1, 0, ie.KindSrcMask}, {ie.DstMask, 1, 0, ie.KindDstMask}}
 }
 
-func recordLen(fields []ie) int {
+func recordLen(fields []field) int {
 	n := 0
 	for _, f := range fields {
 		n += int(f.length)
@@ -383,92 +221,92 @@ func unixMs(at time.Time) uint64 {
 // putFields writes r's values for fields into b, which holds at least
 // recordLen(fields) bytes. v9 biflows fold both directions' times and
 // flags into the one set of fields v9 has.
-func putFields(b []byte, fields []ie, r *cache.Record, ref timeRef) {
+func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 	for i := range fields {
 		f := &fields[i]
 		n := int(f.length)
 		switch f.kind {
-		case kBytes:
+		case ie.KindBytes:
 			binary.BigEndian.PutUint64(b, r.Bytes)
-		case kPackets:
+		case ie.KindPackets:
 			binary.BigEndian.PutUint64(b, r.Packets)
-		case kRevBytes:
+		case ie.KindRevBytes:
 			binary.BigEndian.PutUint64(b, r.RevBytes)
-		case kRevPackets:
+		case ie.KindRevPackets:
 			binary.BigEndian.PutUint64(b, r.RevPackets)
-		case kProto:
+		case ie.KindProto:
 			b[0] = r.Proto
-		case kToS:
+		case ie.KindToS:
 			b[0] = r.ToS
-		case kTCPFlags:
+		case ie.KindTCPFlags:
 			putUint(b[:n], uint64(r.TCPFlags))
-		case kTCPFlagsBoth:
+		case ie.KindTCPFlagsBoth:
 			fl := r.TCPFlags
 			if r.Bidirectional {
 				fl |= r.RevTCPFlags
 			}
 			putUint(b[:n], uint64(fl))
-		case kRevTCPFlags:
+		case ie.KindRevTCPFlags:
 			putUint(b[:n], uint64(r.RevTCPFlags))
-		case kSrcPort:
+		case ie.KindSrcPort:
 			binary.BigEndian.PutUint16(b, r.SrcPort)
-		case kDstPort:
+		case ie.KindDstPort:
 			binary.BigEndian.PutUint16(b, r.DstPort)
-		case kICMPTypeCode:
+		case ie.KindICMPTypeCode:
 			v := uint16(0)
 			if r.Proto == 1 || r.Proto == 58 {
 				v = r.DstPort
 			}
 			binary.BigEndian.PutUint16(b, v)
-		case kSrcAddr4:
+		case ie.KindSrcAddr4:
 			put4(b, r.SrcAddr)
-		case kDstAddr4:
+		case ie.KindDstAddr4:
 			put4(b, r.DstAddr)
-		case kNextHop4:
+		case ie.KindNextHop4:
 			put4(b, r.NextHop)
-		case kSrcAddr6:
+		case ie.KindSrcAddr6:
 			put16(b, r.SrcAddr)
-		case kDstAddr6:
+		case ie.KindDstAddr6:
 			put16(b, r.DstAddr)
-		case kNextHop6:
+		case ie.KindNextHop6:
 			put16(b, r.NextHop)
-		case kSrcMask:
+		case ie.KindSrcMask:
 			b[0] = r.SrcMask
-		case kDstMask:
+		case ie.KindDstMask:
 			b[0] = r.DstMask
-		case kInIf:
+		case ie.KindInIf:
 			binary.BigEndian.PutUint32(b, r.InIfIndex)
-		case kOutIf:
+		case ie.KindOutIf:
 			binary.BigEndian.PutUint32(b, r.OutIfIndex)
-		case kSrcAS:
+		case ie.KindSrcAS:
 			binary.BigEndian.PutUint32(b, r.SrcAS)
-		case kDstAS:
+		case ie.KindDstAS:
 			binary.BigEndian.PutUint32(b, r.DstAS)
-		case kFirstUptime:
+		case ie.KindFirstUptime:
 			binary.BigEndian.PutUint32(b, ref.uptime(biStart(r)))
-		case kLastUptime:
+		case ie.KindLastUptime:
 			binary.BigEndian.PutUint32(b, ref.uptime(biEnd(r)))
-		case kStartMs:
+		case ie.KindStartMs:
 			binary.BigEndian.PutUint64(b, unixMs(r.Start))
-		case kEndMs:
+		case ie.KindEndMs:
 			binary.BigEndian.PutUint64(b, unixMs(r.End))
-		case kRevStartMs:
+		case ie.KindRevStartMs:
 			binary.BigEndian.PutUint64(b, unixMs(r.RevStart))
-		case kRevEndMs:
+		case ie.KindRevEndMs:
 			binary.BigEndian.PutUint64(b, unixMs(r.RevEnd))
-		case kVLAN:
+		case ie.KindVLAN:
 			binary.BigEndian.PutUint16(b, r.VLAN)
-		case kIPVersion:
+		case ie.KindIPVersion:
 			if isV6(r) {
 				b[0] = 6
 			} else {
 				b[0] = 4
 			}
-		case kDirection:
+		case ie.KindDirection:
 			b[0] = 0 // ingress: a probe meters what it receives
-		case kEndReason:
+		case ie.KindEndReason:
 			b[0] = uint8(r.EndReason)
-		case kAppID:
+		case ie.KindAppID:
 			binary.BigEndian.PutUint32(b, r.AppID)
 		default:
 			clear(b[:n])
@@ -498,14 +336,6 @@ func putUint(b []byte, v uint64) {
 		b[i] = byte(v)
 		v >>= 8
 	}
-}
-
-func getUint(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }
 
 func put4(b []byte, a netip.Addr) {

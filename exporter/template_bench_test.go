@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // benchRecords is a mix of IPv4/IPv6, uni- and bidirectional records.
@@ -27,7 +29,7 @@ func BenchmarkTemplateEncode(b *testing.B) {
 	for _, ek := range templateEncoders {
 		b.Run(ek.name, func(b *testing.B) {
 			s := Settings{Boot: tplBoot, SourceID: 1, SamplingInterval: 10}
-			e, err := ek.new(s, TemplateOptions{AppID: true, Interfaces: []Interface{{1, "eth0", "span"}}})
+			e, err := ek.new(s, TemplateOptions{AppID: true, Interfaces: []ie.Interface{{Index: 1, Name: "eth0", Description: "span"}}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -78,7 +80,7 @@ func BenchmarkDecode(b *testing.B) {
 			s := Settings{Boot: tplBoot, SourceID: 1}
 			e, _ := ek.new(s, TemplateOptions{})
 			dg := encodeAll(b, e, tplNow, benchRecords(4096, s, false))
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			for _, x := range dg {
 				_, _ = d.Decode(tplFrom, x)
 			}

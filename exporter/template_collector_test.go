@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 func requireTool(t *testing.T, name string) string {
@@ -50,8 +52,8 @@ func collectorCases() []collectorCase {
 	for i := 0; i < 300; i++ { // several datagrams, refreshes in between
 		many = append(many, randomRecord(rng, s, true))
 	}
-	ifs := []Interface{{2, "eth0", "SPAN from sw1 Gi0/1"}, {3, "eth1", "uplink"}}
-	apps := []Application{{3<<24 | 443, "https", "HTTP over TLS"}, {3<<24 | 53, "dns", "Domain Name System"}}
+	ifs := []ie.Interface{{Index: 2, Name: "eth0", Description: "SPAN from sw1 Gi0/1"}, {Index: 3, Name: "eth1", Description: "uplink"}}
+	apps := []ie.Application{{ID: 3<<24 | 443, Name: "https", Description: "HTTP over TLS"}, {ID: 3<<24 | 53, Name: "dns", Description: "Domain Name System"}}
 	return []collectorCase{
 		{"fixed", Settings{Boot: tplBoot, SourceID: 9}, TemplateOptions{AppID: true, Interfaces: ifs, Applications: apps}, fixedRecords()},
 		{"sampled", Settings{Boot: tplBoot, SourceID: 10, SamplingInterval: 10}, TemplateOptions{}, fixedRecords()},
@@ -457,7 +459,7 @@ func TestNfdumpDecodesTemplateEncoders(t *testing.T) {
 // follows one carrying options data (sampling, interface names: each
 // template refresh) counts as a sequence error.
 func nfdumpIPFIXSequenceErrors(t *testing.T, dgrams [][]byte) int {
-	d := NewDecoder()
+	d := decode.NewDecoder()
 	errs, flows := 0, 0
 	var expect uint32
 	for i, b := range dgrams {

@@ -12,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // The -update flag may be registered by another encoder's golden test of
@@ -39,8 +42,8 @@ type goldenCase struct {
 func goldenCases() []goldenCase {
 	full := TemplateOptions{
 		AppID:        true,
-		Interfaces:   []Interface{{2, "eth0", "SPAN from sw1 Gi0/1"}, {3, "eth1", "uplink"}},
-		Applications: []Application{{3<<24 | 443, "https", "HTTP over TLS"}},
+		Interfaces:   []ie.Interface{{Index: 2, Name: "eth0", Description: "SPAN from sw1 Gi0/1"}, {Index: 3, Name: "eth1", Description: "uplink"}},
+		Applications: []ie.Application{{ID: 3<<24 | 443, Name: "https", Description: "HTTP over TLS"}},
 	}
 	var many []cache.Record
 	for i := 0; i < 12; i++ {
@@ -104,7 +107,7 @@ func TestGoldenTemplateDatagrams(t *testing.T) {
 				t.Fatalf("datagrams differ from %s (-golden +encoded):\n%s", path, diff)
 			}
 			// The golden bytes decode back to the records.
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			var got []cache.Record
 			for _, b := range want {
 				m, err := d.Decode(tplFrom, b)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // Cisco's template refresh defaults (ip flow-export template refresh-rate
@@ -42,7 +43,7 @@ type item struct {
 // flowTmpl is one flow template: its fields and its template record.
 type flowTmpl struct {
 	id     uint16
-	fields []ie
+	fields []field
 	recLen int
 	tmpl   item
 }
@@ -88,7 +89,7 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 		appID:    o.AppID,
 		sourceID: s.SourceID,
 		ref:      timeRef{bootMs: s.Boot.UnixMilli()},
-		limit:    o.payloadLimit(s),
+		limit:    s.payloadLimit(),
 		hdrLen:   20,
 		refreshN: s.TemplateRefreshPackets,
 		refreshT: s.TemplateRefreshTimeout,
@@ -117,7 +118,7 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 	}
 	for v := 0; v < numVariants; v++ {
 		v6, bi := v&variantV6 != 0, v&variantBi != 0
-		var fields []ie
+		var fields []field
 		if ipfix {
 			fields = ipfixFlowFields(v6, bi, o.AppID)
 		} else {
@@ -148,7 +149,7 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 
 // templateItem builds a template record (scope == nil) or an options
 // template record in the stream's format.
-func (st *stream) templateItem(id uint16, scope, fields []ie) item {
+func (st *stream) templateItem(id uint16, scope, fields []field) item {
 	var b []byte
 	switch {
 	case st.ipfix && scope == nil: // RFC 7011 §3.4.1
@@ -166,7 +167,7 @@ func (st *stream) templateItem(id uint16, scope, fields []ie) item {
 		b = binary.BigEndian.AppendUint16(b, uint16(4*len(scope)))
 		b = binary.BigEndian.AppendUint16(b, uint16(4*len(fields)))
 	}
-	for _, f := range append(append([]ie(nil), scope...), fields...) {
+	for _, f := range append(append([]field(nil), scope...), fields...) {
 		fid := f.id
 		if f.pen != 0 {
 			fid |= 0x8000
@@ -204,14 +205,14 @@ func (st *stream) optionItems(id uint16, s Settings, o TemplateOptions) []item {
 		items = append(items, st.samplingItems(id, s)...)
 	}
 	id += 3
-	scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
+	scope := []field{{ie.ScopeSystem, 4, 0, ie.KindIgnore}}
 	if st.ipfix {
-		scope = []ie{{ieInputSNMP, 4, 0, kIgnore}}
+		scope = []field{{ie.InputSNMP, 4, 0, ie.KindIgnore}}
 	}
 	if len(o.Interfaces) > 0 {
-		fields := []ie{{ieIfName, v9IfNameLen, 0, kIgnore}, {ieIfDesc, v9IfDescLen, 0, kIgnore}}
+		fields := []field{{ie.IfName, ie.IfNameLen, 0, ie.KindIgnore}, {ie.IfDesc, ie.IfDescLen, 0, ie.KindIgnore}}
 		if !st.ipfix {
-			fields = append([]ie{{ieInputSNMP, 4, 0, kIgnore}}, fields...)
+			fields = append([]field{{ie.InputSNMP, 4, 0, ie.KindIgnore}}, fields...)
 		}
 		items = append(items, st.templateItem(id, scope, fields))
 		for _, ifc := range o.Interfaces {
@@ -220,12 +221,12 @@ func (st *stream) optionItems(id uint16, s Settings, o TemplateOptions) []item {
 	}
 	id++
 	if st.ipfix {
-		scope = []ie{{ieAppID, 4, 0, kIgnore}}
+		scope = []field{{ie.AppID, 4, 0, ie.KindIgnore}}
 	}
 	if len(o.Applications) > 0 {
-		fields := []ie{{ieAppName, v9AppNameLen, 0, kIgnore}, {ieAppDesc, v9AppDescLen, 0, kIgnore}}
+		fields := []field{{ie.AppName, ie.AppNameLen, 0, ie.KindIgnore}, {ie.AppDesc, ie.AppDescLen, 0, ie.KindIgnore}}
 		if !st.ipfix {
-			fields = append([]ie{{ieAppID, 4, 0, kIgnore}}, fields...)
+			fields = append([]field{{ie.AppID, 4, 0, ie.KindIgnore}}, fields...)
 		}
 		items = append(items, st.templateItem(id, scope, fields))
 		for _, app := range o.Applications {
@@ -244,9 +245,9 @@ func (st *stream) namedRecord(key uint32, name, desc string) []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, key)
 	n := len(b)
-	b = append(b, make([]byte, v9IfNameLen+v9IfDescLen)...)
-	putString(b[n:n+v9IfNameLen], name)
-	putString(b[n+v9IfNameLen:], desc)
+	b = append(b, make([]byte, ie.IfNameLen+ie.IfDescLen)...)
+	putString(b[n:n+ie.IfNameLen], name)
+	putString(b[n+ie.IfNameLen:], desc)
 	return b
 }
 
@@ -262,23 +263,23 @@ func (st *stream) namedRecord(key uint32, name, desc string) []byte {
 //     without a sampler id or mode), so neither form above reaches it.
 func (st *stream) samplingItems(id uint16, s Settings) []item {
 	n := s.SamplingInterval
-	mode := uint8(samplingDeterministic)
-	selector := uint16(selectorSystematic)
+	mode := uint8(ie.SamplingDeterministic)
+	selector := uint16(ie.SelectorSystematic)
 	if s.SamplingRandom {
-		mode = samplingRandom
-		selector = selectorRandomNofN
+		mode = ie.SamplingRandom
+		selector = ie.SelectorRandomNofN
 	}
 	var std, smp []byte
 	var stdTpl, smpTpl item
 	if st.ipfix {
-		stdTpl = st.templateItem(id, []ie{{ieObsDomainID, 4, 0, kIgnore}},
-			[]ie{{ieSamplingIntvl, 4, 0, kIgnore}, {ieSamplingAlgo, 1, 0, kIgnore}})
-		smpTpl = st.templateItem(id+1, []ie{{ieSelectorID, 8, 0, kIgnore}}, []ie{
-			{ieSelectorAlgo, 2, 0, kIgnore},
-			{ieSamplingPktIntv, 4, 0, kIgnore},
-			{ieSamplingPktSpc, 4, 0, kIgnore},
-			{ieSamplingSize, 4, 0, kIgnore},
-			{ieSamplingPop, 4, 0, kIgnore},
+		stdTpl = st.templateItem(id, []field{{ie.ObsDomainID, 4, 0, ie.KindIgnore}},
+			[]field{{ie.SamplingIntvl, 4, 0, ie.KindIgnore}, {ie.SamplingAlgo, 1, 0, ie.KindIgnore}})
+		smpTpl = st.templateItem(id+1, []field{{ie.SelectorID, 8, 0, ie.KindIgnore}}, []field{
+			{ie.SelectorAlgo, 2, 0, ie.KindIgnore},
+			{ie.SamplingPktIntv, 4, 0, ie.KindIgnore},
+			{ie.SamplingPktSpc, 4, 0, ie.KindIgnore},
+			{ie.SamplingSize, 4, 0, ie.KindIgnore},
+			{ie.SamplingPop, 4, 0, ie.KindIgnore},
 		})
 		smp = binary.BigEndian.AppendUint64(smp, 1) // selectorId
 		smp = binary.BigEndian.AppendUint16(smp, selector)
@@ -287,22 +288,22 @@ func (st *stream) samplingItems(id uint16, s Settings) []item {
 		smp = binary.BigEndian.AppendUint32(smp, 1)   // 1 out of...
 		smp = binary.BigEndian.AppendUint32(smp, n)   // ...N
 	} else {
-		scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
-		stdTpl = st.templateItem(id, scope, []ie{{ieSamplingIntvl, 4, 0, kIgnore}, {ieSamplingAlgo, 1, 0, kIgnore}})
-		smpTpl = st.templateItem(id+1, scope, []ie{
-			{ieSamplerID, 1, 0, kIgnore},
-			{ieSamplerMode, 1, 0, kIgnore},
-			{ieSamplerInterval, 4, 0, kIgnore},
+		scope := []field{{ie.ScopeSystem, 4, 0, ie.KindIgnore}}
+		stdTpl = st.templateItem(id, scope, []field{{ie.SamplingIntvl, 4, 0, ie.KindIgnore}, {ie.SamplingAlgo, 1, 0, ie.KindIgnore}})
+		smpTpl = st.templateItem(id+1, scope, []field{
+			{ie.SamplerID, 1, 0, ie.KindIgnore},
+			{ie.SamplerMode, 1, 0, ie.KindIgnore},
+			{ie.SamplerInterval, 4, 0, ie.KindIgnore},
 		})
 		smp = binary.BigEndian.AppendUint32(smp, st.sourceID)
 		smp = append(smp, 1, mode) // sampler id 1
 		smp = binary.BigEndian.AppendUint32(smp, n)
 	}
-	scope := []ie{{v9ScopeSystem, 4, 0, kIgnore}}
+	scope := []field{{ie.ScopeSystem, 4, 0, ie.KindIgnore}}
 	if st.ipfix {
-		scope = []ie{{ieObsDomainID, 4, 0, kIgnore}}
+		scope = []field{{ie.ObsDomainID, 4, 0, ie.KindIgnore}}
 	}
-	bareTpl := st.templateItem(id+2, scope, []ie{{ieSamplingIntvl, 4, 0, kIgnore}})
+	bareTpl := st.templateItem(id+2, scope, []field{{ie.SamplingIntvl, 4, 0, ie.KindIgnore}})
 	std = binary.BigEndian.AppendUint32(std, st.sourceID) // System scope / observationDomainId
 	std = binary.BigEndian.AppendUint32(std, n)
 	bare := append([]byte(nil), std...)

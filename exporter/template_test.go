@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // Fixed clock of the template encoder tests: the exporter booted an hour
@@ -135,7 +138,7 @@ func encodeAll(t testing.TB, e Encoder, now time.Time, recs []cache.Record) [][]
 	return out
 }
 
-func decodeAll(t testing.TB, d *Decoder, dgrams [][]byte) []cache.Record {
+func decodeAll(t testing.TB, d *decode.Decoder, dgrams [][]byte) []cache.Record {
 	t.Helper()
 	var recs []cache.Record
 	for i, b := range dgrams {
@@ -163,7 +166,7 @@ func TestTemplateEncodersRoundTripRandomRecords(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					d := NewDecoder()
+					d := decode.NewDecoder()
 					var want, got []cache.Record
 					for batch := 0; batch < 10; batch++ {
 						recs := make([]cache.Record, rng.IntN(200))
@@ -197,9 +200,8 @@ func TestTemplateEncodersPackAsManyRecordsAsFit(t *testing.T) {
 			for _, mtu := range []int{576, 1500, 9000} {
 				for _, ipv6Transport := range []bool{false, true} {
 					t.Run(fmt.Sprintf("%s/v6=%v/mtu=%d/v6transport=%v", ek.name, v6, mtu, ipv6Transport), func(t *testing.T) {
-						s := Settings{MTU: mtu, Boot: tplBoot, TemplateRefreshPackets: -1, TemplateRefreshTimeout: -1}
-						o := TemplateOptions{IPv6Transport: ipv6Transport}
-						e, err := ek.new(s, o)
+						s := Settings{MTU: mtu, Boot: tplBoot, TemplateRefreshPackets: -1, TemplateRefreshTimeout: -1, IPv6Transport: ipv6Transport}
+						e, err := ek.new(s, TemplateOptions{})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -216,7 +218,7 @@ func TestTemplateEncodersPackAsManyRecordsAsFit(t *testing.T) {
 							limit = mtu - 48
 						}
 						dg := encodeAll(t, e, tplNow, recs)
-						st := newStreamFor(t, ek.version, s, o)
+						st := newStreamFor(t, ek.version, s, TemplateOptions{})
 						recLen := st.flows[flowVariant(&rec)].recLen
 						hdr := st.hdrLen
 						perDatagram := (limit - hdr - 4) / recLen
@@ -275,12 +277,12 @@ func TestTemplateRefreshEveryNPacketsAndEveryT(t *testing.T) {
 	for _, ek := range templateEncoders {
 		t.Run(ek.name, func(t *testing.T) {
 			s := Settings{Boot: tplBoot, SamplingInterval: 10, TemplateRefreshPackets: 4, TemplateRefreshTimeout: time.Minute}
-			e, err := ek.new(s, TemplateOptions{Interfaces: []Interface{{Index: 1, Name: "eth0"}}})
+			e, err := ek.new(s, TemplateOptions{Interfaces: []ie.Interface{{Index: 1, Name: "eth0"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			rec := fixedRecords()[:1]
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			var carried []bool
 			now := tplNow
 			step := func(at time.Time) {
@@ -324,11 +326,11 @@ func TestTemplateRefreshEveryNPacketsAndEveryT(t *testing.T) {
 func TestTemplateEncodersSendOptionsWithoutRecords(t *testing.T) {
 	for _, ek := range templateEncoders {
 		t.Run(ek.name, func(t *testing.T) {
-			ifs := make([]Interface, 40) // more than one datagram of names
+			ifs := make([]ie.Interface, 40) // more than one datagram of names
 			for i := range ifs {
-				ifs[i] = Interface{Index: uint32(i + 1), Name: fmt.Sprintf("veth%d", i), Description: fmt.Sprintf("%060d", i)}
+				ifs[i] = ie.Interface{Index: uint32(i + 1), Name: fmt.Sprintf("veth%d", i), Description: fmt.Sprintf("%060d", i)}
 			}
-			apps := []Application{{3<<24 | 443, "https", "HTTP over TLS"}, {3<<24 | 53, "dns", ""}}
+			apps := []ie.Application{{ID: 3<<24 | 443, Name: "https", Description: "HTTP over TLS"}, {ID: 3<<24 | 53, Name: "dns", Description: ""}}
 			e, err := ek.new(Settings{Boot: tplBoot, SamplingInterval: 512}, TemplateOptions{Interfaces: ifs, Applications: apps})
 			if err != nil {
 				t.Fatal(err)
@@ -337,13 +339,13 @@ func TestTemplateEncodersSendOptionsWithoutRecords(t *testing.T) {
 			if len(dg) < 2 {
 				t.Fatalf("%d datagrams for 40 long interface names, want ≥ 2", len(dg))
 			}
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			decodeAll(t, d, dg)
 			info := d.Exporter(tplFrom, ek.version, 0)
 			if info == nil || len(info.Interfaces) != 40 || info.Interfaces[40].Name != "veth39" || info.SamplingInterval != 512 {
 				t.Fatalf("exporter info %+v: want 40 interfaces and sampling 512", info)
 			}
-			if diff := cmp.Diff(map[uint32]Application{apps[0].ID: apps[0], apps[1].ID: apps[1]}, info.Applications); diff != "" {
+			if diff := cmp.Diff(map[uint32]ie.Application{apps[0].ID: apps[0], apps[1].ID: apps[1]}, info.Applications); diff != "" {
 				t.Fatalf("applications (-want +got):\n%s", diff)
 			}
 			if again := encodeAll(t, e, tplNow.Add(time.Second), nil); len(again) != 0 {
@@ -384,7 +386,7 @@ func TestV9SequenceCountsPacketsAndIPFIXCountsDataRecords(t *testing.T) {
 	}
 	v9, _ := NewV9Encoder(s, TemplateOptions{})
 	dg := encodeAll(t, v9, tplNow, recs)
-	d := NewDecoder()
+	d := decode.NewDecoder()
 	for i, b := range dg {
 		m, err := d.Decode(tplFrom, b)
 		if err != nil || m.Sequence != uint32(i) {
@@ -445,9 +447,9 @@ func fixedRecords() []cache.Record {
 }
 
 func TestTemplateRefreshLargerThanADatagramDoesNotStarveRecords(t *testing.T) {
-	ifs := make([]Interface, 30) // ~3 KB of names: several 576-byte datagrams
+	ifs := make([]ie.Interface, 30) // ~3 KB of names: several 576-byte datagrams
 	for i := range ifs {
-		ifs[i] = Interface{Index: uint32(i), Name: fmt.Sprintf("eth%d", i)}
+		ifs[i] = ie.Interface{Index: uint32(i), Name: fmt.Sprintf("eth%d", i)}
 	}
 	for _, ek := range templateEncoders {
 		t.Run(ek.name, func(t *testing.T) {
@@ -469,7 +471,7 @@ func TestTemplateRefreshLargerThanADatagramDoesNotStarveRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			got := decodeAll(t, d, encodeAll(t, e, tplNow, recs))
 			if len(got) != 100 {
 				t.Fatalf("decoded %d records, want 100", len(got))
@@ -490,7 +492,7 @@ func TestFastWritersMatchFieldLists(t *testing.T) {
 		v6, bi := v&variantV6 != 0, v&variantBi != 0
 		for _, app := range []bool{false, true} {
 			for _, ipfix := range []bool{false, true} {
-				var fields []ie
+				var fields []field
 				if ipfix {
 					fields = ipfixFlowFields(v6, bi, app)
 				} else {
@@ -524,7 +526,7 @@ func TestV9UptimeWrapsAfter49DaysAndStillDecodes(t *testing.T) {
 	if up := binary.BigEndian.Uint32(dg[0][4:]); up != uint32(60*24*3600*1000%(1<<32)) {
 		t.Fatalf("sysUptime %d, want 60 days mod 2^32 ms", up)
 	}
-	got := decodeAll(t, NewDecoder(), dg)
+	got := decodeAll(t, decode.NewDecoder(), dg)
 	var want []cache.Record
 	for _, r := range recs {
 		r = wireView(9, r)

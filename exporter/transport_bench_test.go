@@ -46,7 +46,7 @@ func BenchmarkUDPLoopbackSend(b *testing.B) {
 		recs[i] = cache.Record{SrcAddr: netip.MustParseAddr("198.18.0.1"), DstAddr: netip.MustParseAddr("198.18.0.2"),
 			SrcPort: uint16(1000 + i), DstPort: 80, Packets: 1, Bytes: 64, Proto: 6, Start: boot, End: boot, IPVersion: 4}
 	}
-	c := NewCollector("bench", enc, tr, 1024, func() time.Time { return boot.Add(time.Second) })
+	c := NewStream("bench", enc, tr, 1024, func() time.Time { return boot.Add(time.Second) })
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // NetFlow v8 (Cisco router-based aggregation): a 28-byte header and
@@ -52,28 +53,7 @@ import (
 //	                         16 dOctets 20 First 24 Last 28 output 30 input 32 tos
 //	                         33 prot 34 marked_tos 35 reserved 36 extra_pkts
 //	                         40 router_sc                                              (44 B, ≤32)
-const (
-	v8HeaderLen  = 28
-	v8AggVersion = 2
-)
-
-// v8Layouts holds each scheme's record length and per-datagram limit.
-var v8Layouts = [...]struct{ recordLen, maxRecords int }{
-	cache.SchemeAS:                   {28, 51},
-	cache.SchemeProtocolPort:         {28, 51},
-	cache.SchemeSourcePrefix:         {32, 44},
-	cache.SchemeDestinationPrefix:    {32, 44},
-	cache.SchemePrefix:               {40, 35},
-	cache.SchemeDestination:          {32, 44},
-	cache.SchemeSourceDestination:    {40, 35},
-	cache.SchemeFullFlow:             {44, 32},
-	cache.SchemeASToS:                {32, 44},
-	cache.SchemeProtocolPortToS:      {32, 44},
-	cache.SchemeSourcePrefixToS:      {32, 44},
-	cache.SchemeDestinationPrefixToS: {32, 44},
-	cache.SchemePrefixToS:            {40, 35},
-	cache.SchemePrefixPort:           {40, 35},
-}
+const v8AggVersion = 2
 
 // V8Encoder encodes NetFlow v8 datagrams of one aggregation scheme. It
 // encodes what a cache.Aggregator hands out (EncodeAggregates); as an
@@ -98,14 +78,14 @@ func NewV8Encoder(s Settings, scheme cache.Scheme) (*V8Encoder, error) {
 	if !scheme.Valid() {
 		return nil, fmt.Errorf("netflow v8: aggregation scheme %d: must be 1–14", scheme)
 	}
-	l := v8Layouts[scheme]
-	per, bootNs, err := legacySetup("v8 "+scheme.String(), s, v8HeaderLen, l.recordLen, l.maxRecords)
+	l := ie.V8Layouts[scheme]
+	per, bootNs, err := legacySetup("v8 "+scheme.String(), s, ie.V8HeaderLen, l.RecordLen, l.MaxRecords)
 	if err != nil {
 		return nil, err
 	}
 	return &V8Encoder{
-		s: s, bootNs: bootNs, scheme: scheme, recordLen: l.recordLen, per: per,
-		buf: make([]byte, v8HeaderLen+per*l.recordLen),
+		s: s, bootNs: bootNs, scheme: scheme, recordLen: l.RecordLen, per: per,
+		buf: make([]byte, ie.V8HeaderLen+per*l.RecordLen),
 	}, nil
 }
 
@@ -177,7 +157,7 @@ func (e *V8Encoder) put(now time.Time, a *cache.Aggregate, n int, emit func([]by
 	}
 	first, last := legacyUptime(a.Start, e.bootNs), legacyUptime(a.End, e.bootNs)
 	for p := uint64(0); p < parts; p++ {
-		b := e.buf[v8HeaderLen+n*e.recordLen:][:e.recordLen]
+		b := e.buf[ie.V8HeaderLen+n*e.recordLen:][:e.recordLen]
 		e.putRecord(b, a, legacyShare(flows, parts, p), legacyShare(a.Packets, parts, p), legacyShare(a.Bytes, parts, p), first, last)
 		n++
 		if n == e.per {
@@ -292,7 +272,7 @@ func (e *V8Encoder) putRecord(b []byte, a *cache.Aggregate, flows, pkts, octets,
 }
 
 func (e *V8Encoder) flush(now time.Time, n int, emit func([]byte)) {
-	h := e.buf[:v8HeaderLen]
+	h := e.buf[:ie.V8HeaderLen]
 	binary.BigEndian.PutUint16(h[0:], 8)
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
 	legacyPutTimes(h[4:16], now, e.bootNs)
@@ -305,5 +285,5 @@ func (e *V8Encoder) flush(now time.Time, n int, emit func([]byte)) {
 	e.seq += uint32(n)
 	e.stats.Datagrams++
 	e.stats.Records += uint64(n)
-	emit(e.buf[:v8HeaderLen+n*e.recordLen])
+	emit(e.buf[:ie.V8HeaderLen+n*e.recordLen])
 }

@@ -22,12 +22,12 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
-	"github.com/spanflow/spanflow/exporter"
+	"github.com/spanflow/spanflow/exporter/decode"
 )
 
 // `spanflow collect` is a small collector for debugging and the demo: it
 // listens on UDP (and, with --tcp, for IPFIX over TCP), decodes NetFlow
-// v1/v5/v7/v8/v9 and IPFIX with exporter.Decoder, prints each record as it
+// v1/v5/v7/v8/v9 and IPFIX with decode.Decoder, prints each record as it
 // arrives and, on exit, a summary on stderr. Corrupt datagrams are counted
 // and logged at most once a second.
 
@@ -143,7 +143,7 @@ func collect(ctx context.Context, args []string, out, errw io.Writer, hooks coll
 	log := slog.New(slog.NewTextHandler(errw, nil)).With("component", "collect")
 	c := &collector{
 		cfg: cfg, out: out, log: log, stop: cancel, handled: hooks.handled,
-		dec:       exporter.NewDecoder(),
+		dec:       decode.NewDecoder(),
 		text:      newRecordPrinter(out, "text"),
 		enc:       json.NewEncoder(out),
 		byVersion: make(map[uint16]uint64),
@@ -192,7 +192,7 @@ type collector struct {
 	handled func()
 
 	mu           sync.Mutex
-	dec          *exporter.Decoder
+	dec          *decode.Decoder
 	text         *recordPrinter
 	enc          *json.Encoder
 	printed      uint64
@@ -249,7 +249,7 @@ func (c *collector) readTCP(ctx context.Context, conn net.Conn) {
 	from := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	sc := bufio.NewScanner(conn)
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<16)
-	sc.Split(exporter.SplitIPFIX)
+	sc.Split(decode.SplitIPFIX)
 	for sc.Scan() {
 		c.handle(from, sc.Bytes())
 	}
@@ -285,7 +285,7 @@ func (c *collector) handle(from netip.AddrPort, b []byte) {
 }
 
 // print writes m's records (all but those past --count).
-func (c *collector) print(from netip.AddrPort, m *exporter.Message) {
+func (c *collector) print(from netip.AddrPort, m *decode.Message) {
 	for i := range m.Records {
 		if !c.take() {
 			return
@@ -485,7 +485,7 @@ func (c *collector) summary(w io.Writer, tcp bool) {
 }
 
 // exporterLine says what an exporter's options announced, or "".
-func exporterLine(info *exporter.ExporterInfo) string {
+func exporterLine(info *decode.ExporterInfo) string {
 	if info == nil {
 		return ""
 	}

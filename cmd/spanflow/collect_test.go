@@ -22,6 +22,8 @@ import (
 
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/exporter"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // The exporters of these tests booted at collectBoot and export at
@@ -499,7 +501,7 @@ func TestCollectCountsCorruptDatagramsAndSurvives(t *testing.T) {
 	}
 	// The same datagrams through a Decoder of our own give the counts the
 	// summary must report.
-	ref := exporter.NewDecoder()
+	ref := decode.NewDecoder()
 	send := func(b []byte) {
 		_, _ = ref.Decode(s.from(), b)
 		s.send(b)
@@ -566,7 +568,7 @@ func TestCollectReadsIPFIXOverTCP(t *testing.T) {
 	defer conn.Close()
 	from := netip.MustParseAddrPort(conn.LocalAddr().String())
 	enc, err := exporter.NewIPFIXEncoder(exporter.Settings{Boot: collectBoot, SourceID: 5, SamplingInterval: 64},
-		exporter.TemplateOptions{Interfaces: []exporter.Interface{{Index: 2, Name: "eth0"}, {Index: 3, Name: "eth1"}}})
+		exporter.TemplateOptions{Interfaces: []ie.Interface{{Index: 2, Name: "eth0"}, {Index: 3, Name: "eth1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,19 +10,20 @@ import (
 
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/exporter"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // pipeline hands expired records to every export stream and the printer.
 type pipeline struct {
 	log     *slog.Logger
-	streams []*exporter.Collector
+	streams []*exporter.Stream
 	printer *recordPrinter
 	wait    bool // offline: block rather than drop when a stream is behind
 }
 
 // newPipeline opens one export stream per collector (per aggregation
 // scheme for v8), each with its own encoder, so its own sequence numbers.
-func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.Time, ifaces []exporter.Interface) (*pipeline, error) {
+func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.Time, ifaces []ie.Interface) (*pipeline, error) {
 	p := &pipeline{log: log, wait: cfg.ReadFile != ""}
 	if cfg.Print != "" {
 		p.printer = newRecordPrinter(stdout, cfg.Print)
@@ -38,7 +39,7 @@ func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.
 	return p, nil
 }
 
-func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time, ifaces []exporter.Interface) ([]*exporter.Collector, error) {
+func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time, ifaces []ie.Interface) ([]*exporter.Stream, error) {
 	settings := exporter.Settings{
 		MTU:                    cfg.MTU,
 		Boot:                   boot,
@@ -56,20 +57,16 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 	if cfg.version == 8 {
 		schemes = cfg.schemes
 	}
-	var out []*exporter.Collector
+	var out []*exporter.Stream
 	for _, scheme := range schemes {
 		tr, err := dialTransport(cfg, addr)
 		if err != nil {
 			closeStreams(out)
 			return nil, err
 		}
-		opts := exporter.TemplateOptions{Interfaces: ifaces, IPv6Transport: tr.HeaderLen() == 48}
+		opts := exporter.TemplateOptions{Interfaces: ifaces}
 		s := settings
-		if opts.IPv6Transport && cfg.version <= 8 {
-			// Settings' limit assumes IPv4 and UDP headers (28 bytes); an
-			// IPv6 path takes 20 more. (v9/IPFIX read IPv6Transport.)
-			s.MTU = cfg.MTU - 20
-		}
+		s.IPv6Transport = tr.HeaderLen() == 48
 		enc, err := newEncoder(cfg, s, opts, scheme)
 		if err != nil {
 			tr.Close()
@@ -83,7 +80,7 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 		if scheme != 0 {
 			name += " " + scheme.String()
 		}
-		out = append(out, exporter.NewCollector(name, enc, tr, cfg.CollectorQueue, now))
+		out = append(out, exporter.NewStream(name, enc, tr, cfg.CollectorQueue, now))
 	}
 	return out, nil
 }
@@ -163,11 +160,11 @@ func (p *pipeline) close(ctx context.Context) error {
 	return err
 }
 
-func closeStreams(streams []*exporter.Collector) {
+func closeStreams(streams []*exporter.Stream) {
 	closeStreamsCtx(context.Background(), streams)
 }
 
-func closeStreamsCtx(ctx context.Context, streams []*exporter.Collector) error {
+func closeStreamsCtx(ctx context.Context, streams []*exporter.Stream) error {
 	var errs []error
 	for _, s := range streams {
 		errs = append(errs, s.Close(ctx))

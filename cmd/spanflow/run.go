@@ -13,6 +13,7 @@ import (
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/exporter"
+	"github.com/spanflow/spanflow/exporter/ie"
 	"github.com/spanflow/spanflow/probe"
 )
 
@@ -60,14 +61,14 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if p.Adopted() {
 		log.Info("adopted pinned state: counts made while spanflow was down will be exported", "pin_dir", cfg.PinDir)
 	}
-	var exportIfaces []exporter.Interface
+	var exportIfaces []ie.Interface
 	for _, name := range cfg.Interfaces {
 		a, err := p.Attach(name, cfg.mode, cfg.Promisc)
 		if err != nil {
 			return err
 		}
 		d.noteAttached(a)
-		exportIfaces = append(exportIfaces, exporter.Interface{Index: uint32(a.Index), Name: name})
+		exportIfaces = append(exportIfaces, ie.Interface{Index: uint32(a.Index), Name: name})
 	}
 
 	clock, err := cache.NewMonotonicClock()
@@ -124,7 +125,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer tick.Stop()
 	report := time.NewTicker(30 * time.Second) // export trouble is logged at most this often
 	defer report.Stop()
-	seen := map[string]exporter.CollectorStats{}
+	seen := map[string]exporter.StreamStats{}
 	var deltas []cache.Delta
 	var recs []cache.Record
 	for {
@@ -154,7 +155,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // reportExport logs, once per call, each stream whose failures, drops or
 // skipped records grew since the last call.
-func (d *daemon) reportExport(seen map[string]exporter.CollectorStats) {
+func (d *daemon) reportExport(seen map[string]exporter.StreamStats) {
 	for _, s := range d.pipe.streams {
 		now, before := s.Stats(), seen[s.Name]
 		var failed, failedBefore uint64

@@ -1,4 +1,4 @@
-package exporter
+package decode
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // decodeV8 reads a NetFlow v8 datagram (router-based aggregation, the
@@ -17,7 +18,7 @@ import (
 // zero; the Catalyst schemes (6, 7, 8) carry no flow count, so their
 // Flows is 0. v8 carries no end reason.
 func (d *Decoder) decodeV8(from netip.AddrPort, b []byte) error {
-	if len(b) < v8HeaderLen {
+	if len(b) < ie.V8HeaderLen {
 		return fmt.Errorf("v8 header: %d bytes: %w", len(b), ErrMalformed)
 	}
 	be := binary.BigEndian
@@ -37,8 +38,8 @@ func (d *Decoder) decodeV8(from netip.AddrPort, b []byte) error {
 	m.Scheme = scheme
 	s := d.stream(streamKey{from, 8, uint32(scheme)<<16 | m.SourceID})
 	d.checkSeq(s, m.Sequence, uint32(count))
-	recLen := v8Layouts[scheme].recordLen
-	b = b[v8HeaderLen:]
+	recLen := ie.V8Layouts[scheme].RecordLen
+	b = b[ie.V8HeaderLen:]
 	if count*recLen > len(b) {
 		return fmt.Errorf("v8 %s: %d records need %d bytes, have %d: %w", scheme, count, count*recLen, len(b), ErrMalformed)
 	}

@@ -1,4 +1,4 @@
-package exporter
+package decode
 
 import (
 	"encoding/binary"

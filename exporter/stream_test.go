@@ -31,7 +31,7 @@ func (e *countEncoder) Encode(_ time.Time, recs []cache.Record, emit func([]byte
 
 func (e *countEncoder) ResendTemplates() { e.templatesDue = true; e.resets.Add(1) }
 
-func closeCollector(t *testing.T, c *Collector) {
+func closeCollector(t *testing.T, c *Stream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -53,7 +53,7 @@ func TestUDPCollectorDeliversDatagrams(t *testing.T) {
 	if tr.HeaderLen() != 28 {
 		t.Errorf("IPv4 header len = %d", tr.HeaderLen())
 	}
-	c := NewCollector("test", &countEncoder{}, tr, 8, time.Now)
+	c := NewStream("test", &countEncoder{}, tr, 8, time.Now)
 	c.Offer(make([]cache.Record, 3))
 	c.Offer(make([]cache.Record, 5))
 	closeCollector(t, c)
@@ -89,7 +89,7 @@ func TestUDPCollectorCountsRefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewCollector("refusing", &countEncoder{}, tr, 64, time.Now)
+	c := NewStream("refusing", &countEncoder{}, tr, 64, time.Now)
 	for range 20 {
 		c.Offer(make([]cache.Record, 1))
 		time.Sleep(time.Millisecond) // let the ICMP error come back between sends
@@ -110,7 +110,7 @@ func (b *blockingTransport) Close() error      { return nil }
 
 func TestSlowCollectorNeverBlocksOffer(t *testing.T) {
 	tr := &blockingTransport{release: make(chan struct{})}
-	c := NewCollector("slow", &countEncoder{}, tr, 2, time.Now)
+	c := NewStream("slow", &countEncoder{}, tr, 2, time.Now)
 	offered := make(chan struct{})
 	go func() {
 		for range 10 {
@@ -159,7 +159,7 @@ func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
 	}
 	tr.backoff = 0
 	enc := &countEncoder{templatesDue: true}
-	c := NewCollector("tcp", enc, tr, 8, time.Now)
+	c := NewStream("tcp", enc, tr, 8, time.Now)
 	c.Offer(make([]cache.Record, 1))
 	waitFor(t, func() bool { return c.Stats().Datagrams == 1 })
 

@@ -9,8 +9,8 @@ import (
 	"github.com/spanflow/spanflow/cache"
 )
 
-// CollectorStats counts what one collector's export stream did.
-type CollectorStats struct {
+// StreamStats counts what one collector's export stream did.
+type StreamStats struct {
 	RecordsOffered uint64 // handed to Offer
 	RecordsDropped uint64 // not encoded: the queue was full (the collector could not keep up)
 	Datagrams      uint64 // datagrams sent without error
@@ -21,10 +21,10 @@ type CollectorStats struct {
 	LastError      string
 }
 
-// Collector is one collector's export stream: a bounded queue, its own
+// Stream is one collector's export stream: a bounded queue, its own
 // encoder (so its own sequence numbers and templates) and a transport.
 // Offer never blocks, so harvesting and ageing never wait for a collector.
-type Collector struct {
+type Stream struct {
 	Name string
 
 	enc   Encoder
@@ -34,7 +34,7 @@ type Collector struct {
 	done  chan struct{}
 
 	mu    sync.Mutex
-	stats CollectorStats
+	stats StreamStats
 }
 
 // batch is one queue item: records to send, a tick (neither set), or a
@@ -44,17 +44,17 @@ type batch struct {
 	synced chan struct{}
 }
 
-// NewCollector starts the stream's sender goroutine. now is the export
+// NewStream starts the stream's sender goroutine. now is the export
 // clock (the capture's clock in offline mode).
-func NewCollector(name string, enc Encoder, tr Transport, queueLen int, now func() time.Time) *Collector {
-	c := &Collector{
+func NewStream(name string, enc Encoder, tr Transport, queueLen int, now func() time.Time) *Stream {
+	c := &Stream{
 		Name:  name,
 		enc:   enc,
 		tr:    tr,
 		now:   now,
 		queue: make(chan batch, queueLen),
 		done:  make(chan struct{}),
-		stats: CollectorStats{SendErrors: map[string]uint64{}},
+		stats: StreamStats{SendErrors: map[string]uint64{}},
 	}
 	go c.run()
 	return c
@@ -62,7 +62,7 @@ func NewCollector(name string, enc Encoder, tr Transport, queueLen int, now func
 
 // Offer queues recs for export without blocking; when the queue is full
 // the records are dropped and counted. recs must not be changed after.
-func (c *Collector) Offer(recs []cache.Record) {
+func (c *Stream) Offer(recs []cache.Record) {
 	if len(recs) == 0 {
 		return
 	}
@@ -80,7 +80,7 @@ func (c *Collector) Offer(recs []cache.Record) {
 
 // OfferWait queues recs, waiting for room: offline mode, where nothing
 // is live and no record may be dropped for speed.
-func (c *Collector) OfferWait(recs []cache.Record) {
+func (c *Stream) OfferWait(recs []cache.Record) {
 	if len(recs) == 0 {
 		return
 	}
@@ -92,7 +92,7 @@ func (c *Collector) OfferWait(recs []cache.Record) {
 
 // Sync waits until everything queued before it was sent (or failed), or
 // until ctx ends.
-func (c *Collector) Sync(ctx context.Context) error {
+func (c *Stream) Sync(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
 	case c.queue <- batch{synced: done}:
@@ -109,7 +109,7 @@ func (c *Collector) Sync(ctx context.Context) error {
 
 // Tick lets encoders with timers of their own (v8 aggregation caches) age
 // them; it is dropped when the queue is busy, as the next batch ages too.
-func (c *Collector) Tick() {
+func (c *Stream) Tick() {
 	select {
 	case c.queue <- batch{}:
 	default:
@@ -131,7 +131,7 @@ type reconnector interface {
 	EnsureConnected() (fresh bool, err error)
 }
 
-func (c *Collector) run() {
+func (c *Stream) run() {
 	defer close(c.done)
 	for b := range c.queue {
 		recs := b.recs
@@ -148,7 +148,7 @@ func (c *Collector) run() {
 		if r, ok := c.tr.(reconnector); ok {
 			fresh, err := r.EnsureConnected()
 			if err != nil {
-				c.count(func(s *CollectorStats) {
+				c.count(func(s *StreamStats) {
 					s.RecordsDropped += uint64(len(recs))
 					s.SendErrors[errorReason(err)]++
 					s.LastError = err.Error()
@@ -163,7 +163,7 @@ func (c *Collector) run() {
 	}
 	if f, ok := c.enc.(flusher); ok {
 		if err := f.Flush(c.now(), c.send); err != nil {
-			c.count(func(s *CollectorStats) { s.EncodeErrors++; s.LastError = err.Error() })
+			c.count(func(s *StreamStats) { s.EncodeErrors++; s.LastError = err.Error() })
 		}
 	}
 }
@@ -172,9 +172,9 @@ func (c *Collector) run() {
 // which counts the records it has to leave out.
 type legacyStatser interface{ Stats() LegacyStats }
 
-func (c *Collector) encode(recs []cache.Record) {
+func (c *Stream) encode(recs []cache.Record) {
 	err := c.enc.Encode(c.now(), recs, c.send)
-	c.count(func(s *CollectorStats) {
+	c.count(func(s *StreamStats) {
 		if err != nil {
 			s.EncodeErrors++
 			s.LastError = err.Error()
@@ -185,9 +185,9 @@ func (c *Collector) encode(recs []cache.Record) {
 	})
 }
 
-func (c *Collector) send(datagram []byte) {
+func (c *Stream) send(datagram []byte) {
 	err := c.tr.Send(datagram)
-	c.count(func(s *CollectorStats) {
+	c.count(func(s *StreamStats) {
 		if err != nil {
 			s.SendErrors[errorReason(err)]++
 			s.LastError = err.Error()
@@ -207,14 +207,14 @@ func errorReason(err error) string {
 	return "other"
 }
 
-func (c *Collector) count(f func(*CollectorStats)) {
+func (c *Stream) count(f func(*StreamStats)) {
 	c.mu.Lock()
 	f(&c.stats)
 	c.mu.Unlock()
 }
 
 // Stats returns a snapshot of the stream's counters.
-func (c *Collector) Stats() CollectorStats {
+func (c *Stream) Stats() StreamStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
@@ -228,7 +228,7 @@ func (c *Collector) Stats() CollectorStats {
 // Close sends what is queued and what an aggregation cache holds (until
 // ctx ends), then closes the transport.
 // Offer must not be called after Close.
-func (c *Collector) Close(ctx context.Context) error {
+func (c *Stream) Close(ctx context.Context) error {
 	close(c.queue)
 	select {
 	case <-c.done:

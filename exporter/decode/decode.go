@@ -1,4 +1,4 @@
-package exporter
+package decode
 
 import (
 	"encoding/binary"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // ErrMalformed wraps every complaint the Decoder has about a datagram.
@@ -52,8 +53,8 @@ type Message struct {
 type ExporterInfo struct {
 	SamplingInterval uint32
 	SamplingRandom   bool
-	Interfaces       map[uint32]Interface
-	Applications     map[uint32]Application
+	Interfaces       map[uint32]ie.Interface
+	Applications     map[uint32]ie.Application
 }
 
 // Decoder reads NetFlow v1/v5/v7/v8/v9 and IPFIX datagrams (the message
@@ -88,9 +89,9 @@ type decStream struct {
 
 type decField struct {
 	id     uint16
-	length uint16 // varLen for IPFIX variable-length fields
+	length uint16 // ie.VarLen for IPFIX variable-length fields
 	pen    uint32
-	kind   fieldKind
+	kind   ie.Kind
 	scope  bool
 }
 
@@ -289,7 +290,7 @@ func (d *Decoder) scratchTemplate(n int, options bool) *decTemplate {
 // re-sent unchanged (every refresh) costs no allocation.
 func (d *Decoder) learn(key streamKey, id uint16, t *decTemplate) error {
 	for _, f := range t.fields {
-		if f.length == varLen {
+		if f.length == ie.VarLen {
 			t.minLen++
 		} else {
 			t.minLen += int(f.length)
@@ -438,7 +439,7 @@ func (d *Decoder) dataSet(key streamKey, s *decStream, id uint16, b []byte, ht h
 // IPFIX variable-length prefix where the template says so.
 func fieldValue(f *decField, b []byte, off int) (v []byte, next int, err error) {
 	n := int(f.length)
-	if f.length == varLen {
+	if f.length == ie.VarLen {
 		if off >= len(b) {
 			return nil, 0, fmt.Errorf("variable-length field %d: no length: %w", f.id, ErrMalformed)
 		}
@@ -487,18 +488,18 @@ func (d *Decoder) flowRecord(s *decStream, t *decTemplate, b []byte, ht hdrTime)
 
 // setField stores one field's value in r; values of an unexpected length
 // are ignored rather than guessed at.
-func setField(r *cache.Record, k fieldKind, v []byte, ht hdrTime) {
-	if k == kIgnore || len(v) == 0 || len(v) > 16 {
+func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
+	if k == ie.KindIgnore || len(v) == 0 || len(v) > 16 {
 		return
 	}
 	if len(v) > 8 {
 		switch {
 		case len(v) != 16:
-		case k == kSrcAddr6:
+		case k == ie.KindSrcAddr6:
 			r.SrcAddr = netip.AddrFrom16([16]byte(v))
-		case k == kDstAddr6:
+		case k == ie.KindDstAddr6:
 			r.DstAddr = netip.AddrFrom16([16]byte(v))
-		case k == kNextHop6:
+		case k == ie.KindNextHop6:
 			if a := netip.AddrFrom16([16]byte(v)); !a.IsUnspecified() {
 				r.NextHop = a
 			}
@@ -507,77 +508,77 @@ func setField(r *cache.Record, k fieldKind, v []byte, ht hdrTime) {
 	}
 	u := getUint(v)
 	switch k {
-	case kBytes:
+	case ie.KindBytes:
 		r.Bytes = u
-	case kPackets:
+	case ie.KindPackets:
 		r.Packets = u
-	case kRevBytes:
+	case ie.KindRevBytes:
 		r.RevBytes, r.Bidirectional = u, true
-	case kRevPackets:
+	case ie.KindRevPackets:
 		r.RevPackets, r.Bidirectional = u, true
-	case kProto:
+	case ie.KindProto:
 		r.Proto = uint8(u)
-	case kToS:
+	case ie.KindToS:
 		r.ToS = uint8(u)
-	case kTCPFlags, kTCPFlagsBoth:
+	case ie.KindTCPFlags, ie.KindTCPFlagsBoth:
 		r.TCPFlags = uint8(u)
-	case kRevTCPFlags:
+	case ie.KindRevTCPFlags:
 		r.RevTCPFlags, r.Bidirectional = uint8(u), true
-	case kSrcPort:
+	case ie.KindSrcPort:
 		r.SrcPort = uint16(u)
-	case kDstPort:
+	case ie.KindDstPort:
 		r.DstPort = uint16(u)
-	case kICMPTypeCode:
+	case ie.KindICMPTypeCode:
 		if u != 0 {
 			r.DstPort = uint16(u)
 		}
-	case kSrcAddr4:
+	case ie.KindSrcAddr4:
 		if len(v) == 4 {
 			r.SrcAddr = netip.AddrFrom4([4]byte(v))
 		}
-	case kDstAddr4:
+	case ie.KindDstAddr4:
 		if len(v) == 4 {
 			r.DstAddr = netip.AddrFrom4([4]byte(v))
 		}
-	case kNextHop4:
+	case ie.KindNextHop4:
 		if len(v) == 4 && u != 0 {
 			r.NextHop = netip.AddrFrom4([4]byte(v))
 		}
-	case kSrcMask:
+	case ie.KindSrcMask:
 		r.SrcMask = uint8(u)
-	case kDstMask:
+	case ie.KindDstMask:
 		r.DstMask = uint8(u)
-	case kInIf:
+	case ie.KindInIf:
 		r.InIfIndex = uint32(u)
-	case kOutIf:
+	case ie.KindOutIf:
 		r.OutIfIndex = uint32(u)
-	case kSrcAS:
+	case ie.KindSrcAS:
 		r.SrcAS = uint32(u)
-	case kDstAS:
+	case ie.KindDstAS:
 		r.DstAS = uint32(u)
-	case kFirstUptime:
+	case ie.KindFirstUptime:
 		r.Start = ht.at(uint32(u))
-	case kLastUptime:
+	case ie.KindLastUptime:
 		r.End = ht.at(uint32(u))
-	case kStartSec:
+	case ie.KindStartSec:
 		r.Start = time.Unix(int64(u), 0).UTC()
-	case kEndSec:
+	case ie.KindEndSec:
 		r.End = time.Unix(int64(u), 0).UTC()
-	case kStartMs:
+	case ie.KindStartMs:
 		r.Start = msTime(u)
-	case kEndMs:
+	case ie.KindEndMs:
 		r.End = msTime(u)
-	case kRevStartMs:
+	case ie.KindRevStartMs:
 		r.RevStart, r.Bidirectional = msTime(u), true
-	case kRevEndMs:
+	case ie.KindRevEndMs:
 		r.RevEnd, r.Bidirectional = msTime(u), true
-	case kVLAN:
+	case ie.KindVLAN:
 		r.VLAN = uint16(u)
-	case kIPVersion:
+	case ie.KindIPVersion:
 		r.IPVersion = uint8(u)
-	case kEndReason:
+	case ie.KindEndReason:
 		r.EndReason = cache.EndReason(u)
-	case kAppID:
+	case ie.KindAppID:
 		r.AppID = uint32(u)
 	}
 }
@@ -620,38 +621,38 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 		switch {
 		case f.pen != 0:
 		case f.scope && d.msg.Version == 9:
-			if f.id == v9ScopeInterface {
+			if f.id == ie.ScopeInterface {
 				ifIndex, hasIf = uint32(u), true
 			}
-		case f.id == ieInputSNMP:
+		case f.id == ie.InputSNMP:
 			ifIndex, hasIf = uint32(u), true
-		case f.id == ieIfName:
+		case f.id == ie.IfName:
 			name = cString(v)
-		case f.id == ieIfDesc:
+		case f.id == ie.IfDesc:
 			desc = cString(v)
-		case f.id == ieAppID:
+		case f.id == ie.AppID:
 			appID, hasApp = uint32(u), true
-		case f.id == ieAppName:
+		case f.id == ie.AppName:
 			appName = cString(v)
-		case f.id == ieAppDesc:
+		case f.id == ie.AppDesc:
 			appDesc = cString(v)
-		case f.id == ieSamplingIntvl:
+		case f.id == ie.SamplingIntvl:
 			interval = uint32(u)
-		case f.id == ieSamplingAlgo:
+		case f.id == ie.SamplingAlgo:
 			algo = uint8(u)
-		case f.id == ieSamplerMode:
+		case f.id == ie.SamplerMode:
 			mode = uint8(u)
-		case f.id == ieSamplerInterval:
+		case f.id == ie.SamplerInterval:
 			samplerIntvl = uint32(u)
-		case f.id == ieSelectorAlgo:
+		case f.id == ie.SelectorAlgo:
 			selector = uint16(u)
-		case f.id == ieSamplingPktIntv:
+		case f.id == ie.SamplingPktIntv:
 			pktIntv = uint32(u)
-		case f.id == ieSamplingPktSpc:
+		case f.id == ie.SamplingPktSpc:
 			pktSpace, hasSpace = uint32(u), true
-		case f.id == ieSamplingSize:
+		case f.id == ie.SamplingSize:
 			sampSize = uint32(u)
-		case f.id == ieSamplingPop:
+		case f.id == ie.SamplingPop:
 			sampPop = uint32(u)
 		}
 	}
@@ -659,22 +660,22 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 	info := &s.info
 	if hasIf && (name != "" || desc != "") {
 		if info.Interfaces == nil {
-			info.Interfaces = make(map[uint32]Interface)
+			info.Interfaces = make(map[uint32]ie.Interface)
 		}
 		if len(info.Interfaces) < maxTemplates {
-			info.Interfaces[ifIndex] = Interface{Index: ifIndex, Name: name, Description: desc}
+			info.Interfaces[ifIndex] = ie.Interface{Index: ifIndex, Name: name, Description: desc}
 		}
 	}
 	if hasApp && (appName != "" || appDesc != "") {
 		if info.Applications == nil {
-			info.Applications = make(map[uint32]Application)
+			info.Applications = make(map[uint32]ie.Application)
 		}
 		if len(info.Applications) < maxTemplates {
-			info.Applications[appID] = Application{ID: appID, Name: appName, Description: appDesc}
+			info.Applications[appID] = ie.Application{ID: appID, Name: appName, Description: appDesc}
 		}
 	}
 	hasAlgo = algo != 0 || mode != 0 || selector != 0
-	random := algo == samplingRandom || mode == samplingRandom || selector == selectorRandomNofN || selector == 4
+	random := algo == ie.SamplingRandom || mode == ie.SamplingRandom || selector == ie.SelectorRandomNofN || selector == 4
 	switch {
 	case interval > 0:
 	case samplerIntvl > 0:
@@ -698,96 +699,96 @@ func cString(v []byte) string {
 }
 
 // fieldKindOf maps an element to the Record value it carries.
-func fieldKindOf(ipfix bool, pen uint32, id uint16) fieldKind {
-	if pen == penReverse && ipfix {
+func fieldKindOf(ipfix bool, pen uint32, id uint16) ie.Kind {
+	if pen == ie.PENReverse && ipfix {
 		switch id {
-		case ieInBytes:
-			return kRevBytes
-		case ieInPkts:
-			return kRevPackets
-		case ieTCPFlags:
-			return kRevTCPFlags
-		case ieFlowStartMs:
-			return kRevStartMs
-		case ieFlowEndMs:
-			return kRevEndMs
+		case ie.InBytes:
+			return ie.KindRevBytes
+		case ie.InPkts:
+			return ie.KindRevPackets
+		case ie.TCPFlags:
+			return ie.KindRevTCPFlags
+		case ie.FlowStartMs:
+			return ie.KindRevStartMs
+		case ie.FlowEndMs:
+			return ie.KindRevEndMs
 		}
-		return kIgnore
+		return ie.KindIgnore
 	}
 	if pen != 0 {
-		return kIgnore
+		return ie.KindIgnore
 	}
 	switch id {
-	case ieInBytes:
-		return kBytes
-	case ieInPkts:
-		return kPackets
-	case ieProtocol:
-		return kProto
-	case ieSrcToS:
-		return kToS
-	case ieTCPFlags:
-		return kTCPFlags
-	case ieL4SrcPort:
-		return kSrcPort
-	case ieL4DstPort:
-		return kDstPort
-	case ieICMPType, ieICMPTypeIPv6:
-		return kICMPTypeCode
-	case ieIPv4SrcAddr:
-		return kSrcAddr4
-	case ieIPv4DstAddr:
-		return kDstAddr4
-	case ieIPv6SrcAddr:
-		return kSrcAddr6
-	case ieIPv6DstAddr:
-		return kDstAddr6
-	case ieSrcMask, ieIPv6SrcMask:
-		return kSrcMask
-	case ieDstMask, ieIPv6DstMask:
-		return kDstMask
-	case ieInputSNMP:
-		return kInIf
-	case ieOutputSNMP:
-		return kOutIf
-	case ieIPv4NextHop:
-		return kNextHop4
-	case ieIPv6NextHop:
-		return kNextHop6
-	case ieSrcAS:
-		return kSrcAS
-	case ieDstAS:
-		return kDstAS
-	case ieSrcVLAN:
-		return kVLAN
-	case ieIPVersion:
-		return kIPVersion
-	case ieFlowEndReason:
-		return kEndReason
-	case ieAppID:
-		return kAppID
-	case ieFlowStartSec:
-		return kStartSec
-	case ieFlowEndSec:
-		return kEndSec
-	case ieFlowStartMs:
-		return kStartMs
-	case ieFlowEndMs:
-		return kEndMs
+	case ie.InBytes:
+		return ie.KindBytes
+	case ie.InPkts:
+		return ie.KindPackets
+	case ie.Protocol:
+		return ie.KindProto
+	case ie.SrcToS:
+		return ie.KindToS
+	case ie.TCPFlags:
+		return ie.KindTCPFlags
+	case ie.L4SrcPort:
+		return ie.KindSrcPort
+	case ie.L4DstPort:
+		return ie.KindDstPort
+	case ie.ICMPType, ie.ICMPTypeIPv6:
+		return ie.KindICMPTypeCode
+	case ie.IPv4SrcAddr:
+		return ie.KindSrcAddr4
+	case ie.IPv4DstAddr:
+		return ie.KindDstAddr4
+	case ie.IPv6SrcAddr:
+		return ie.KindSrcAddr6
+	case ie.IPv6DstAddr:
+		return ie.KindDstAddr6
+	case ie.SrcMask, ie.IPv6SrcMask:
+		return ie.KindSrcMask
+	case ie.DstMask, ie.IPv6DstMask:
+		return ie.KindDstMask
+	case ie.InputSNMP:
+		return ie.KindInIf
+	case ie.OutputSNMP:
+		return ie.KindOutIf
+	case ie.IPv4NextHop:
+		return ie.KindNextHop4
+	case ie.IPv6NextHop:
+		return ie.KindNextHop6
+	case ie.SrcAS:
+		return ie.KindSrcAS
+	case ie.DstAS:
+		return ie.KindDstAS
+	case ie.SrcVLAN:
+		return ie.KindVLAN
+	case ie.IPVersion:
+		return ie.KindIPVersion
+	case ie.FlowEndReason:
+		return ie.KindEndReason
+	case ie.AppID:
+		return ie.KindAppID
+	case ie.FlowStartSec:
+		return ie.KindStartSec
+	case ie.FlowEndSec:
+		return ie.KindEndSec
+	case ie.FlowStartMs:
+		return ie.KindStartMs
+	case ie.FlowEndMs:
+		return ie.KindEndMs
 	}
 	if !ipfix { // v9 only: uptime-relative times, OUT_ counters
 		switch id {
-		case ieFirstSwitched:
-			return kFirstUptime
-		case ieLastSwitched:
-			return kLastUptime
-		case ieOutBytes:
-			return kRevBytes
-		case ieOutPkts:
-			return kRevPackets
+		case ie.FirstSwitched:
+			return ie.KindFirstUptime
+		case ie.LastSwitched:
+			return ie.KindLastUptime
+		case ie.OutBytes:
+			return ie.KindRevBytes
+		case ie.OutPkts:
+			return ie.KindRevPackets
 		}
 	}
-	return kIgnore
+	return ie.KindIgnore
 }
 
 // SplitIPFIX is a bufio.SplitFunc that cuts an IPFIX-over-TCP byte stream
@@ -815,4 +816,12 @@ func SplitIPFIX(data []byte, atEOF bool) (advance int, token []byte, err error) 
 		return 0, nil, nil
 	}
 	return n, data[:n], nil
+}
+
+func getUint(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
 }

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // be builds big-endian byte strings for hand-made datagrams.
@@ -69,10 +72,10 @@ func TestDecoderRejectsCorruptDatagrams(t *testing.T) {
 		{"ipfix options template without scope", ipfixMessage(0, set(3, be{}.u16(256).u16(1).u16(0).u16(34).u16(4)))},
 		{"ipfix options scope count above field count", ipfixMessage(0, set(3, be{}.u16(256).u16(1).u16(2).u16(34).u16(4)))},
 		{"ipfix variable-length field past the set", ipfixMessage(0,
-			set(2, be{}.u16(256).u16(1).u16(ieIfName).u16(varLen)),
+			set(2, be{}.u16(256).u16(1).u16(ie.IfName).u16(ie.VarLen)),
 			set(256, be{}.u8(200).raw([]byte("eth0")...)))},
 		{"ipfix long variable length truncated", ipfixMessage(0,
-			set(2, be{}.u16(256).u16(1).u16(ieIfName).u16(varLen)),
+			set(2, be{}.u16(256).u16(1).u16(ie.IfName).u16(ie.VarLen)),
 			set(256, be{}.u8(255).u8(1)))},
 		{"v5 count beyond datagram", be{}.u16(5).u16(30).raw(make([]byte, 20+48)...)},
 		{"v1 short header", be{}.u16(1).u16(0).raw(make([]byte, 8)...)},
@@ -80,10 +83,10 @@ func TestDecoderRejectsCorruptDatagrams(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			_, err := d.Decode(tplFrom, tc.b)
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("Decode = %v, want an error wrapping ErrMalformed", err)
+			if !errors.Is(err, decode.ErrMalformed) {
+				t.Fatalf("Decode = %v, want an error wrapping decode.ErrMalformed", err)
 			}
 			if st := d.Stats(); st.Malformed != 1 || st.Datagrams != 1 {
 				t.Fatalf("stats %+v: want 1 datagram, 1 malformed", st)
@@ -102,7 +105,7 @@ func TestDecoderSurvivesEveryTruncationOfGoldenDatagrams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := NewDecoder() // knows the templates: data sets get decoded too
+		d := decode.NewDecoder() // knows the templates: data sets get decoded too
 		for _, b := range dgrams {
 			if _, err := d.Decode(tplFrom, b); err != nil {
 				t.Fatalf("%s: %v", gc.file, err)
@@ -121,7 +124,7 @@ func TestDecoderSurvivesEveryTruncationOfGoldenDatagrams(t *testing.T) {
 			full := len(m.Records)
 			for n := 0; n < len(b); n++ {
 				m, err := d.Decode(tplFrom, b[:n])
-				if wantErr := ipfix || !boundary[n]; wantErr != errors.Is(err, ErrMalformed) {
+				if wantErr := ipfix || !boundary[n]; wantErr != errors.Is(err, decode.ErrMalformed) {
 					t.Fatalf("%s datagram %d cut to %d bytes: error %v, want malformed %v", gc.file, i+1, n, err, wantErr)
 				}
 				if len(m.Records) > full {
@@ -148,13 +151,13 @@ func TestDecoderCountsMissingTemplatesAndSequenceGaps(t *testing.T) {
 				t.Fatalf("%d datagrams, want ≥ 4", len(dg))
 			}
 			// A collector that starts late: no templates, records skipped.
-			late := NewDecoder()
+			late := decode.NewDecoder()
 			m, err := late.Decode(tplFrom, dg[1])
 			if err != nil || len(m.Records) != 0 || late.Stats().MissingTemplate != 1 {
 				t.Fatalf("late decoder: %d records, err %v, stats %+v; want 0 records, 1 missing template", len(m.Records), err, late.Stats())
 			}
 			// Losing datagram 2 is one sequence error, at datagram 3.
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			for i, b := range dg {
 				if i == 2 {
 					continue
@@ -171,12 +174,12 @@ func TestDecoderCountsMissingTemplatesAndSequenceGaps(t *testing.T) {
 }
 
 func TestDecoderReadsIPFIXVariableLengthOptionsAndWithdrawals(t *testing.T) {
-	d := NewDecoder()
+	d := decode.NewDecoder()
 	name := strings.Repeat("x", 300) // long form: 255, then a 2-byte length
 	msg := ipfixMessage(0,
-		set(3, be{}.u16(300).u16(3).u16(1).u16(ieInputSNMP).u16(4).u16(ieIfName).u16(varLen).u16(ieIfDesc).u16(varLen)),
+		set(3, be{}.u16(300).u16(3).u16(1).u16(ie.InputSNMP).u16(4).u16(ie.IfName).u16(ie.VarLen).u16(ie.IfDesc).u16(ie.VarLen)),
 		set(300, be{}.u32(7).u8(4).raw([]byte("eth7")...).u8(255).u16(uint16(len(name))).raw([]byte(name)...)),
-		set(2, be{}.u16(256).u16(2).u16(ieInPkts).u16(4).u16(0x8000|ieInPkts).u16(4).u32(penReverse)),
+		set(2, be{}.u16(256).u16(2).u16(ie.InPkts).u16(4).u16(0x8000|ie.InPkts).u16(4).u32(ie.PENReverse)),
 		set(256, be{}.u32(5).u32(6)),
 	)
 	m, err := d.Decode(tplFrom, msg)
@@ -218,7 +221,7 @@ func TestDecoderReadsLegacyVersions(t *testing.T) {
 	want.SamplingInterval, want.SamplingRandom = 100, true
 	want.Start, want.End = want.Start.UTC(), want.End.UTC()
 
-	d := NewDecoder()
+	d := decode.NewDecoder()
 	m, err := d.Decode(tplFrom, v5Datagram(1000, 2<<14|100, []cache.Record{r, r}))
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +245,7 @@ func TestDecoderReadsLegacyVersions(t *testing.T) {
 	v5 := v5Datagram(0, 0, []cache.Record{r})
 	rec := append([]byte(nil), v5[24:24+48]...)
 	rec[37], rec[38], rec[39], rec[40] = 0, r.Proto, r.ToS, r.TCPFlags
-	m, err = NewDecoder().Decode(tplFrom, append(v1, rec...))
+	m, err = decode.NewDecoder().Decode(tplFrom, append(v1, rec...))
 	if err != nil || len(m.Records) != 1 {
 		t.Fatalf("v1: %v, %d records", err, len(m.Records))
 	}
@@ -254,7 +257,7 @@ func TestDecoderReadsLegacyVersions(t *testing.T) {
 	v7 := append(be{}.u16(7).u16(1), v5[4:24]...)
 	v7 = append(v7, v5[24:24+48]...)
 	v7 = append(v7, 0, 0, 0, 0) // router_sc
-	m, err = NewDecoder().Decode(tplFrom, v7)
+	m, err = decode.NewDecoder().Decode(tplFrom, v7)
 	if err != nil || len(m.Records) != 1 {
 		t.Fatalf("v7: %v, %d records", err, len(m.Records))
 	}
@@ -285,7 +288,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(v5Datagram(0, 0, fixedRecords()[:1]))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d := NewDecoder()
+		d := decode.NewDecoder()
 		for _, l := range learnt {
 			_, _ = d.Decode(tplFrom, l)
 		}
@@ -315,7 +318,8 @@ func FuzzTemplateRoundTrip(f *testing.F) {
 		if flags&1 != 0 {
 			s.SamplingInterval, s.SamplingRandom = 2+uint32(s2%1000), flags&2 != 0
 		}
-		o := TemplateOptions{AppID: flags&4 != 0, IPv6Transport: flags&8 != 0}
+		o := TemplateOptions{AppID: flags&4 != 0}
+		s.IPv6Transport = flags&8 != 0
 		for _, ek := range templateEncoders {
 			e, err := ek.new(s, o)
 			if err != nil {
@@ -328,7 +332,7 @@ func FuzzTemplateRoundTrip(f *testing.F) {
 				want[i] = wireView(ek.version, recs[i])
 			}
 			dg := encodeAll(t, e, tplNow.Add(time.Duration(flags)*time.Second), recs)
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			got := decodeAll(t, d, dg)
 			if len(want) == 0 {
 				want = nil
@@ -337,8 +341,8 @@ func FuzzTemplateRoundTrip(f *testing.F) {
 				t.Fatalf("%s: records differ (-want +got):\n%s", ek.name, diff)
 			}
 			for i, b := range dg {
-				if len(b) > o.payloadLimit(s) {
-					t.Fatalf("%s: datagram %d is %d bytes, limit %d", ek.name, i, len(b), o.payloadLimit(s))
+				if len(b) > s.payloadLimit() {
+					t.Fatalf("%s: datagram %d is %d bytes, limit %d", ek.name, i, len(b), s.payloadLimit())
 				}
 			}
 		}
@@ -379,8 +383,8 @@ func TestSplitIPFIXCutsATCPStreamIntoMessages(t *testing.T) {
 		stream = append(stream, b...)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(stream))
-	sc.Split(SplitIPFIX)
-	d := NewDecoder()
+	sc.Split(decode.SplitIPFIX)
+	d := decode.NewDecoder()
 	var n, msgs int
 	for sc.Scan() {
 		m, err := d.Decode(tplFrom, sc.Bytes())
@@ -397,10 +401,10 @@ func TestSplitIPFIXCutsATCPStreamIntoMessages(t *testing.T) {
 		t.Fatalf("stats %+v: want the templates twice (the resend)", st)
 	}
 	sc = bufio.NewScanner(bytes.NewReader(stream[:len(stream)-1]))
-	sc.Split(SplitIPFIX)
+	sc.Split(decode.SplitIPFIX)
 	for sc.Scan() {
 	}
-	if !errors.Is(sc.Err(), ErrMalformed) {
-		t.Fatalf("cut stream: %v, want ErrMalformed", sc.Err())
+	if !errors.Is(sc.Err(), decode.ErrMalformed) {
+		t.Fatalf("cut stream: %v, want decode.ErrMalformed", sc.Err())
 	}
 }

@@ -9,7 +9,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // v8RandomRecords returns n IPv4 flows whose every field fits what v8
@@ -59,7 +62,7 @@ func TestDecoderReadsEveryV8SchemeBackFromTheEncoder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			var got []cache.Aggregate
 			var seq uint32
 			err = e.Encode(legacyNow, recs, func(b []byte) {
@@ -102,7 +105,6 @@ func TestDecoderReadsV8LayoutsAsCiscoDefinesThem(t *testing.T) {
 	times := be{}.u32(1000).u32(2000) // First, Last: uptime ms
 	// counters returns a fresh copy, so the cases never share a backing array.
 	counters := func() be { return be{}.u32(3).u32(40).u32(5000).raw(times...) }
-	ht := hdrTime{unixMs: legacyBoot.UnixMilli() + 10_000, uptime: 10_000}
 	start, end := legacyBoot.Add(time.Second), legacyBoot.Add(2*time.Second)
 	a4 := netip.MustParseAddr
 	cases := []struct {
@@ -136,15 +138,22 @@ func TestDecoderReadsV8LayoutsAsCiscoDefinesThem(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.scheme.String(), func(t *testing.T) {
-			if len(tc.rec) != v8Layouts[tc.scheme].recordLen {
-				t.Fatalf("test record is %d bytes, scheme's are %d", len(tc.rec), v8Layouts[tc.scheme].recordLen)
+			if len(tc.rec) != ie.V8Layouts[tc.scheme].RecordLen {
+				t.Fatalf("test record is %d bytes, scheme's are %d", len(tc.rec), ie.V8Layouts[tc.scheme].RecordLen)
 			}
 			want := tc.want
 			want.Packets, want.Bytes, want.Start, want.End = 40, 5000, start, end
 			if tc.scheme != cache.SchemeFullFlow {
 				want.Flows = 3
 			}
-			if diff := cmp.Diff(want, v8Aggregate(tc.scheme, tc.rec, ht), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			// The header says uptime 10 s at legacyBoot + 10 s.
+			dg := append(be{}.u16(8).u16(1).u32(10_000).u32(uint32(legacyBoot.Unix()+10)).u32(0).u32(0).
+				u16(0).u8(uint8(tc.scheme)).u8(2).u32(0), tc.rec...)
+			m, err := decode.NewDecoder().Decode(tplFrom, dg)
+			if err != nil || len(m.Aggregates) != 1 {
+				t.Fatalf("decode: %v, %d aggregates", err, len(m.Aggregates))
+			}
+			if diff := cmp.Diff(want, m.Aggregates[0], cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
@@ -170,10 +179,10 @@ func TestDecoderRejectsCorruptV8Datagrams(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := NewDecoder()
+			d := decode.NewDecoder()
 			m, err := d.Decode(tplFrom, tc.b)
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("Decode = %v, want an error wrapping ErrMalformed", err)
+			if !errors.Is(err, decode.ErrMalformed) {
+				t.Fatalf("Decode = %v, want an error wrapping decode.ErrMalformed", err)
 			}
 			if st := d.Stats(); st.Malformed != 1 || st.Aggregates != 0 || len(m.Aggregates) != 0 {
 				t.Fatalf("stats %+v, %d aggregates: want 1 malformed, none decoded", st, len(m.Aggregates))
@@ -184,9 +193,9 @@ func TestDecoderRejectsCorruptV8Datagrams(t *testing.T) {
 	e, _ := NewV8Encoder(legacySettings(), cache.SchemePrefixPort)
 	var dg []byte
 	_ = e.Encode(legacyNow, v8RandomRecords(rand.New(rand.NewPCG(1, 2)), 3), func(b []byte) { dg = append([]byte(nil), b...) })
-	d := NewDecoder()
+	d := decode.NewDecoder()
 	for n := 0; n < len(dg); n++ {
-		if _, err := d.Decode(tplFrom, dg[:n]); !errors.Is(err, ErrMalformed) {
+		if _, err := d.Decode(tplFrom, dg[:n]); !errors.Is(err, decode.ErrMalformed) {
 			t.Fatalf("cut to %d of %d bytes: error %v, want malformed", n, len(dg), err)
 		}
 	}
@@ -199,7 +208,7 @@ func TestDecoderRejectsCorruptV8Datagrams(t *testing.T) {
 // is not a sequence error, a gap within one scheme is.
 func TestDecoderChecksV8SequencePerScheme(t *testing.T) {
 	rec := make([]byte, 28)
-	d := NewDecoder()
+	d := decode.NewDecoder()
 	for _, dg := range [][]byte{
 		v8Datagram(cache.SchemeAS, 0x0102, 0, 1, rec),
 		v8Datagram(cache.SchemeProtocolPort, 0x0102, 100, 1, rec),
