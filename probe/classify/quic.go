@@ -25,6 +25,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"sync"
 )
@@ -37,6 +38,7 @@ const (
 	quicVersionNegotiation = 0
 	quicV1                 = 0x00000001
 	quicV2                 = 0x6b3343cf
+	quicDraft23            = 0xff000017
 	quicDraft29            = 0xff00001d
 	quicDraft34            = 0xff000022
 
@@ -51,17 +53,20 @@ const (
 	quicMaxCryptoFrames = 32
 )
 
-// Initial salts: RFC 9001 5.2 (also drafts 33 and 34), RFC 9369 3.3.1, and
-// draft-ietf-quic-tls-29 5.2 (drafts 29 to 32).
+// Initial salts: RFC 9001 5.2 (also drafts 33 and 34), RFC 9369 3.3.1,
+// draft-ietf-quic-tls-29 5.2 (drafts 29 to 32) and draft-ietf-quic-tls-23 5.2
+// (drafts 23 to 28; still sent by some stacks, e.g. nDPI's quic_0RTT.pcap).
 var (
+	quicSaltDraft23 = [20]byte{0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65, 0xbe, 0xf9, 0xf5, 0x02}
 	quicSaltV1      = [20]byte{0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a}
 	quicSaltV2      = [20]byte{0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9}
 	quicSaltDraft29 = [20]byte{0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43, 0x90, 0xa8, 0x99}
 )
 
-// quicVersionKnown reports the versions whose long header layout is known.
+// quicVersionKnown reports the versions whose long header layout is known
+// (RFC 9000's, which the IETF drafts share from draft 23 on).
 func quicVersionKnown(v uint32) bool {
-	return v == quicV1 || v == quicV2 || v >= quicDraft29 && v <= quicDraft34
+	return v == quicV1 || v == quicV2 || v >= quicDraft23 && v <= quicDraft34
 }
 
 // quicPacketType maps the two type bits of a long header to v1 numbering
@@ -152,7 +157,7 @@ func parseQUICLong(b []byte) (h quicLong, ok bool) {
 }
 
 // isQUICLongHeader reports whether b starts with a QUIC long header of a
-// known version (1, 2, drafts 29 to 34) or a Version Negotiation packet
+// known version (1, 2, drafts 23 to 34) or a Version Negotiation packet
 // (version 0).
 func isQUICLongHeader(b []byte) (version uint32, ok bool) {
 	h, ok := parseQUICLong(b)
@@ -211,6 +216,8 @@ func quicClientInitialKeys(version uint32, dcid []byte) (k quicKeys, ok bool) {
 		labels = [3]string{"quicv2 key", "quicv2 iv", "quicv2 hp"}
 	case version >= quicDraft29 && version <= quicDraft29+3:
 		salt = quicSaltDraft29[:]
+	case version >= quicDraft23 && version < quicDraft29:
+		salt = quicSaltDraft23[:]
 	case version == quicV1 || version > quicDraft29+3 && version <= quicDraft34:
 	default:
 		return k, false
@@ -240,12 +247,12 @@ type quicDecoder struct {
 
 	// block buffers handed to cipher.Block (an interface: stack arrays
 	// passed to it would escape)
-	mask, ctr, ks [16]byte
+	mask, ctr [16]byte
 }
 
 var quicDecoders = sync.Pool{New: func() any { return new(quicDecoder) }}
 
-// quicInitial reads a client Initial packet of QUIC v1 or v2 (and drafts 29
+// quicInitial reads a client Initial packet of QUIC v1 or v2 (and drafts 23
 // to 34): ok is true for a valid Initial long header, and hello holds what
 // the ClientHello in the decrypted CRYPTO data says, or is zero when it could
 // not be read (a server Initial, CRYPTO data not starting at offset 0 in this
@@ -338,19 +345,16 @@ func (d *quicDecoder) decrypt(b []byte, h *quicLong) []byte {
 	}
 	// AEAD_AES_128_GCM (RFC 5116, NIST SP 800-38D): nonce = iv XOR packet
 	// number; plaintext block i is XORed with AES(nonce || i+2).
-	ctr, ks := &d.ctr, &d.ks
+	ctr := &d.ctr
 	copy(ctr[:12], d.iv[:])
 	binary.BigEndian.PutUint32(ctr[8:], binary.BigEndian.Uint32(ctr[8:])^pn)
-	src := b[start : start+int(n)]
-	dst := d.plain[:n]
-	for i, c := 0, uint32(2); i < len(src); i, c = i+16, c+1 {
+	ks := d.crypto[:(n+15)&^15] // keystream; d.crypto is free until cryptoStream
+	for i, c := 0, uint32(2); i < len(ks); i, c = i+16, c+1 {
 		binary.BigEndian.PutUint32(ctr[12:], c)
-		d.key.Encrypt(ks[:], ctr[:])
-		end := min(i+16, len(src))
-		for j := i; j < end; j++ {
-			dst[j] = src[j] ^ ks[j-i]
-		}
+		d.key.Encrypt(ks[i:i+16], ctr[:])
 	}
+	dst := d.plain[:n]
+	subtle.XORBytes(dst, b[start:start+int(n)], ks)
 	return dst
 }
 

@@ -184,9 +184,9 @@ func seal(t testing.TB, key, iv, hp, header []byte, pnLen int, pn uint64, payloa
 func TestQUICInitialKeysRFC(t *testing.T) {
 	dcid := unhex(t, rfcDCID)
 	for _, tc := range []struct {
-		name               string
-		version            uint32
-		salt               []byte
+		name                string
+		version             uint32
+		salt                []byte
 		secret, key, iv, hp string
 	}{
 		{"RFC9001-A.1", quicV1, quicSaltV1[:],
@@ -224,13 +224,15 @@ func TestQUICInitialKeysRFC(t *testing.T) {
 // crypto/hkdf for connection IDs of every allowed length and every version.
 func TestQUICInitialKeysMatchHKDF(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, v := range []uint32{quicV1, quicV2, quicDraft29, quicDraft29 + 3, quicDraft29 + 4, quicDraft34} {
+	for _, v := range []uint32{quicV1, quicV2, quicDraft23, 0xff00001c, quicDraft29, quicDraft29 + 3, quicDraft29 + 4, quicDraft34} {
 		salt := quicSaltV1[:]
 		switch {
 		case v == quicV2:
 			salt = quicSaltV2[:]
 		case v >= quicDraft29 && v <= quicDraft29+3:
 			salt = quicSaltDraft29[:]
+		case v >= quicDraft23 && v < quicDraft29:
+			salt = quicSaltDraft23[:]
 		}
 		for l := 0; l <= quicMaxCID; l++ {
 			dcid := make([]byte, l)
@@ -247,8 +249,10 @@ func TestQUICInitialKeysMatchHKDF(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := quicClientInitialKeys(0x1234, nil); ok {
-		t.Error("keys for an unknown version")
+	for _, v := range []uint32{0x1234, 0xff000016, 0xff000023, 0x51303436} {
+		if _, ok := quicClientInitialKeys(v, nil); ok {
+			t.Errorf("keys for unknown version %#x", v)
+		}
 	}
 }
 

@@ -125,7 +125,7 @@ func buildDTLSClientHello(s helloSpec, recordVersion uint16) []byte {
 	body := helloBodyBytes(s)
 	msg := putU24([]byte{tlsHandshakeClient}, len(body))
 	msg = append(msg, 0, 0) // message_seq
-	msg = putU24(msg, 0)       // fragment_offset
+	msg = putU24(msg, 0)    // fragment_offset
 	msg = putU24(msg, len(body))
 	msg = append(msg, body...)
 	rec := putU16([]byte{tlsContentHandshake}, int(recordVersion))
@@ -360,11 +360,11 @@ func TestDTLSClientHello(t *testing.T) {
 	}
 	mod := func(i int, x byte) []byte { b := slices.Clone(rec); b[i] = x; return b }
 	for name, b := range map[string][]byte{
-		"TLS version":       mod(2, 0x03),
-		"epoch 1":           mod(4, 1),
-		"fragment offset":   mod(13+8, 5),
-		"server hello":      mod(13, 2),
-		"record length 5":   mod(12, 5),
+		"TLS version":        mod(2, 0x03),
+		"epoch 1":            mod(4, 1),
+		"fragment offset":    mod(13+8, 5),
+		"server hello":       mod(13, 2),
+		"record length 5":    mod(12, 5),
 		"TLS 1.2 hello body": mod(25, 3),
 	} {
 		if h, ok := parseDTLSClientHello(b); ok {
