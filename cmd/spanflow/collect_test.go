@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/collect"
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/exporter/decode"
 	"github.com/spanflow/spanflow/exporter/ie"
@@ -50,17 +51,19 @@ func startCollect(t *testing.T, args ...string) *collectRun {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	c := &collectRun{handled: make(chan struct{}, 1<<16), done: make(chan error, 1), cancel: cancel}
 	ready := make(chan struct{})
-	hooks := collectHooks{
-		ready: func(udp, tcp net.Addr) {
+	hooks := collect.Hooks{
+		Ready: func(udp, tcp net.Addr) {
 			c.udp = udp.String()
 			if tcp != nil {
 				c.tcp = tcp.String()
 			}
 			close(ready)
 		},
-		handled: func() { c.handled <- struct{}{} },
+		Handled: func() { c.handled <- struct{}{} },
 	}
-	go func() { c.done <- collect(ctx, append([]string{"-l", "127.0.0.1:0"}, args...), &c.out, &c.err, hooks) }()
+	go func() {
+		c.done <- collectArgs(ctx, append([]string{"-l", "127.0.0.1:0"}, args...), &c.out, &c.err, hooks)
+	}()
 	select {
 	case <-ready:
 	case err := <-c.done:
@@ -132,12 +135,12 @@ func (s *sender) send(b []byte) {
 func (s *sender) emit() func([]byte) { return func(b []byte) { s.send(b) } }
 
 // parseJSONLines reads collect's --json output.
-func parseJSONLines(t *testing.T, out []byte) []collectJSON {
+func parseJSONLines(t *testing.T, out []byte) []collect.JSON {
 	t.Helper()
-	var got []collectJSON
+	var got []collect.JSON
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		var j collectJSON
+		var j collect.JSON
 		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
 			t.Fatalf("output line %q: %v", sc.Text(), err)
 		}
@@ -146,7 +149,7 @@ func parseJSONLines(t *testing.T, out []byte) []collectJSON {
 	return got
 }
 
-var collectCmp = []cmp.Option{cmp.AllowUnexported(collectJSON{}), cmpopts.EquateComparable(netip.Addr{})}
+var collectCmp = []cmp.Option{cmp.AllowUnexported(collect.JSON{}), cmpopts.EquateComparable(netip.Addr{})}
 
 // recordCaps says which fields a format carries, so a random record sets
 // every one of them and nothing else.
@@ -329,15 +332,15 @@ func TestCollectRoundTripsEveryVersion(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.wait(t)
-			want := make([]collectJSON, len(recs))
+			want := make([]collect.JSON, len(recs))
 			for k := range recs {
 				r := tc.want(recs[k])
-				want[k] = collectJSONOf(s.from(), tc.version, &r)
+				want[k] = collect.JSONOf(s.from(), tc.version, &r)
 			}
 			if diff := cmp.Diff(want, parseJSONLines(t, c.out.Bytes()), collectCmp...); diff != "" {
 				t.Fatalf("decoded records (-want +got):\n%s", diff)
 			}
-			wantSummary := fmt.Sprintf("records by version: %s %d\n", versionName(tc.version), len(recs))
+			wantSummary := fmt.Sprintf("records by version: %s %d\n", collect.VersionName(tc.version), len(recs))
 			if !strings.Contains(c.err.String(), wantSummary) || !strings.Contains(c.err.String(), "malformed 0, missing templates 0, sequence errors 0") {
 				t.Fatalf("summary %q: want %q and no errors", c.err.String(), wantSummary)
 			}
@@ -366,7 +369,7 @@ func TestCollectRoundTripsEveryV8Scheme(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.wait(t)
-			want := make([]collectJSON, len(recs))
+			want := make([]collect.JSON, len(recs))
 			for i := range recs {
 				k, ok := scheme.Key(&recs[i])
 				if !ok {
@@ -378,8 +381,8 @@ func TestCollectRoundTripsEveryV8Scheme(t *testing.T) {
 					flows = 0 // the Catalyst schemes carry no flow count
 				}
 				a := cache.Aggregate{AggregateKey: k, Flows: flows, Packets: recs[i].Packets, Bytes: recs[i].Bytes, Start: recs[i].Start, End: recs[i].End}
-				r := recordOfAggregate(&a)
-				want[i] = collectJSONOf(s.from(), 8, &r)
+				r := collect.RecordOfAggregate(&a)
+				want[i] = collect.JSONOf(s.from(), 8, &r)
 				want[i].Scheme, want[i].Flows = scheme.String(), &flows
 			}
 			if diff := cmp.Diff(want, parseJSONLines(t, c.out.Bytes()), collectCmp...); diff != "" {
@@ -393,7 +396,7 @@ func TestCollectRoundTripsEveryV8Scheme(t *testing.T) {
 // Record and of an Aggregate: setting any one of them changes the output.
 func TestCollectJSONShowsEveryField(t *testing.T) {
 	from := netip.MustParseAddrPort("127.0.0.1:9")
-	marshal := func(j collectJSON) string {
+	marshal := func(j collect.JSON) string {
 		b, err := json.Marshal(j)
 		if err != nil {
 			t.Fatal(err)
@@ -436,14 +439,14 @@ func TestCollectJSONShowsEveryField(t *testing.T) {
 		return reflect.ValueOf(&r).Elem()
 	}, func(v reflect.Value) string {
 		r := v.Interface().(cache.Record)
-		return marshal(collectJSONOf(from, 10, &r))
+		return marshal(collect.JSONOf(from, 10, &r))
 	})
 	check(reflect.TypeFor[cache.Aggregate](), func(string) reflect.Value {
 		return reflect.ValueOf(&cache.Aggregate{}).Elem()
 	}, func(v reflect.Value) string {
 		a := v.Interface().(cache.Aggregate)
-		r := recordOfAggregate(&a)
-		j := collectJSONOf(from, 8, &r)
+		r := collect.RecordOfAggregate(&a)
+		j := collect.JSONOf(from, 8, &r)
 		j.Flows = &a.Flows
 		return marshal(j)
 	})
@@ -520,7 +523,7 @@ func TestCollectCountsCorruptDatagramsAndSurvives(t *testing.T) {
 	if len(got) == 0 {
 		t.Fatal("no output: the good datagram after the corrupt ones was not printed")
 	}
-	if diff := cmp.Diff(collectJSONOf(s.from(), 5, &last), got[len(got)-1], collectCmp...); diff != "" {
+	if diff := cmp.Diff(collect.JSONOf(s.from(), 5, &last), got[len(got)-1], collectCmp...); diff != "" {
 		t.Fatalf("the good datagram after the corrupt ones (-want +got):\n%s", diff)
 	}
 	rs := ref.Stats()
@@ -581,10 +584,10 @@ func TestCollectReadsIPFIXOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.wait(t)
-	want := make([]collectJSON, len(recs))
+	want := make([]collect.JSON, len(recs))
 	for i := range recs {
 		r := sampled(recs[i], 64, false)
-		want[i] = collectJSONOf(from, 10, &r)
+		want[i] = collect.JSONOf(from, 10, &r)
 	}
 	if diff := cmp.Diff(want, parseJSONLines(t, c.out.Bytes()), collectCmp...); diff != "" {
 		t.Fatalf("decoded records (-want +got):\n%s", diff)
@@ -676,7 +679,7 @@ func TestCollectListenAddresses(t *testing.T) {
 			t.Errorf("listenAddr(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	if err := collect(context.Background(), []string{"-l", "nonsense", "--duration", "-1s"}, &bytes.Buffer{}, &bytes.Buffer{}, collectHooks{}); err == nil ||
+	if err := collectArgs(context.Background(), []string{"-l", "nonsense", "--duration", "-1s"}, &bytes.Buffer{}, &bytes.Buffer{}, collect.Hooks{}); err == nil ||
 		!strings.Contains(err.Error(), "-l \"nonsense\"") || !strings.Contains(err.Error(), "--duration") {
 		t.Fatalf("bad flags: error %v, want both problems named", err)
 	}

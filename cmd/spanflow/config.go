@@ -14,6 +14,9 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/agent"
+	"github.com/spanflow/spanflow/cmd/internal/control"
+	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/probe"
 )
@@ -48,7 +51,7 @@ type Config struct {
 	FINGrace        time.Duration
 	MaxFlows        int
 	Bidirectional   bool
-	Print           printFormat
+	Print           flowprint.Format
 
 	// export
 	Collectors       stringList
@@ -77,13 +80,9 @@ type Config struct {
 	Duration    time.Duration
 	DefaultSink bool // set by Validate: no -n given, DefaultCollector used
 
-	// Parsed by Validate.
-	mode     probe.Mode
-	options  probe.Options
-	version  int // 1, 5, 7, 8, 9 or 10 (IPFIX)
-	schemes  []cache.Scheme
+	// Parsed by Validate: what the agent runs with.
+	agent    agent.Config
 	logLevel slog.Level
-	uid, gid int
 }
 
 // BindFlags registers the flags on fs and returns the Config they fill.
@@ -124,7 +123,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.AggActiveTimeout, "aggregation-active-timeout", 30*time.Minute, "export: active timeout of v8 aggregation caches")
 	fs.DurationVar(&c.AggIdleTimeout, "aggregation-inactive-timeout", 15*time.Second, "export: inactive timeout of v8 aggregation caches")
 
-	fs.StringVar(&c.Control, "control", DefaultControlPath, "operations: control socket `PATH` for spanflow show (mode 0600)")
+	fs.StringVar(&c.Control, "control", control.DefaultPath, "operations: control socket `PATH` for spanflow show (mode 0600)")
 	fs.StringVar(&c.Metrics, "metrics", "", "operations: serve Prometheus /metrics on `ADDR` (a bare port means 127.0.0.1:PORT; off by default)")
 	fs.StringVar(&c.PinDir, "pin-dir", probe.DefaultPinDir, "operations: bpffs `DIR` for maps, links and the ledger, so a restart loses no count (empty: no pinning)")
 	fs.BoolVar(&c.Detach, "detach", false, "operations: on exit, detach the program and remove the pinned state")
@@ -136,26 +135,36 @@ func BindFlags(fs *flag.FlagSet) *Config {
 }
 
 // Validate checks every value and reports all problems at once, each
-// naming its flag and what is allowed.
+// naming its flag and what is allowed; it fills the agent's Config.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	var err error
+	c.validateCapture(bad)
+	c.validateExport(bad)
+	c.validateOperations(bad)
+	return errors.Join(errs...)
+}
 
-	// capture
+// complaint records one problem with a flag.
+type complaint func(format string, args ...any)
+
+func (c *Config) validateCapture(bad complaint) {
+	a := &c.agent
+	var err error
 	switch {
 	case len(c.Interfaces) == 0 && c.ReadFile == "":
 		bad("-i or -r: give an interface to attach to, or a capture file to read")
 	case len(c.Interfaces) > 0 && c.ReadFile != "":
 		bad("-i and -r: choose live capture or a file, not both")
 	}
-	if c.mode, err = probe.ParseMode(c.XDPMode); err != nil {
+	a.Interfaces, a.ReadFile, a.Promisc, a.HarvestInterval, a.Detach = c.Interfaces, c.ReadFile, c.Promisc, c.HarvestInterval, c.Detach
+	if a.Mode, err = probe.ParseMode(c.XDPMode); err != nil {
 		bad("--xdp-mode %s: must be auto, native or generic", c.XDPMode)
 	}
-	if c.options.Action, err = probe.ParseAction(c.XDPAction); err != nil {
+	if a.Probe.Action, err = probe.ParseAction(c.XDPAction); err != nil {
 		bad("--xdp-action %s: must be pass or drop", c.XDPAction)
 	}
-	if c.options.KeyFields, err = probe.ParseKeyFields(c.Key); err != nil {
+	if a.Probe.KeyFields, err = probe.ParseKeyFields(c.Key); err != nil {
 		bad("--key: %v", err)
 	}
 	if c.SampleMode != "deterministic" && c.SampleMode != "random" {
@@ -165,35 +174,45 @@ func (c *Config) Validate() error {
 	case c.Sample < 1 || c.Sample > 1<<14-1:
 		bad("--sample %d: must be 1 to 16383 (what NetFlow v5 can advertise)", c.Sample)
 	case c.Sample > 1 && c.SampleMode == "random":
-		c.options.SampleMode, c.options.SampleRate = bpf.SampleRandom, uint32(c.Sample)
+		a.Probe.SampleMode, a.Probe.SampleRate = bpf.SampleRandom, uint32(c.Sample)
 	case c.Sample > 1:
-		c.options.SampleMode, c.options.SampleRate = bpf.SampleDeterministic, uint32(c.Sample)
+		a.Probe.SampleMode, a.Probe.SampleRate = bpf.SampleDeterministic, uint32(c.Sample)
 	}
 	if c.MapSize < probe.MinMapEntries || c.MapSize > probe.MaxMapEntries {
 		bad("--map-size %d: must be %d to %d", c.MapSize, probe.MinMapEntries, probe.MaxMapEntries)
 	}
-	c.options.MapEntries = uint32(c.MapSize)
+	a.Probe.MapEntries = uint32(c.MapSize)
 	if c.HarvestInterval < 100*time.Millisecond || c.HarvestInterval > 10*time.Second {
 		bad("--harvest-interval %s: must be 100ms to 10s", c.HarvestInterval)
 	}
 	switch c.Clock {
 	case "precise":
 	case "coarse":
-		c.options.CoarseClock = true
+		a.Probe.CoarseClock = true
 	case "auto":
-		res, err := probe.CoarseClockResolution()
-		c.options.CoarseClock = err == nil && res <= time.Millisecond
+		a.Probe.CoarseClock = coarseClockIsPrecise()
 	default:
 		bad("--clock %s: must be precise, coarse or auto", c.Clock)
 	}
+	a.Probe.PinDir, a.Probe.Replace = c.PinDir, c.Replace
 
-	// flow cache
-	if err := c.cacheConfig().Validate(); err != nil {
+	a.Cache = c.cacheConfig()
+	if err := a.Cache.Validate(); err != nil {
 		bad("flow cache (--active-timeout, --inactive-timeout, --fin-grace, --max-flows): %v", err)
 	}
+	a.Print = c.Print
+}
 
-	// export
-	if c.version = versionNumber(c.Version); c.version == 0 {
+// coarseClockIsPrecise says whether the kernel's coarse clock ticks at
+// least every millisecond, NetFlow's resolution: then --clock auto takes it.
+func coarseClockIsPrecise() bool {
+	res, err := probe.CoarseClockResolution()
+	return err == nil && res <= time.Millisecond
+}
+
+func (c *Config) validateExport(bad complaint) {
+	a := &c.agent
+	if a.Version = versionNumber(c.Version); a.Version == 0 {
 		bad("-v %s: must be 1, 5, 7, 8, 9 or 10 (IPFIX)", c.Version)
 	}
 	if len(c.Collectors) == 0 && (c.ReadFile == "" || c.Print == "") {
@@ -205,28 +224,30 @@ func (c *Config) Validate() error {
 			bad("-n %s: %v", col, err)
 		}
 	}
-	for _, a := range c.Aggregations {
-		s, err := cache.ParseAggregation(a)
+	a.Collectors = c.Collectors
+	for _, agg := range c.Aggregations {
+		s, err := cache.ParseAggregation(agg)
 		if err != nil {
 			bad("--aggregation: %v", err)
 			continue
 		}
-		c.schemes = append(c.schemes, s)
+		a.Schemes = append(a.Schemes, s)
 	}
 	switch {
-	case c.version == 8 && len(c.schemes) == 0:
+	case a.Version == 8 && len(a.Schemes) == 0:
 		bad("-v 8: give at least one --aggregation (as, protocol-port, source-prefix, destination-prefix, prefix, destination, source-destination, full-flow, as-tos, protocol-port-tos, source-prefix-tos, destination-prefix-tos, prefix-tos, prefix-port, or 1-14)")
-	case c.version != 8 && len(c.schemes) > 0:
+	case a.Version != 8 && len(a.Schemes) > 0:
 		bad("--aggregation: needs -v 8")
 	}
 	if c.Transport != "udp" && c.Transport != "tcp" {
 		bad("--transport %s: must be udp or tcp", c.Transport)
-	} else if c.Transport == "tcp" && c.version != 10 {
+	} else if c.Transport == "tcp" && a.Version != 10 {
 		bad("--transport tcp: only for IPFIX (-v 10)")
 	}
 	if c.Source != "" && net.ParseIP(c.Source) == nil {
 		bad("--source %s: must be an IP address", c.Source)
 	}
+	a.Transport, a.Source = c.Transport, c.Source
 	if c.MTU < 576 || c.MTU > 65535 {
 		bad("--mtu %d: must be 576 to 65535", c.MTU)
 	}
@@ -245,14 +266,30 @@ func (c *Config) Validate() error {
 	if c.RefreshTimeout < time.Second {
 		bad("--template-refresh-timeout %s: must be ≥ 1s", c.RefreshTimeout)
 	}
+	a.Export = exporter.Settings{
+		MTU:                    c.MTU,
+		EngineType:             uint8(c.EngineType),
+		EngineID:               uint8(c.EngineID),
+		SourceID:               uint32(c.SourceID),
+		TemplateRefreshPackets: c.RefreshPackets,
+		TemplateRefreshTimeout: c.RefreshTimeout,
+	}
+	if a.Probe.SampleRate > 1 {
+		a.Export.SamplingInterval = a.Probe.SampleRate
+		a.Export.SamplingRandom = a.Probe.SampleMode == bpf.SampleRandom
+	}
 	if c.CollectorQueue < 1 {
 		bad("--collector-queue %d: must be ≥ 1", c.CollectorQueue)
 	}
+	a.StreamQueue = c.CollectorQueue
 	if c.AggActiveTimeout <= 0 || c.AggIdleTimeout <= 0 {
 		bad("--aggregation-active-timeout, --aggregation-inactive-timeout: must be > 0")
 	}
+	a.Aggregation = cache.AggregatorConfig{ActiveTimeout: c.AggActiveTimeout, InactiveTimeout: c.AggIdleTimeout}
+}
 
-	// operations
+func (c *Config) validateOperations(bad complaint) {
+	a := &c.agent
 	if c.Metrics != "" {
 		addr, err := metricsAddr(c.Metrics)
 		if err != nil {
@@ -260,23 +297,31 @@ func (c *Config) Validate() error {
 		}
 		c.Metrics = addr
 	}
+	a.Control, a.Metrics = c.Control, c.Metrics
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("--log-level %s: must be debug, info, warn or error", c.LogLevel)
 	}
 	if c.User != "" {
-		u, err := user.Lookup(c.User)
-		if err != nil {
+		var err error
+		if a.UID, a.GID, err = lookupUser(c.User); err != nil {
 			bad("--user %s: %v", c.User, err)
-		} else {
-			c.uid, _ = strconv.Atoi(u.Uid)
-			c.gid, _ = strconv.Atoi(u.Gid)
 		}
+		a.User = c.User
 	}
 	if c.Duration < 0 {
 		bad("--duration %s: must not be negative", c.Duration)
 	}
-	c.options.PinDir, c.options.Replace = c.PinDir, c.Replace
-	return errors.Join(errs...)
+}
+
+// lookupUser gives the uid and gid --user switches to.
+func lookupUser(name string) (uid, gid int, err error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, nil
 }
 
 func (c *Config) cacheConfig() cache.Config {
@@ -287,9 +332,9 @@ func (c *Config) cacheConfig() cache.Config {
 		MaxFlows:        c.MaxFlows,
 		Bidirectional:   c.Bidirectional,
 	}
-	if c.options.SampleMode != bpf.SampleNone {
-		cfg.SamplingInterval = c.options.SampleRate
-		cfg.SamplingRandom = c.options.SampleMode == bpf.SampleRandom
+	if o := c.agent.Probe; o.SampleMode != bpf.SampleNone {
+		cfg.SamplingInterval = o.SampleRate
+		cfg.SamplingRandom = o.SampleMode == bpf.SampleRandom
 	}
 	return cfg
 }

@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spanflow/spanflow/cmd/internal/agent"
 )
 
 // version is set at build time (-ldflags "-X main.version=…").
@@ -73,11 +75,11 @@ func runProbe(args []string) int {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	run := runLive
+	run := agent.Run
 	if cfg.ReadFile != "" {
-		run = runOffline
+		run = agent.RunOffline
 	}
-	if err := run(ctx, cfg, log); err != nil {
+	if err := run(ctx, &cfg.agent, log); err != nil {
 		log.Error("spanflow stopped", "err", err)
 		return 1
 	}

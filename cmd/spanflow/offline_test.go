@@ -26,6 +26,8 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/agent"
+	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/probe"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
@@ -69,8 +71,8 @@ func offlineConfig(t *testing.T, args ...string) *Config {
 // offlineRun is what one offline run produced: the printed records in
 // print order, the frame counts and the cache statistics, and the error.
 type offlineRun struct {
-	records []jsonRecord
-	stats   offlineStats
+	records []flowprint.JSON
+	stats   agent.OfflineStats
 	err     error
 }
 
@@ -79,11 +81,12 @@ func runOfflineJSON(t *testing.T, args ...string) offlineRun {
 	cfg := offlineConfig(t, args...)
 	var out bytes.Buffer
 	log := slog.New(slog.DiscardHandler)
-	stats, err := replayCapture(context.Background(), cfg, log, &out)
+	cfg.agent.Stdout = &out
+	stats, err := agent.Replay(context.Background(), &cfg.agent, log)
 	run := offlineRun{stats: stats, err: err}
 	dec := json.NewDecoder(&out)
 	for {
-		var r jsonRecord
+		var r flowprint.JSON
 		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
@@ -103,7 +106,7 @@ type oneWay struct {
 // recordDirections splits a record into its one-way flows with packets: the
 // record's own key, and in bidirectional mode the reverse key (for ICMP
 // query/answer pairs the other type, as cache pairs them).
-func recordDirections(r *jsonRecord) []oneWay {
+func recordDirections(r *flowprint.JSON) []oneWay {
 	ver := uint8(4)
 	if r.SrcAddr.Is6() {
 		ver = 6
@@ -147,7 +150,7 @@ func icmpPartner(proto, typ uint8) (uint8, bool) {
 }
 
 // recordSpan is the time a record covers, both directions together.
-func recordSpan(r *jsonRecord) (first, last time.Time) {
+func recordSpan(r *flowprint.JSON) (first, last time.Time) {
 	first, last = r.Start, r.End
 	if r.RevPackets != nil && *r.RevPackets > 0 {
 		if r.Packets == 0 || r.RevStart.Before(first) {
@@ -228,9 +231,9 @@ var defaultTimers = struct{ inactive, active time.Duration }{
 // clock reaches their deadlines again or the final flush, so the rules on
 // the key's next record and on the idle timer of forced records do not
 // hold there.
-func checkEndReasons(recs []jsonRecord, end time.Time, bidir, steppedBack bool) []string {
+func checkEndReasons(recs []flowprint.JSON, end time.Time, bidir, steppedBack bool) []string {
 	var bad []string
-	complain := func(r *jsonRecord, format string, args ...any) {
+	complain := func(r *flowprint.JSON, format string, args ...any) {
 		bad = append(bad, fmt.Sprintf("%s %s:%d > %s:%d proto %d (%s, %d+%d pkts): %s",
 			r.Start.Format(time.RFC3339Nano), r.SrcAddr, r.SrcPort, r.DstAddr, r.DstPort, r.Proto,
 			r.EndReason, r.Packets, orZero(r.RevPackets), fmt.Sprintf(format, args...)))
@@ -253,7 +256,7 @@ func checkEndReasons(recs []jsonRecord, end time.Time, bidir, steppedBack bool) 
 		if d := last.Sub(first); d >= defaultTimers.active {
 			complain(r, "lasts %v, not less than the active timeout", d)
 		}
-		if r.EndReason == endReasonNames[cache.EndForced] {
+		if r.EndReason == flowprint.EndReasonNames[cache.EndForced] {
 			forcedSeen = true
 			if end.Sub(last) >= defaultTimers.inactive && !steppedBack {
 				complain(r, "forced, but its idle timer ran out at %v, before the capture ended at %v",
@@ -263,23 +266,23 @@ func checkEndReasons(recs []jsonRecord, end time.Time, bidir, steppedBack bool) 
 			complain(r, "follows a forced record: only the final flush forces")
 		}
 		switch r.EndReason {
-		case endReasonNames[cache.EndIdle]:
+		case flowprint.EndReasonNames[cache.EndIdle]:
 			if end.Sub(last) < defaultTimers.inactive {
 				complain(r, "idle, but its idle timer runs out at %v, after the capture ended at %v",
 					last.Add(defaultTimers.inactive), end)
 			}
-		case endReasonNames[cache.EndActive]:
+		case flowprint.EndReasonNames[cache.EndActive]:
 			if end.Sub(first) < defaultTimers.active {
 				complain(r, "active, but the capture ended at %v, before the active timeout", end)
 			}
-		case endReasonNames[cache.EndOfFlow]:
+		case flowprint.EndReasonNames[cache.EndOfFlow]:
 			fwd, rev := r.TCPFlags, orZero(r.RevTCPFlags)
 			const fin, rst = 0x01, 0x04
 			ended := (fwd|rev)&rst != 0 || fwd&fin != 0 && (!bidir || rev&fin != 0)
 			if r.Proto != 6 || !ended {
 				complain(r, "end of flow without RST or FIN (flags %#02x/%#02x)", fwd, rev)
 			}
-		case endReasonNames[cache.EndForced]:
+		case flowprint.EndReasonNames[cache.EndForced]:
 		default:
 			complain(r, "unexpected end reason")
 		}
@@ -290,10 +293,10 @@ func checkEndReasons(recs []jsonRecord, end time.Time, bidir, steppedBack bool) 
 			switch {
 			case !first.After(prev.last):
 				complain(r, "starts at or before the previous record of its flow ended (%v)", prev.last.Format(time.RFC3339Nano))
-			case prev.why == endReasonNames[cache.EndIdle] && first.Before(prev.last.Add(defaultTimers.inactive)):
+			case prev.why == flowprint.EndReasonNames[cache.EndIdle] && first.Before(prev.last.Add(defaultTimers.inactive)):
 				complain(r, "starts before the previous record of its flow timed out idle (%v)",
 					prev.last.Add(defaultTimers.inactive).Format(time.RFC3339Nano))
-			case prev.why == endReasonNames[cache.EndActive] && first.Before(prev.first.Add(defaultTimers.active)):
+			case prev.why == flowprint.EndReasonNames[cache.EndActive] && first.Before(prev.first.Add(defaultTimers.active)):
 				complain(r, "starts before the previous record of its flow timed out active (%v)",
 					prev.first.Add(defaultTimers.active).Format(time.RFC3339Nano))
 			}
@@ -313,7 +316,7 @@ type conversation struct {
 	vlan, innerVLAN uint16
 }
 
-func conversationOf(r *jsonRecord, bidir bool) conversation {
+func conversationOf(r *flowprint.JSON, bidir bool) conversation {
 	c := conversation{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Proto, r.ToS, r.VLAN, r.InnerVLAN}
 	if !bidir {
 		return c
@@ -394,8 +397,8 @@ func TestOfflineMatchesTruthOnRealCaptures(t *testing.T) {
 				t.Errorf("%s (%s): %v", pc.File, mode, run.err)
 				continue
 			}
-			if int(run.stats.frames) != pc.Records {
-				t.Errorf("%s (%s): read %d frames, pcaps.tsv says %d", pc.File, mode, run.stats.frames, pc.Records)
+			if int(run.stats.Frames) != pc.Records {
+				t.Errorf("%s (%s): read %d frames, pcaps.tsv says %d", pc.File, mode, run.stats.Frames, pc.Records)
 			}
 			got := make(map[probetest.TruthKey]probetest.TruthCount)
 			var ways, packets uint64
@@ -460,7 +463,7 @@ var cmpEmpty = cmp.Comparer(func(a, b []string) bool { return slices.Equal(a, b)
 // protocol table, and nothing left in the table after the flush.
 func checkCacheStats(t *testing.T, name string, run offlineRun, ways, packets uint64) {
 	t.Helper()
-	s := run.stats.cache
+	s := run.stats.Cache
 	e := s.Expired
 	if n := e.Idle + e.Active + e.EndOfFlow + e.Forced + e.LackOfResources; n != uint64(len(run.records)) {
 		t.Errorf("%s: cache counts %d expired records, %d were printed", name, n, len(run.records))
@@ -476,7 +479,7 @@ func checkCacheStats(t *testing.T, name string, run offlineRun, ways, packets ui
 		protoFlows += p.Flows
 		protoPackets += p.Packets
 	}
-	accounted := run.stats.reasons[bpf.StatAccounted]
+	accounted := run.stats.Reasons[bpf.StatAccounted]
 	if sized != accounted || packets != accounted || protoPackets != accounted {
 		t.Errorf("%s: %d frames accounted, %d packets printed, %d in the size distribution, %d in the protocol table",
 			name, accounted, packets, sized, protoPackets)
@@ -532,7 +535,7 @@ func TestOfflineCacheViewsOfHTTPCapture(t *testing.T) {
 	if run.err != nil {
 		t.Fatal(run.err)
 	}
-	s := run.stats.cache
+	s := run.stats.Cache
 	at := func(frac string) time.Time { // a time of this capture, 1084443xxx.xxxxxx s
 		d, err := time.ParseDuration(frac + "s")
 		if err != nil {
@@ -703,8 +706,8 @@ func TestOfflineExportsTruncatedCaptureThenNamesOffset(t *testing.T) {
 			if tc.wantEOF != errors.Is(run.err, io.ErrUnexpectedEOF) {
 				t.Errorf("error %v: wraps io.ErrUnexpectedEOF %v, want %v", run.err, !tc.wantEOF, tc.wantEOF)
 			}
-			if run.stats.frames != uint64(tc.kept) {
-				t.Errorf("read %d frames, want %d", run.stats.frames, tc.kept)
+			if run.stats.Frames != uint64(tc.kept) {
+				t.Errorf("read %d frames, want %d", run.stats.Frames, tc.kept)
 			}
 			got := make(map[probetest.TruthKey]probetest.TruthCount)
 			for i := range run.records {
@@ -803,7 +806,7 @@ type ageingRecord struct {
 	Reason     string
 }
 
-func ageingRecordOf(r *jsonRecord) ageingRecord {
+func ageingRecordOf(r *flowprint.JSON) ageingRecord {
 	port := r.SrcPort
 	if r.SrcAddr == netip.MustParseAddr("198.18.1.1") {
 		port = r.DstPort
@@ -988,7 +991,7 @@ func TestOfflineAgeingEqualsLive(t *testing.T) {
 			cfg := offlineConfig(t, args...).cacheConfig()
 			var live []ageingRecord
 			for _, r := range liveRecords(t, path, cfg, 100*time.Millisecond) {
-				j := jsonRecordOf(&r)
+				j := flowprint.JSONOf(&r)
 				live = append(live, ageingRecordOf(&j))
 			}
 			sortAgeing(live)

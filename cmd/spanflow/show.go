@@ -1,25 +1,18 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/spanflow/spanflow/bpf"
-	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/control"
 )
-
-const showUsage = "usage: spanflow show cache|export|top-talkers [N] [--sort bytes|packets]|stats|interfaces [--json] [--control PATH]"
 
 // runShow is `spanflow show …`: it asks the running spanflow over the
 // control socket and prints the answer.
 func runShow(args []string, w io.Writer) error {
-	req := controlRequest{}
-	path := DefaultControlPath
+	req := control.Request{}
+	path := control.DefaultPath
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -27,7 +20,7 @@ func runShow(args []string, w io.Writer) error {
 			req.JSON = true
 		case a == "--sort" || a == "--control":
 			if i+1 == len(args) {
-				return fmt.Errorf("%s needs a value\n%s", a, showUsage)
+				return fmt.Errorf("%s needs a value\n%s", a, control.Usage)
 			}
 			i++
 			if a == "--control" {
@@ -40,7 +33,7 @@ func runShow(args []string, w io.Writer) error {
 		case strings.HasPrefix(a, "--control="):
 			path = strings.TrimPrefix(a, "--control=")
 		case strings.HasPrefix(a, "-"):
-			return fmt.Errorf("unknown flag %s\n%s", a, showUsage)
+			return fmt.Errorf("unknown flag %s\n%s", a, control.Usage)
 		case req.Show == "":
 			req.Show = a
 		default:
@@ -48,232 +41,7 @@ func runShow(args []string, w io.Writer) error {
 		}
 	}
 	if req.Show == "" {
-		return fmt.Errorf("what to show?\n%s", showUsage)
+		return fmt.Errorf("what to show?\n%s", control.Usage)
 	}
-	return queryControl(path, req, w)
-}
-
-// show answers one control request.
-func (d *daemon) show(req controlRequest, w io.Writer) error {
-	switch req.Show {
-	case "cache":
-		s := d.table.Stats()
-		if req.JSON {
-			return writeJSON(w, s)
-		}
-		return s.WriteText(w)
-	case "top-talkers":
-		n, by, err := topTalkerArgs(req.Args)
-		if err != nil {
-			return err
-		}
-		tt := d.table.TopTalkers(n, by)
-		if req.JSON {
-			return writeJSON(w, tt)
-		}
-		return tt.WriteText(w, d.ifName)
-	case "export":
-		return d.showExport(w, req.JSON)
-	case "stats":
-		return d.showStats(w, req.JSON)
-	case "interfaces":
-		return d.showInterfaces(w, req.JSON)
-	}
-	return fmt.Errorf("cannot show %q: %s", req.Show, showUsage)
-}
-
-func topTalkerArgs(args []string) (int, cache.SortBy, error) {
-	n, by := 10, cache.ByBytes
-	for i := 0; i < len(args); i++ {
-		if args[i] == "--sort" && i+1 < len(args) {
-			var err error
-			if by, err = cache.ParseSortBy(args[i+1]); err != nil {
-				return 0, 0, fmt.Errorf("--sort %s: must be bytes or packets", args[i+1])
-			}
-			i++
-			continue
-		}
-		v, err := strconv.Atoi(args[i])
-		if err != nil || v < 1 || v > 10000 {
-			return 0, 0, fmt.Errorf("top-talkers %s: N must be 1 to 10000", args[i])
-		}
-		n = v
-	}
-	return n, by, nil
-}
-
-func (d *daemon) ifName(index uint32) string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, st := range d.ifaces {
-		if uint32(st.Index) == index {
-			return st.Name
-		}
-	}
-	return strconv.Itoa(int(index))
-}
-
-// exportView is `show export`: what `show ip flow export` prints.
-type exportView struct {
-	Version    string
-	Collectors []collectorView
-}
-
-type collectorView struct {
-	Name           string
-	RecordsOffered uint64
-	RecordsDropped uint64
-	Datagrams      uint64
-	Bytes          uint64
-	EncodeErrors   uint64
-	RecordsSkipped uint64
-	SendErrors     map[string]uint64
-	LastError      string `json:",omitempty"`
-}
-
-func (d *daemon) showExport(w io.Writer, asJSON bool) error {
-	v := exportView{Version: d.cfg.Version}
-	for _, s := range d.pipe.streams {
-		cs := s.Stats()
-		v.Collectors = append(v.Collectors, collectorView{
-			Name: s.Name, RecordsOffered: cs.RecordsOffered, RecordsDropped: cs.RecordsDropped,
-			Datagrams: cs.Datagrams, Bytes: cs.Bytes, EncodeErrors: cs.EncodeErrors, RecordsSkipped: cs.RecordsSkipped,
-			SendErrors: cs.SendErrors, LastError: cs.LastError,
-		})
-	}
-	if asJSON {
-		return writeJSON(w, v)
-	}
-	version := "v" + d.cfg.Version
-	if d.cfg.version == 10 {
-		version = "IPFIX"
-	}
-	fmt.Fprintf(w, "Flow export %s is enabled for main cache\n", version)
-	if len(v.Collectors) == 0 {
-		fmt.Fprintln(w, "  No export destination configured")
-	}
-	for _, c := range v.Collectors {
-		fmt.Fprintf(w, "  Exporting flows to %s\n", c.Name)
-		fmt.Fprintf(w, "    %d flows exported in %d %s datagrams (%d bytes)\n",
-			c.RecordsOffered-c.RecordsDropped-c.RecordsSkipped, c.Datagrams, d.cfg.Transport, c.Bytes)
-		fmt.Fprintf(w, "    %d flows dropped: the collector could not keep up\n", c.RecordsDropped)
-		if c.RecordsSkipped > 0 {
-			fmt.Fprintf(w, "    %d flows skipped: IPv6, which this version cannot carry\n", c.RecordsSkipped)
-		}
-		fmt.Fprintf(w, "    %d export packets failed to encode\n", c.EncodeErrors)
-		reasons := make([]string, 0, len(c.SendErrors))
-		for r := range c.SendErrors {
-			reasons = append(reasons, r)
-		}
-		sort.Strings(reasons)
-		var failed uint64
-		for _, r := range reasons {
-			failed += c.SendErrors[r]
-		}
-		fmt.Fprintf(w, "    %d export packets failed to send", failed)
-		for _, r := range reasons {
-			fmt.Fprintf(w, "; %d %s", c.SendErrors[r], r)
-		}
-		fmt.Fprintln(w)
-		if c.LastError != "" {
-			fmt.Fprintf(w, "    last error: %s\n", c.LastError)
-		}
-	}
-	return nil
-}
-
-// statsView is `show stats`: the datapath's counters and the harvester's.
-type statsView struct {
-	Packets, Bytes   map[string]uint64
-	Total            uint64
-	Harvests         uint64
-	HarvestErrors    uint64
-	LastHarvestMs    float64
-	LastEntries      int
-	SlotSize         uint32
-	SamplingInterval uint32 `json:",omitempty"`
-}
-
-func (d *daemon) showStats(w io.Writer, asJSON bool) error {
-	d.mu.Lock()
-	v := statsView{
-		Packets: map[string]uint64{}, Bytes: map[string]uint64{}, Total: d.stats.Total(),
-		Harvests: d.harvests, HarvestErrors: d.harvestErrors, LastHarvestMs: float64(d.lastHarvest.Microseconds()) / 1000,
-		LastEntries: d.lastEntries, SlotSize: d.cfg.options.MapEntries,
-	}
-	for r, s := range d.stats {
-		v.Packets[statOutcomeNames[r]], v.Bytes[statOutcomeNames[r]] = s.Packets, s.Bytes
-	}
-	d.mu.Unlock()
-	if d.cfg.options.SampleRate > 1 {
-		v.SamplingInterval = d.cfg.options.SampleRate
-	}
-	if asJSON {
-		return writeJSON(w, v)
-	}
-	fmt.Fprintf(w, "XDP datapath: %d packets\n", v.Total)
-	fmt.Fprintf(w, "  %-12s %14s %16s\n", "outcome", "packets", "bytes")
-	for r := range bpf.StatMax {
-		name := statOutcomeNames[r]
-		if r == bpf.StatNoL4 {
-			name = "(no_l4)" // a subset of accounted
-		}
-		fmt.Fprintf(w, "  %-12s %14d %16d\n", name, v.Packets[statOutcomeNames[r]], v.Bytes[statOutcomeNames[r]])
-	}
-	fmt.Fprintf(w, "Harvester: %d harvests, %d failed; last took %.3f ms for %d of %d slot entries\n",
-		v.Harvests, v.HarvestErrors, v.LastHarvestMs, v.LastEntries, v.SlotSize)
-	if v.SamplingInterval > 1 {
-		fmt.Fprintf(w, "Sampling: 1 in %d (%s)\n", v.SamplingInterval, d.cfg.SampleMode)
-	}
-	return nil
-}
-
-func (d *daemon) showInterfaces(w io.Writer, asJSON bool) error {
-	d.mu.Lock()
-	var list []ifaceState
-	for _, st := range d.ifaces {
-		c := *st
-		c.Events = make(map[string]uint64, len(st.Events))
-		for k, v := range st.Events {
-			c.Events[k] = v
-		}
-		list = append(list, c)
-	}
-	d.mu.Unlock()
-	slices.SortFunc(list, func(a, b ifaceState) int { return strings.Compare(a.Name, b.Name) })
-	if asJSON {
-		return writeJSON(w, list)
-	}
-	for _, st := range list {
-		state := "up"
-		switch {
-		case !st.Attached:
-			state = "not attached"
-		case st.Down:
-			state = "down"
-		}
-		fmt.Fprintf(w, "%s (ifindex %d): XDP %s mode, %s", st.Name, st.Index, st.Mode, state)
-		if st.Adopted {
-			fmt.Fprint(w, ", adopted from the previous run")
-		}
-		fmt.Fprintln(w)
-		events := make([]string, 0, len(st.Events))
-		for ev, n := range st.Events {
-			events = append(events, fmt.Sprintf("%s %d", ev, n))
-		}
-		sort.Strings(events)
-		if len(events) > 0 {
-			fmt.Fprintf(w, "  events: %s\n", strings.Join(events, ", "))
-		}
-		if st.LastErr != "" {
-			fmt.Fprintf(w, "  last error: %s\n", st.LastErr)
-		}
-	}
-	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return control.Query(path, req, w)
 }

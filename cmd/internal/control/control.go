@@ -1,4 +1,7 @@
-package main
+// Package control is the unix socket between `spanflow show` and the running
+// probe: one JSON request line in, the rendered answer out. It carries
+// views of the data flow, never the flow data itself.
+package control
 
 import (
 	"bufio"
@@ -13,31 +16,34 @@ import (
 	"time"
 )
 
-// DefaultControlPath is where the control socket listens by default.
-const DefaultControlPath = "/run/spanflow.sock"
+// Usage is what `spanflow show` takes.
+const Usage = "usage: spanflow show cache|export|top-talkers [N] [--sort bytes|packets]|stats|interfaces [--json] [--control PATH]"
 
-// controlRequest is one line of JSON a client sends; the server answers
+// DefaultPath is where the control socket listens by default.
+const DefaultPath = "/run/spanflow.sock"
+
+// Request is one line of JSON a client sends; the server answers
 // with the text (or JSON) to print and closes the connection.
-type controlRequest struct {
+type Request struct {
 	Show string   `json:"show"` // cache, export, top-talkers, stats, interfaces
 	Args []string `json:"args,omitempty"`
 	JSON bool     `json:"json,omitempty"`
 }
 
-// controlHandler renders one show request into w.
-type controlHandler func(req controlRequest, w io.Writer) error
+// Handler renders one show request into w.
+type Handler func(req Request, w io.Writer) error
 
-// controlServer serves `spanflow show` on a unix socket.
-type controlServer struct {
+// Server serves `spanflow show` on a unix socket.
+type Server struct {
 	ln     net.Listener
 	path   string
-	handle controlHandler
+	handle Handler
 }
 
-// listenControl opens the control socket with the given mode. A socket
+// Listen opens the control socket with the given mode. A socket
 // file a live spanflow still answers on is refused; a stale one is
 // replaced.
-func listenControl(path string, mode os.FileMode, handle controlHandler) (*controlServer, error) {
+func Listen(path string, mode os.FileMode, handle Handler) (*Server, error) {
 	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		conn.Close()
 		return nil, fmt.Errorf("--control %s: in use by another running spanflow", path)
@@ -58,12 +64,12 @@ func listenControl(path string, mode os.FileMode, handle controlHandler) (*contr
 		ln.Close()
 		return nil, fmt.Errorf("--control %s: %w", path, err)
 	}
-	s := &controlServer{ln: ln, path: path, handle: handle}
+	s := &Server{ln: ln, path: path, handle: handle}
 	go s.serve()
 	return s, nil
 }
 
-func (s *controlServer) serve() {
+func (s *Server) serve() {
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
@@ -73,14 +79,14 @@ func (s *controlServer) serve() {
 	}
 }
 
-func (s *controlServer) answer(conn net.Conn) {
+func (s *Server) answer(conn net.Conn) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	line, err := bufio.NewReader(io.LimitReader(conn, 64<<10)).ReadBytes('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return
 	}
-	var req controlRequest
+	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		fmt.Fprintf(conn, "error: bad request: %v\n", err)
 		return
@@ -90,15 +96,15 @@ func (s *controlServer) answer(conn net.Conn) {
 	}
 }
 
-func (s *controlServer) Close() error {
+func (s *Server) Close() error {
 	err := s.ln.Close() // also removes the socket file
 	os.Remove(s.path)
 	return err
 }
 
-// queryControl sends req to the running spanflow at path and copies its
+// Query sends req to the running spanflow at path and copies its
 // answer to w.
-func queryControl(path string, req controlRequest, w io.Writer) error {
+func Query(path string, req Request, w io.Writer) error {
 	conn, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		return fmt.Errorf("no spanflow answers on %s (is it running? --control sets the path): %w", path, err)

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/exporter/ie"
 )
@@ -17,7 +18,7 @@ import (
 type pipeline struct {
 	log     *slog.Logger
 	streams []*exporter.Stream
-	printer *recordPrinter
+	printer *flowprint.Printer
 	wait    bool // offline: block rather than drop when a stream is behind
 }
 
@@ -26,7 +27,7 @@ type pipeline struct {
 func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.Time, ifaces []ie.Interface) (*pipeline, error) {
 	p := &pipeline{log: log, wait: cfg.ReadFile != ""}
 	if cfg.Print != "" {
-		p.printer = newRecordPrinter(stdout, cfg.Print)
+		p.printer = flowprint.NewPrinter(cfg.stdout(), cfg.Print)
 	}
 	for _, addr := range cfg.Collectors {
 		streams, err := openStreams(cfg, addr, boot, now, ifaces)
@@ -40,22 +41,11 @@ func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.
 }
 
 func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time, ifaces []ie.Interface) ([]*exporter.Stream, error) {
-	settings := exporter.Settings{
-		MTU:                    cfg.MTU,
-		Boot:                   boot,
-		EngineType:             uint8(cfg.EngineType),
-		EngineID:               uint8(cfg.EngineID),
-		SourceID:               uint32(cfg.SourceID),
-		TemplateRefreshPackets: cfg.RefreshPackets,
-		TemplateRefreshTimeout: cfg.RefreshTimeout,
-	}
-	if cfg.options.SampleRate > 1 {
-		settings.SamplingInterval = cfg.options.SampleRate
-		settings.SamplingRandom = cfg.SampleMode == "random"
-	}
+	settings := cfg.Export
+	settings.Boot = boot
 	schemes := []cache.Scheme{0}
-	if cfg.version == 8 {
-		schemes = cfg.schemes
+	if cfg.Version == 8 {
+		schemes = cfg.Schemes
 	}
 	var out []*exporter.Stream
 	for _, scheme := range schemes {
@@ -71,16 +61,16 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 		if err != nil {
 			tr.Close()
 			closeStreams(out)
-			return nil, fmt.Errorf("-v %s: %w", cfg.Version, err)
+			return nil, fmt.Errorf("-v %d: %w", cfg.Version, err)
 		}
-		name := fmt.Sprintf("%s v%d", addr, cfg.version)
-		if cfg.version == 10 {
+		name := fmt.Sprintf("%s v%d", addr, cfg.Version)
+		if cfg.Version == 10 {
 			name = addr + " ipfix/" + cfg.Transport
 		}
 		if scheme != 0 {
 			name += " " + scheme.String()
 		}
-		out = append(out, exporter.NewStream(name, enc, tr, cfg.CollectorQueue, now))
+		out = append(out, exporter.NewStream(name, enc, tr, cfg.StreamQueue, now))
 	}
 	return out, nil
 }
@@ -93,7 +83,7 @@ func dialTransport(cfg *Config, addr string) (exporter.Transport, error) {
 }
 
 func newEncoder(cfg *Config, s exporter.Settings, o exporter.TemplateOptions, scheme cache.Scheme) (exporter.Encoder, error) {
-	switch cfg.version {
+	switch cfg.Version {
 	case 1:
 		return exporter.NewV1Encoder(s)
 	case 5:
@@ -101,15 +91,13 @@ func newEncoder(cfg *Config, s exporter.Settings, o exporter.TemplateOptions, sc
 	case 7:
 		return exporter.NewV7Encoder(s)
 	case 8:
-		return exporter.NewAggregatingEncoder(s, scheme, cache.AggregatorConfig{
-			ActiveTimeout: cfg.AggActiveTimeout, InactiveTimeout: cfg.AggIdleTimeout,
-		})
+		return exporter.NewAggregatingEncoder(s, scheme, cfg.Aggregation)
 	case 9:
 		return exporter.NewV9Encoder(s, o)
 	case 10:
 		return exporter.NewIPFIXEncoder(s, o)
 	}
-	return nil, fmt.Errorf("unknown version %d", cfg.version)
+	return nil, fmt.Errorf("unknown version %d", cfg.Version)
 }
 
 // export hands recs (which the caller may reuse afterwards) to every stream.

@@ -1,8 +1,7 @@
-package main
+package agent
 
 import (
 	"context"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter"
 )
 
 // TestLegacyDatagramsFitTheMTUOverIPv6: a v5 datagram of 30 records is
@@ -26,14 +26,8 @@ func TestLegacyDatagramsFitTheMTUOverIPv6(t *testing.T) {
 			t.Skipf("no %s on this host: %v", tc.listen, err)
 		}
 		defer ln.Close()
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		cfg := BindFlags(fs)
-		if err := fs.Parse([]string{"-r", "x.pcap", "-v", "5", "-n", ln.LocalAddr().String()}); err != nil {
-			t.Fatal(err)
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := &Config{Collectors: []string{ln.LocalAddr().String()}, Version: 5, Transport: "udp",
+			Export: exporter.Settings{MTU: 1500}, StreamQueue: 256}
 		boot := time.Unix(1_700_000_000, 0)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		p, err := newPipeline(cfg, log, boot, func() time.Time { return boot.Add(time.Minute) }, nil)

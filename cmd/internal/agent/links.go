@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // watchLinks subscribes to link updates of this network namespace; only
 // the -i interfaces matter.
-func (d *daemon) watchLinks(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
+func (d *Agent) watchLinks(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	err := netlink.LinkSubscribeWithOptions(ch, ctx.Done(), netlink.LinkSubscribeOptions{
 		ErrorCallback: func(err error) {
@@ -28,7 +28,7 @@ func (d *daemon) watchLinks(ctx context.Context) (<-chan netlink.LinkUpdate, err
 
 // linkEvent logs and counts what happened to one of our interfaces and
 // attaches again when it returns under a new ifindex.
-func (d *daemon) linkEvent(ev netlink.LinkUpdate) {
+func (d *Agent) linkEvent(ev netlink.LinkUpdate) {
 	attrs := ev.Link.Attrs()
 	if attrs == nil || !slices.Contains(d.cfg.Interfaces, attrs.Name) {
 		return
@@ -51,7 +51,7 @@ func (d *daemon) linkEvent(ev netlink.LinkUpdate) {
 		if !up {
 			return // attach once it is up
 		}
-		a, err := d.probe.Reattach(name, d.cfg.mode, d.cfg.Promisc)
+		a, err := d.probe.Reattach(name, d.cfg.Mode, d.cfg.Promisc)
 		if err != nil {
 			d.countIface(st, "reattach-failed", func() { st.LastErr = err.Error() })
 			d.log.Error("re-attach failed", "interface", name, "err", err)
@@ -68,7 +68,7 @@ func (d *daemon) linkEvent(ev netlink.LinkUpdate) {
 	}
 }
 
-func (d *daemon) countIface(st *ifaceState, event string, change func()) {
+func (d *Agent) countIface(st *ifaceState, event string, change func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st.Events[event]++

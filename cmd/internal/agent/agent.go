@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/control"
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/exporter/ie"
 	"github.com/spanflow/spanflow/probe"
 )
 
-// daemon is the live probe: datapath → flow cache → export streams, plus
+// Agent is the live probe: datapath → flow cache → export streams, plus
 // what `spanflow show` and /metrics read.
-type daemon struct {
+type Agent struct {
 	cfg   *Config
 	log   *slog.Logger
 	probe *probe.Probe
@@ -50,20 +51,20 @@ type ifaceState struct {
 	LastErr  string
 }
 
-func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	p, err := probe.Open(cfg.options)
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	p, err := probe.Open(cfg.Probe)
 	if err != nil {
 		return err
 	}
-	d := &daemon{cfg: cfg, log: log, probe: p, start: time.Now(), ifaces: map[string]*ifaceState{},
+	d := &Agent{cfg: cfg, log: log, probe: p, start: time.Now(), ifaces: map[string]*ifaceState{},
 		harvestHist: newHarvestHistogram()}
 	defer d.closeProbe()
 	if p.Adopted() {
-		log.Info("adopted pinned state: counts made while spanflow was down will be exported", "pin_dir", cfg.PinDir)
+		log.Info("adopted pinned state: counts made while spanflow was down will be exported", "pin_dir", cfg.Probe.PinDir)
 	}
 	var exportIfaces []ie.Interface
 	for _, name := range cfg.Interfaces {
-		a, err := p.Attach(name, cfg.mode, cfg.Promisc)
+		a, err := p.Attach(name, cfg.Mode, cfg.Promisc)
 		if err != nil {
 			return err
 		}
@@ -75,11 +76,11 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if d.table, err = cache.NewTable(cfg.cacheConfig(), clock); err != nil {
+	if d.table, err = cache.NewTable(cfg.Cache, clock); err != nil {
 		return err
 	}
-	if cfg.PinDir != "" {
-		ledger, err := probe.OpenLedger(cfg.PinDir, uint32(2*cfg.MaxFlows+1024), cfg.Replace)
+	if cfg.Probe.PinDir != "" {
+		ledger, err := probe.OpenLedger(cfg.Probe.PinDir, cfg.ledgerEntries(), cfg.Probe.Replace)
 		if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.Control != "" {
-		srv, err := listenControl(cfg.Control, 0o600, d.show)
+		srv, err := control.Listen(cfg.Control, 0o600, d.show)
 		if err != nil {
 			return err
 		}
@@ -115,7 +116,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Warn("cannot watch interfaces: no re-attach after a link returns", "err", err)
 	}
 	if cfg.User != "" {
-		if err := dropPrivileges(cfg.uid, cfg.gid); err != nil {
+		if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
 			return fmt.Errorf("--user %s: %w", cfg.User, err)
 		}
 		log.Info("dropped root", "user", cfg.User)
@@ -155,7 +156,7 @@ func runLive(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // reportExport logs, once per call, each stream whose failures, drops or
 // skipped records grew since the last call.
-func (d *daemon) reportExport(seen map[string]exporter.StreamStats) {
+func (d *Agent) reportExport(seen map[string]exporter.StreamStats) {
 	for _, s := range d.pipe.streams {
 		now, before := s.Stats(), seen[s.Name]
 		var failed, failedBefore uint64
@@ -176,7 +177,7 @@ func (d *daemon) reportExport(seen map[string]exporter.StreamStats) {
 
 // export hands records to the streams; with a ledger it waits (bounded)
 // until they were sent, then lets the ledger forget them.
-func (d *daemon) export(recs []cache.Record) error {
+func (d *Agent) export(recs []cache.Record) error {
 	if err := d.pipe.export(recs); err != nil || d.keep == nil || len(recs) == 0 {
 		return err
 	}
@@ -189,7 +190,7 @@ func (d *daemon) export(recs []cache.Record) error {
 
 // harvest drains the datapath into the cache (through the ledger when
 // state is pinned).
-func (d *daemon) harvest(deltas []cache.Delta) []cache.Delta {
+func (d *Agent) harvest(deltas []cache.Delta) []cache.Delta {
 	began := time.Now()
 	var stats probe.Stats
 	var err error
@@ -225,7 +226,7 @@ func (d *daemon) harvest(deltas []cache.Delta) []cache.Delta {
 
 // shutdown harvests once more, flushes every flow (end reason forced),
 // sends it all within a bound and closes.
-func (d *daemon) shutdown(deltas []cache.Delta, recs []cache.Record) error {
+func (d *Agent) shutdown(deltas []cache.Delta, recs []cache.Record) error {
 	d.harvest(deltas)
 	recs = d.table.Flush(recs[:0])
 	err := d.export(recs)
@@ -238,7 +239,7 @@ func (d *daemon) shutdown(deltas []cache.Delta, recs []cache.Record) error {
 	return err
 }
 
-func (d *daemon) closeProbe() {
+func (d *Agent) closeProbe() {
 	var err error
 	if d.cfg.Detach {
 		err = d.probe.Detach()
@@ -250,7 +251,7 @@ func (d *daemon) closeProbe() {
 	}
 }
 
-func (d *daemon) noteAttached(a *probe.Attachment) {
+func (d *Agent) noteAttached(a *probe.Attachment) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.ifaces[a.Interface]
@@ -264,7 +265,7 @@ func (d *daemon) noteAttached(a *probe.Attachment) {
 			"interface", a.Interface, "reason", a.Fallback)
 	}
 	d.log.Info("attached", "interface", a.Interface, "ifindex", a.Index, "mode", a.Mode, "adopted", a.Adopted,
-		"action", d.cfg.options.Action)
+		"action", d.cfg.Probe.Action)
 }
 
 // dropPrivileges switches every thread to uid/gid; the attached program

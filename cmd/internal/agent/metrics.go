@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"errors"
@@ -40,13 +40,13 @@ var (
 
 var statOutcomeNames = [bpf.StatMax]string{"accounted", "not_ip", "truncated", "malformed", "unsupported", "sampled_out", "map_full", "no_l4"}
 
-// Describe and Collect make the daemon a prometheus.Collector that reads
+// Describe and Collect make the Agent a prometheus.Collector that reads
 // its counters at scrape time: nothing is counted twice.
-func (d *daemon) Describe(ch chan<- *prometheus.Desc) {
+func (d *Agent) Describe(ch chan<- *prometheus.Desc) {
 	prometheus.DescribeByCollect(d, ch)
 }
 
-func (d *daemon) Collect(ch chan<- prometheus.Metric) {
+func (d *Agent) Collect(ch chan<- prometheus.Metric) {
 	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
 	}
@@ -55,7 +55,7 @@ func (d *daemon) Collect(ch chan<- prometheus.Metric) {
 		counter(descPackets, v.Packets, statOutcomeNames[r])
 		counter(descBytes, v.Bytes, statOutcomeNames[r])
 	}
-	ch <- prometheus.MustNewConstMetric(descFill, prometheus.GaugeValue, float64(d.lastEntries)/float64(d.cfg.options.MapEntries))
+	ch <- prometheus.MustNewConstMetric(descFill, prometheus.GaugeValue, float64(d.lastEntries)/float64(d.cfg.Probe.MapEntries))
 	counter(descHarvestEr, d.harvestErrors)
 	for _, st := range d.ifaces {
 		for ev, n := range st.Events {
@@ -89,7 +89,7 @@ func (d *daemon) Collect(ch chan<- prometheus.Metric) {
 // metricsServer serves /metrics until closed.
 type metricsServer struct{ srv *http.Server }
 
-func serveMetrics(addr string, d *daemon) (*metricsServer, error) {
+func serveMetrics(addr string, d *Agent) (*metricsServer, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(d); err != nil {
 		return nil, err

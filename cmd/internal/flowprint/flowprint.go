@@ -1,4 +1,8 @@
-package main
+// Package flowprint renders flow records for people and scripts: the
+// nfdump-like text and the JSON that --print writes and `spanflow collect`
+// prints. It reads Records (the end of NIC → map → Delta → Record), never
+// changes them.
+package flowprint
 
 import (
 	"encoding/json"
@@ -10,12 +14,12 @@ import (
 	"github.com/spanflow/spanflow/cache"
 )
 
-// printFormat is --print: off, text (one flow-print line a flow) or json.
-type printFormat string
+// Format is --print: off, text (one flow-print line a flow) or json.
+type Format string
 
-func (p *printFormat) String() string   { return string(*p) }
-func (p *printFormat) IsBoolFlag() bool { return true } // --print alone means text
-func (p *printFormat) Set(v string) error {
+func (p *Format) String() string   { return string(*p) }
+func (p *Format) IsBoolFlag() bool { return true } // --print alone means text
+func (p *Format) Set(v string) error {
 	switch v {
 	case "true", "text":
 		*p = "text"
@@ -29,7 +33,7 @@ func (p *printFormat) Set(v string) error {
 	return nil
 }
 
-var endReasonNames = map[cache.EndReason]string{
+var EndReasonNames = map[cache.EndReason]string{
 	cache.EndIdle:            "idle",
 	cache.EndActive:          "active",
 	cache.EndOfFlow:          "end-of-flow",
@@ -37,31 +41,31 @@ var endReasonNames = map[cache.EndReason]string{
 	cache.EndLackOfResources: "lack-of-resources",
 }
 
-// recordPrinter writes expired records to stdout in the --print format.
-type recordPrinter struct {
+// Printer writes expired records to stdout in the --print format.
+type Printer struct {
 	w      io.Writer
-	format printFormat
+	format Format
 	enc    *json.Encoder
 	header bool
 }
 
-func newRecordPrinter(w io.Writer, format printFormat) *recordPrinter {
-	return &recordPrinter{w: w, format: format, enc: json.NewEncoder(w)}
+func NewPrinter(w io.Writer, format Format) *Printer {
+	return &Printer{w: w, format: format, enc: json.NewEncoder(w)}
 }
 
 const textHeader = "Date first seen          Duration Proto   Src IP Addr:Port                  Dst IP Addr:Port        Flags   Tos  Packets    Bytes End"
 
-func (p *recordPrinter) Print(recs []cache.Record) error {
+func (p *Printer) Print(recs []cache.Record) error {
 	for i := range recs {
 		var err error
 		if p.format == "json" {
-			err = p.enc.Encode(jsonRecordOf(&recs[i]))
+			err = p.enc.Encode(JSONOf(&recs[i]))
 		} else {
 			if !p.header {
 				fmt.Fprintln(p.w, textHeader)
 				p.header = true
 			}
-			err = writeTextRecord(p.w, &recs[i])
+			err = WriteText(p.w, &recs[i])
 		}
 		if err != nil {
 			return err
@@ -70,12 +74,12 @@ func (p *recordPrinter) Print(recs []cache.Record) error {
 	return nil
 }
 
-func writeTextRecord(w io.Writer, r *cache.Record) error {
+func WriteText(w io.Writer, r *cache.Record) error {
 	src := netip.AddrPortFrom(r.SrcAddr, r.SrcPort)
 	dst := netip.AddrPortFrom(r.DstAddr, r.DstPort)
 	_, err := fmt.Fprintf(w, "%s %8.3f %-7s %-33s -> %-22s %s 0x%02x %8d %8d %s",
-		r.Start.UTC().Format("2006-01-02 15:04:05.000"), r.End.Sub(r.Start).Seconds(), protoName(r.Proto),
-		src, dst, tcpFlags(r.TCPFlags), r.ToS, r.Packets, r.Bytes, endReasonNames[r.EndReason])
+		r.Start.UTC().Format("2006-01-02 15:04:05.000"), r.End.Sub(r.Start).Seconds(), ProtoName(r.Proto),
+		src, dst, tcpFlags(r.TCPFlags), r.ToS, r.Packets, r.Bytes, EndReasonNames[r.EndReason])
 	if err == nil && r.Bidirectional {
 		_, err = fmt.Fprintf(w, " <- %s %d %d", tcpFlags(r.RevTCPFlags), r.RevPackets, r.RevBytes)
 	}
@@ -85,8 +89,8 @@ func writeTextRecord(w io.Writer, r *cache.Record) error {
 	return err
 }
 
-// jsonRecord is the --print=json form of a record: stable lowercase names.
-type jsonRecord struct {
+// JSON is the --print=json form of a record: stable lowercase names.
+type JSON struct {
 	Start     time.Time  `json:"start"`
 	End       time.Time  `json:"end"`
 	SrcAddr   netip.Addr `json:"src_addr"`
@@ -112,13 +116,13 @@ type jsonRecord struct {
 	SamplingInterval uint32 `json:"sampling_interval,omitempty"`
 }
 
-func jsonRecordOf(r *cache.Record) jsonRecord {
-	j := jsonRecord{
+func JSONOf(r *cache.Record) JSON {
+	j := JSON{
 		Start: r.Start.UTC(), End: r.End.UTC(),
 		SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, SrcPort: r.SrcPort, DstPort: r.DstPort,
 		Proto: r.Proto, ToS: r.ToS, VLAN: r.VLAN, InnerVLAN: r.InnerVLAN, InIf: r.InIfIndex,
 		Packets: r.Packets, Bytes: r.Bytes, TCPFlags: r.TCPFlags,
-		EndReason: endReasonNames[r.EndReason], SamplingInterval: r.SamplingInterval,
+		EndReason: EndReasonNames[r.EndReason], SamplingInterval: r.SamplingInterval,
 	}
 	if r.Bidirectional {
 		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
@@ -130,7 +134,7 @@ func jsonRecordOf(r *cache.Record) jsonRecord {
 	return j
 }
 
-func protoName(p uint8) string {
+func ProtoName(p uint8) string {
 	switch p {
 	case 1:
 		return "ICMP"

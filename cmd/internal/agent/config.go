@@ -1,0 +1,66 @@
+package agent
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/flowprint"
+	"github.com/spanflow/spanflow/exporter"
+	"github.com/spanflow/spanflow/probe"
+)
+
+// Config is what the agent runs with: values already parsed and checked
+// (cmd/spanflow turns flags into it).
+type Config struct {
+	// Capture: live interfaces, or a capture file (offline mode).
+	Interfaces      []string
+	ReadFile        string
+	Mode            probe.Mode
+	Promisc         bool
+	Probe           probe.Options // map size, key, sampling, action, clock, pin dir
+	HarvestInterval time.Duration
+	Detach          bool // on exit, detach and remove the pinned state
+
+	// Flow cache.
+	Cache cache.Config
+
+	// Export: one stream per collector (per aggregation scheme for v8).
+	Collectors []string
+	Version    int            // 1, 5, 7, 8, 9 or 10 (IPFIX)
+	Schemes    []cache.Scheme // v8 aggregation schemes
+	Transport  string         // udp, or tcp (IPFIX)
+	Source     string         // source address of export packets
+	// Export holds the encoders' settings; Boot and IPv6Transport are set
+	// per stream.
+	Export      exporter.Settings
+	StreamQueue int // expiry batches queued per collector
+	Aggregation cache.AggregatorConfig
+	Print       flowprint.Format // expired records to Stdout too
+	Stdout      io.Writer        // nil: os.Stdout
+
+	// Operations.
+	Control  string // control socket for `spanflow show`; "" for none
+	Metrics  string // Prometheus listen address; "" for none
+	User     string // drop root to this user after attaching
+	UID, GID int
+}
+
+// ledgerSlack is room in the ledger beyond the cache's directions, for
+// flows a harvest adds while the expired ones are still being sent.
+const ledgerSlack = 1024
+
+// ledgerEntries sizes the ledger: two directions per flow of the cache
+// (a bidirectional flow keeps both), plus slack.
+func (c *Config) ledgerEntries() uint32 {
+	return uint32(2*c.Cache.MaxFlows + ledgerSlack)
+}
+
+// stdout is where --print writes.
+func (c *Config) stdout() io.Writer {
+	if c.Stdout != nil {
+		return c.Stdout
+	}
+	return os.Stdout
+}

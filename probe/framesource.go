@@ -1,0 +1,64 @@
+package probe
+
+import (
+	"math/rand/v2"
+
+	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/cache"
+)
+
+// FrameSource is offline mode's datapath: it turns the frames of a capture
+// into the Deltas xdp_flow would count for them — the reference parser,
+// then sampling and key masking as the program's load-time settings do —
+// and counts each frame's outcome as the stats map counts each packet.
+type FrameSource struct {
+	keyFields bpf.KeyField
+	sample    func() bool
+
+	Frames  uint64               // frames seen
+	Reasons [bpf.StatMax]uint64 // frames by outcome (StatNoL4 a subset of StatAccounted)
+}
+
+// NewFrameSource applies o's key fields and sampling; the other options
+// concern the kernel only.
+func NewFrameSource(o Options) *FrameSource {
+	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate)}
+}
+
+// Delta is what frame f adds to its flow. A frame that counts nothing
+// (sampled out, not IP, malformed …) gives an empty Delta, which
+// cache.Table.Merge ignores; its time still moves the offline clock.
+func (s *FrameSource) Delta(f Frame) cache.Delta {
+	s.Frames++
+	if !s.sample() {
+		s.Reasons[bpf.StatSampledOut]++
+		return cache.Delta{}
+	}
+	p := ParseFrame(f.LinkType, f.Data)
+	s.Reasons[p.Reason]++
+	if p.Reason != bpf.StatAccounted {
+		return cache.Delta{}
+	}
+	if p.NoL4 {
+		s.Reasons[bpf.StatNoL4]++
+	}
+	if s.keyFields != 0 {
+		MaskKey(&p.Key, s.keyFields)
+	}
+	ns := uint64(f.Timestamp.UnixNano())
+	return cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags}
+}
+
+// newSampler keeps 1 frame in n as the datapath keeps packets: every nth
+// (deterministic) or each with probability 1/n (random).
+func newSampler(mode bpf.SampleMode, n uint32) func() bool {
+	switch {
+	case n <= 1:
+	case mode == bpf.SampleDeterministic:
+		var count uint64
+		return func() bool { count++; return count%uint64(n) == 0 }
+	case mode == bpf.SampleRandom:
+		return func() bool { return rand.Uint32N(n) == 0 }
+	}
+	return func() bool { return true }
+}
