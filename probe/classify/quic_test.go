@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -624,5 +625,98 @@ func BenchmarkQUICInitial(b *testing.B) {
 				b.Fatal("junk accepted")
 			}
 		}
+	})
+}
+
+// TestRealQUICAgainstTshark reads the QUIC captures of the shared real
+// captures and compares the names quicInitial finds in 512-byte heads with
+// those Wireshark decodes from the whole packets. The expected names are
+// tshark 4.0.17's:
+//
+//	tshark -r F -Y 'quic && tls.handshake.type==1' -T fields -e quic.version -e tls.handshake.extensions_server_name
+//
+// A name from a head must be one of them; names whose CRYPTO data starts
+// beyond the head (Chrome may put 500+ bytes of PADDING and PING first) or
+// continue in a later packet are missed and reported.
+func TestRealQUICAgainstTshark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads real captures")
+	}
+	dir := realCapturesDir(t)
+	want := map[string][]string{
+		"ndpi/quic-v2.pcapng":         {"test"},
+		"ndpi/quic_0RTT.pcap":         {"ssl.gstatic.com", "abcd"},
+		"ndpi/doq.pcapng":             {""},
+		"ndpi/sites.pcapng":           {"classroom.google.com", "plus.google.com", "www.threads.net", "hangouts.google.com"},
+		"tcpdump/quic_handshake.pcap": {"localhost"},
+		"zeek/quic__chromium-115.0.5790.110-api-cirrus-com.pcap": {"api.cirrus-ci.com"},
+		"zeek/quic__quicv2-echo-443.pcap":                        {"localhost"},
+	}
+	found, total := 0, 0
+	for file, names := range want {
+		got := map[string]bool{}
+		initials := 0
+		err := readCapturePackets(filepath.Join(dir, file), func(k flowKey, p []byte) {
+			if k.proto != "UDP" {
+				return
+			}
+			if _, h, ok := quicInitial(p[:min(len(p), 512)]); ok {
+				initials++
+				if h.SNI != "" {
+					got[h.SNI] = true
+				}
+			}
+		})
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if initials == 0 {
+			t.Errorf("%s: no QUIC Initial found", file)
+		}
+		for n := range got {
+			if !slices.Contains(names, n) {
+				t.Errorf("%s: name %q is not one tshark decodes (%q)", file, n, names)
+			}
+		}
+		for _, n := range names {
+			if n == "" {
+				continue
+			}
+			total++
+			if got[n] {
+				found++
+			} else {
+				t.Logf("%s: %q not in a 512-byte head", file, n)
+			}
+		}
+	}
+	t.Logf("QUIC names from 512-byte heads: %d of the %d tshark decodes from whole packets", found, total)
+	if found < total/2 {
+		t.Errorf("only %d of %d QUIC names found", found, total)
+	}
+}
+
+// FuzzQUICFrames fuzzes the frame walk and CRYPTO reassembly of decrypted
+// Initial payloads directly (random packets almost never decrypt to
+// anything frame-shaped).
+func FuzzQUICFrames(f *testing.F) {
+	f.Add(rfcPlainPayload(f)[:quicScratch])
+	chlo := chloForQUIC(f, "frames.example")
+	var split []byte
+	split = append(split, cryptoFrameBytes(100, chlo[100:200])...)
+	split = append(split, 0x01, 0x00, 0x00)
+	split = append(split, 0x03, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03)
+	split = append(split, cryptoFrameBytes(0, chlo[:100])...)
+	f.Add(split)
+	f.Add([]byte{0x02, 0x00, 0x00, 0x3f})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var d quicDecoder
+		s := d.cryptoStream(p)
+		if len(s) > quicScratch && len(s) > len(p) {
+			t.Fatalf("stream of %d bytes from %d", len(s), len(p))
+		}
+		v, _ := clientHelloMessage(s, false)
+		checkHello(t, v.hello())
 	})
 }
