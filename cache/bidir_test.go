@@ -232,7 +232,7 @@ func checkConservation(t *testing.T, seed uint64, bidir bool) {
 		if r.Bidirectional != bidir {
 			t.Fatalf("seed %d: record bidirectional=%v in a table with %v", seed, r.Bidirectional, bidir)
 		}
-		fwd := keyOf(r)
+		fwd := r.Key()
 		v := got[fwd]
 		got[fwd] = [2]uint64{v[0] + r.Packets, v[1] + r.Bytes}
 		if r.RevPackets > 0 {
@@ -246,14 +246,6 @@ func checkConservation(t *testing.T, seed uint64, bidir bool) {
 	}
 	if tb.Len() != 0 {
 		t.Fatalf("seed %d: %d flows left after flush", seed, tb.Len())
-	}
-}
-
-// keyOf rebuilds the forward key of a record.
-func keyOf(r Record) bpf.FlowKey {
-	return bpf.FlowKey{
-		SrcAddr: r.SrcAddr.As16(), DstAddr: r.DstAddr.As16(), SrcPort: r.SrcPort, DstPort: r.DstPort,
-		Proto: r.Proto, Tos: r.ToS, IpVersion: r.IPVersion, Ifindex: r.InIfIndex, VlanId: r.VLAN, InnerVlanId: r.InnerVLAN,
 	}
 }
 

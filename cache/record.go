@@ -74,3 +74,12 @@ type Record struct {
 	// AppID is the RFC 6759 applicationId; 0 while unclassified.
 	AppID uint32
 }
+
+// Key is the datapath key of the record's forward direction (the reverse
+// of a biflow is ReverseKey of it).
+func (r *Record) Key() bpf.FlowKey {
+	return bpf.FlowKey{
+		SrcAddr: r.SrcAddr.As16(), DstAddr: r.DstAddr.As16(), SrcPort: r.SrcPort, DstPort: r.DstPort,
+		Proto: r.Proto, Tos: r.ToS, IpVersion: r.IPVersion, Ifindex: r.InIfIndex, VlanId: r.VLAN, InnerVlanId: r.InnerVLAN,
+	}
+}

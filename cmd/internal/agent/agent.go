@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		defer ledger.Close()
-		d.keep = &keeper{ledger: ledger, probe: p, table: d.table, clock: clock}
+		d.keep = newKeeper(ledger, p, d.table, clock, int(cfg.ledgerEntries()))
 		restored, leftover, err := d.keep.restore(nil)
 		if err != nil {
 			return fmt.Errorf("restore pinned state: %w", err)
@@ -175,14 +175,18 @@ func (d *Agent) reportExport(seen map[string]exporter.StreamStats) {
 	}
 }
 
+// syncLimit bounds how long a harvest waits for the streams to send an
+// expiry batch before going on (the ledger then keeps the batch).
+const syncLimit = time.Second
+
 // export hands records to the streams; with a ledger it waits (bounded)
 // until they were sent, then lets the ledger forget them.
 func (d *Agent) export(recs []cache.Record) error {
 	if err := d.pipe.export(recs); err != nil || d.keep == nil || len(recs) == 0 {
 		return err
 	}
-	d.pipe.sync(time.Second)
-	if err := d.keep.exported(recs); err != nil {
+	sent := d.pipe.sync(syncLimit)
+	if err := d.keep.exported(recs, sent); err != nil {
 		d.log.Error("ledger", "err", err)
 	}
 	return nil

@@ -159,3 +159,17 @@ func closeStreamsCtx(ctx context.Context, streams []*exporter.Stream) error {
 	}
 	return errors.Join(errs...)
 }
+
+// sync waits, bounded, until every stream sent what it was given; false
+// when the bound passed first.
+func (p *pipeline) sync(limit time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	sent := true
+	for _, s := range p.streams {
+		if s.Sync(ctx) != nil {
+			sent = false
+		}
+	}
+	return sent
+}
