@@ -47,10 +47,15 @@ func index(b []byte, s string) int {
 	return -1
 }
 
-// indexFold is index ignoring ASCII case; s must be upper case.
+// indexFold is index ignoring ASCII case; s must be upper case. The first
+// byte is compared alone before the rest, as most positions fail there.
 func indexFold(b []byte, s string) int {
+	c0, c1 := s[0], s[0]
+	if isUpper(c0) {
+		c1 = c0 + 'a' - 'A'
+	}
 	for i := 0; i+len(s) <= len(b); i++ {
-		if hasPrefixFold(b[i:], s) {
+		if (b[i] == c0 || b[i] == c1) && hasPrefixFold(b[i:], s) {
 			return i
 		}
 	}

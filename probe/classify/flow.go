@@ -15,8 +15,8 @@ const HeadSize = 512
 // being sampled and gives up. Chosen by measuring recall against nDPI on
 // the real captures as a function of the budget (see doc.go).
 const (
-	BudgetTCP = 8
-	BudgetUDP = 8
+	BudgetTCP = 4
+	BudgetUDP = 4
 )
 
 // IP protocol numbers the classifier needs.
@@ -129,6 +129,11 @@ type Flow struct {
 
 	name    [maxName]byte // Server when a recognizer copied it from the payload
 	nameLen uint8
+
+	// pkt is the head being matched. It lives in the Flow because the
+	// recognizers are called through function values, which would make a
+	// local escape to the heap on every packet.
+	pkt packet
 }
 
 // NewFlow starts a conversation of IP protocol proto between the
@@ -190,16 +195,17 @@ func (f *Flow) Feed(dir Direction, head []byte, payloadLen int) (done bool) {
 		payloadLen = len(head)
 	}
 	if len(head) > 0 {
-		p := packet{f: f, dir: dir, b: head, n: payloadLen,
+		f.pkt = packet{f: f, dir: dir, b: head, n: payloadLen,
 			src: f.port[dir], dst: f.port[dir^1]}
 		var id app.ID
 		var c conf
 		switch f.proto {
 		case ProtoTCP:
-			id, c = matchTCP(&p)
+			id, c = matchTCP(&f.pkt)
 		case ProtoUDP:
-			id, c = matchUDP(&p)
+			id, c = matchUDP(&f.pkt)
 		}
+		f.pkt = packet{} // hold no reference to the caller's buffer
 		f.decide(id, c)
 	}
 	if !f.done && f.seen[0] >= budget && f.seen[1] >= budget {

@@ -74,7 +74,7 @@ func matchRequestLine(p *packet) (app.ID, conf) {
 	if id == app.Unknown || len(target) == 0 {
 		return app.Unknown, none
 	}
-	if id == app.HTTP && (contains(b, "urn:sha1:") || indexFold(b, "\nX-GNUTELLA") >= 0) {
+	if id == app.HTTP && method[0] == 'G' && (contains(b, "urn:sha1:") || indexFold(b, "\nX-GNUTELLA") >= 0) {
 		id = app.Gnutella // Gnutella's transfers are HTTP requests for hashes
 	}
 	if id != app.SIP {
