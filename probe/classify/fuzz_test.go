@@ -36,7 +36,10 @@ func FuzzFeed(f *testing.F) {
 		start := time.Now()
 		fl.Feed(dir, b, len(b))
 		fl.Feed(dir^1, b, len(b)+100) // the same head, as if cut
-		if d := time.Since(start); d > 50*time.Millisecond {
+		// Generous: coverage instrumentation and a busy machine slow a
+		// run by 100x; a loop that does not end on a 512-byte head does
+		// not finish at all.
+		if d := time.Since(start); d > time.Second {
 			t.Fatalf("two heads took %v", d)
 		}
 		v := fl.Verdict()
