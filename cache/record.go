@@ -75,6 +75,10 @@ type Record struct {
 	AppID uint32
 }
 
+// IsICMP says the record is an ICMP or ICMPv6 flow, whose DstPort holds
+// type<<8 | code (the Cisco convention).
+func (r *Record) IsICMP() bool { return r.Proto == protoICMP || r.Proto == protoICMPv6 }
+
 // Key is the datapath key of the record's forward direction (the reverse
 // of a biflow is ReverseKey of it).
 func (r *Record) Key() bpf.FlowKey {

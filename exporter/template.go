@@ -254,7 +254,7 @@ func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 			binary.BigEndian.PutUint16(b, r.DstPort)
 		case ie.KindICMPTypeCode:
 			v := uint16(0)
-			if r.Proto == 1 || r.Proto == 58 {
+			if r.IsICMP() {
 				v = r.DstPort
 			}
 			binary.BigEndian.PutUint16(b, v)

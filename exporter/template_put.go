@@ -78,7 +78,7 @@ func putPorts(b []byte, o int, r *cache.Record) int {
 	be := binary.BigEndian
 	be.PutUint16(b[o:], r.SrcPort)
 	icmp := uint16(0)
-	if r.Proto == 1 || r.Proto == 58 {
+	if r.IsICMP() {
 		icmp = r.DstPort
 	}
 	be.PutUint16(b[o+2:], icmp)

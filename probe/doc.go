@@ -1,7 +1,9 @@
-// Package probe turns packets into flow deltas. Live, it will load the XDP
-// program of package bpf, attach it to interfaces and harvest its flow
-// slots; offline, it reads capture files and runs the reference parser,
-// which makes the same decisions as the datapath, byte for byte.
+// Package probe is the "map → Delta" step of
+// NIC → map → Delta → Record → datagram → collector. Live, it loads the XDP
+// program of package bpf, attaches it to interfaces and harvests its flow
+// slots into cache.Deltas; offline, FrameSource reads capture files through
+// the reference parser, which makes the same decisions as the datapath,
+// byte for byte, and applies the same sampling and key masking.
 //
 // The reference parser (ParseEthernet, ParseFrame) is the oracle the XDP
 // program is tested against and the engine of offline mode (-r). The

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -58,7 +59,7 @@ const (
 // replace discarded (its unexported counts are lost).
 func OpenLedger(dir string, maxFlows uint32, replace bool) (*Ledger, error) {
 	spec := &ebpf.MapSpec{
-		Name: ledgerMap, Type: ebpf.Hash, KeySize: 48, ValueSize: 40, MaxEntries: maxFlows,
+		Name: ledgerMap, Type: ebpf.Hash, KeySize: uint32(unsafe.Sizeof(bpf.FlowKey{})), ValueSize: uint32(unsafe.Sizeof(LedgerValue{})), MaxEntries: maxFlows,
 		Flags: unix.BPF_F_NO_PREALLOC, Pinning: ebpf.PinByName,
 	}
 	entries, err := ebpf.NewMapWithOptions(spec, ebpf.MapOptions{PinPath: dir})

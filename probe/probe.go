@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -200,7 +201,7 @@ func boolU32(b bool) uint32 {
 
 // drainBatch sizes the drain buffers to about 4 MiB of values.
 func drainBatch(ncpu int) int {
-	n := (4 << 20) / (ncpu * 40)
+	n := (4 << 20) / (ncpu * int(unsafe.Sizeof(bpf.FlowValue{})))
 	return min(max(n, 256), 8192)
 }
 

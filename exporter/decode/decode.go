@@ -675,7 +675,7 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 		}
 	}
 	hasAlgo = algo != 0 || mode != 0 || selector != 0
-	random := algo == ie.SamplingRandom || mode == ie.SamplingRandom || selector == ie.SelectorRandomNofN || selector == 4
+	random := algo == ie.SamplingRandom || mode == ie.SamplingRandom || selector == ie.SelectorRandomNofN || selector == ie.SelectorRandomUniform
 	switch {
 	case interval > 0:
 	case samplerIntvl > 0:

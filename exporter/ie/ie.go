@@ -85,6 +85,7 @@ const (
 	SamplingRandom        = 2
 	SelectorSystematic    = 1
 	SelectorRandomNofN    = 3
+	SelectorRandomUniform = 4 // uniform probabilistic (PSAMP): random too, as a reader sees it
 )
 
 // Fixed string lengths in options data (Cisco's interface table sizes);

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netlink"
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
@@ -37,6 +38,7 @@ type Agent struct {
 	lastEntries   int
 	harvestHist   prometheus.Histogram
 	ifaces        map[string]*ifaceState
+	closers       []func() // what open took, released by close
 }
 
 // ifaceState is what `show interfaces` prints about one -i interface.
@@ -51,14 +53,37 @@ type ifaceState struct {
 	LastErr  string
 }
 
+// Run runs the live probe until ctx ends, then flushes and exports
+// everything (bounded) and returns.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	p, err := probe.Open(cfg.Probe)
+	d := &Agent{cfg: cfg, log: log, start: time.Now(), ifaces: map[string]*ifaceState{},
+		harvestHist: newHarvestHistogram()}
+	defer d.close()
+	links, err := d.open(ctx)
 	if err != nil {
 		return err
 	}
-	d := &Agent{cfg: cfg, log: log, probe: p, start: time.Now(), ifaces: map[string]*ifaceState{},
-		harvestHist: newHarvestHistogram()}
-	defer d.closeProbe()
+	return d.loop(ctx, links)
+}
+
+// close releases what open took, in reverse order; the datapath last.
+func (d *Agent) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// open loads and attaches the datapath, restores pinned state and starts
+// the export streams and the operator's interfaces (control socket,
+// metrics, link watch), then drops root if asked.
+func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
+	cfg, log := d.cfg, d.log
+	p, err := probe.Open(cfg.Probe)
+	if err != nil {
+		return nil, err
+	}
+	d.probe = p
+	d.closers = append(d.closers, d.closeProbe)
 	if p.Adopted() {
 		log.Info("adopted pinned state: counts made while spanflow was down will be exported", "pin_dir", cfg.Probe.PinDir)
 	}
@@ -66,50 +91,26 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	for _, name := range cfg.Interfaces {
 		a, err := p.Attach(name, cfg.Mode, cfg.Promisc)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.noteAttached(a)
 		exportIfaces = append(exportIfaces, ie.Interface{Index: uint32(a.Index), Name: name})
 	}
-
 	clock, err := cache.NewMonotonicClock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if d.table, err = cache.NewTable(cfg.Cache, clock); err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.Probe.PinDir != "" {
-		ledger, err := probe.OpenLedger(cfg.Probe.PinDir, cfg.ledgerEntries(), cfg.Probe.Replace)
-		if err != nil {
-			return err
-		}
-		defer ledger.Close()
-		d.keep = newKeeper(ledger, p, d.table, clock, int(cfg.ledgerEntries()))
-		restored, leftover, err := d.keep.restore(nil)
-		if err != nil {
-			return fmt.Errorf("restore pinned state: %w", err)
-		}
-		if restored+leftover > 0 {
-			log.Info("restored unexported flows from the pinned ledger", "directions", restored, "leftover_slot_flows", leftover)
-		}
+	if err := d.restore(clock); err != nil {
+		return nil, err
 	}
 	if d.pipe, err = newPipeline(cfg, log, d.start, clock.Now, exportIfaces); err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.Control != "" {
-		srv, err := control.Listen(cfg.Control, 0o600, d.show)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
-	if cfg.Metrics != "" {
-		srv, err := serveMetrics(cfg.Metrics, d)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
+	if err := d.serve(); err != nil {
+		return nil, err
 	}
 	links, err := d.watchLinks(ctx)
 	if err != nil {
@@ -117,11 +118,59 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	if cfg.User != "" {
 		if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
-			return fmt.Errorf("--user %s: %w", cfg.User, err)
+			return nil, fmt.Errorf("--user %s: %w", cfg.User, err)
 		}
 		log.Info("dropped root", "user", cfg.User)
 	}
+	return links, nil
+}
 
+// restore opens the pinned ledger (with --pin-dir) and rebuilds the table
+// from it and from a slot drain a crash interrupted.
+func (d *Agent) restore(clock *cache.MonotonicClock) error {
+	cfg := d.cfg
+	if cfg.Probe.PinDir == "" {
+		return nil
+	}
+	ledger, err := probe.OpenLedger(cfg.Probe.PinDir, cfg.ledgerEntries(), cfg.Probe.Replace)
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, func() { ledger.Close() })
+	d.keep = newKeeper(ledger, d.probe, d.table, clock, int(cfg.ledgerEntries()))
+	restored, leftover, err := d.keep.restore(nil)
+	if err != nil {
+		return fmt.Errorf("restore pinned state: %w", err)
+	}
+	if restored+leftover > 0 {
+		d.log.Info("restored unexported flows from the pinned ledger", "directions", restored, "leftover_slot_flows", leftover)
+	}
+	return nil
+}
+
+// serve opens the control socket and the metrics endpoint.
+func (d *Agent) serve() error {
+	if d.cfg.Control != "" {
+		srv, err := control.Listen(d.cfg.Control, 0o600, d.show)
+		if err != nil {
+			return err
+		}
+		d.closers = append(d.closers, func() { srv.Close() })
+	}
+	if d.cfg.Metrics != "" {
+		srv, err := serveMetrics(d.cfg.Metrics, d)
+		if err != nil {
+			return err
+		}
+		d.closers = append(d.closers, func() { srv.Close() })
+	}
+	return nil
+}
+
+// loop harvests, expires and exports every interval, follows link events
+// and logs export trouble, until ctx ends; then it shuts down.
+func (d *Agent) loop(ctx context.Context, links <-chan netlink.LinkUpdate) error {
+	cfg := d.cfg
 	tick := time.NewTicker(cfg.HarvestInterval)
 	defer tick.Stop()
 	report := time.NewTicker(30 * time.Second) // export trouble is logged at most this often
