@@ -15,7 +15,7 @@ type FrameSource struct {
 	keyFields bpf.KeyField
 	sample    func() bool
 
-	Frames  uint64               // frames seen
+	Frames  uint64              // frames seen
 	Reasons [bpf.StatMax]uint64 // frames by outcome (StatNoL4 a subset of StatAccounted)
 }
 

@@ -85,6 +85,31 @@ func Open(opts Options) (*Probe, error) {
 	if err := checkCapabilities(); err != nil {
 		return nil, err
 	}
+	spec, err := configuredSpec(&opts)
+	if err != nil {
+		return nil, err
+	}
+	coll, adopted, err := loadCollection(spec, &opts)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newProbe(coll, opts.PinDir, adopted)
+	if err != nil {
+		coll.Close()
+		return nil, err
+	}
+	if opts.PinDir != "" && !adopted {
+		if err := writeMeta(opts.PinDir, &opts); err != nil {
+			coll.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// configuredSpec is the program with opts' load-time constants and map
+// sizes set.
+func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 	spec, err := bpf.LoadSpec()
 	if err != nil {
 		return nil, err
@@ -104,18 +129,22 @@ func Open(opts Options) (*Probe, error) {
 		spec.Maps[name].MaxEntries = opts.MapEntries
 	}
 	spec.Maps[bpf.MapFlowsSlot].InnerMap.MaxEntries = opts.MapEntries
-	// The active slot is installed below, never by the loader: when state
-	// is adopted, the slot that is active must stay so.
+	// The active slot is installed by newProbe, never by the loader: when
+	// state is adopted, the slot that is active must stay so.
 	spec.Maps[bpf.MapFlowsSlot].Contents = nil
+	return spec, nil
+}
 
+// loadCollection loads spec into the kernel, its maps pinned in (and,
+// when compatible state is there, adopted from) opts.PinDir.
+func loadCollection(spec *ebpf.CollectionSpec, opts *Options) (coll *ebpf.Collection, adopted bool, err error) {
 	var collOpts ebpf.CollectionOptions
-	adopted := false
 	if opts.PinDir != "" {
 		if err := prepareFS(opts.PinDir); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if adopted, err = checkPinnedState(opts.PinDir, &opts, opts.Replace); err != nil {
-			return nil, err
+		if adopted, err = checkPinnedState(opts.PinDir, opts, opts.Replace); err != nil {
+			return nil, false, err
 		}
 		for _, m := range spec.Maps {
 			if m.Name != ".rodata" && !strings.HasPrefix(m.Name, ".") {
@@ -124,24 +153,28 @@ func Open(opts Options) (*Probe, error) {
 		}
 		collOpts.Maps.PinPath = opts.PinDir
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, collOpts)
+	coll, err = ebpf.NewCollectionWithOptions(spec, collOpts)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load xdp program: %+v", ve)
+			return nil, false, fmt.Errorf("load xdp program: %+v", ve)
 		}
 		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("load xdp program: %w (need CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)", err)
+			return nil, false, fmt.Errorf("load xdp program: %w (need CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)", err)
 		}
-		return nil, fmt.Errorf("load xdp program: %w", err)
+		return nil, false, fmt.Errorf("load xdp program: %w", err)
 	}
+	return coll, adopted, nil
+}
+
+// newProbe wraps a loaded collection and installs the active slot.
+func newProbe(coll *ebpf.Collection, pinDir string, adopted bool) (*Probe, error) {
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
-		coll.Close()
 		return nil, err
 	}
 	p := &Probe{
-		pinDir:  opts.PinDir,
+		pinDir:  pinDir,
 		adopted: adopted,
 		coll:    coll,
 		prog:    coll.Programs[bpf.ProgFlow],
@@ -153,14 +186,7 @@ func Open(opts Options) (*Probe, error) {
 	}
 	p.setBatch(drainBatch(ncpu))
 	if err := p.installSlot(); err != nil {
-		coll.Close()
 		return nil, err
-	}
-	if opts.PinDir != "" && !adopted {
-		if err := writeMeta(opts.PinDir, &opts); err != nil {
-			coll.Close()
-			return nil, err
-		}
 	}
 	return p, nil
 }

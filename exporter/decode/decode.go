@@ -593,16 +593,7 @@ func msTime(u uint64) time.Time {
 // optionsRecord applies one options data record to the stream's
 // ExporterInfo.
 func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, error) {
-	var (
-		ifIndex, appID                  uint32
-		hasIf, hasApp                   bool
-		name, desc, appName, appDesc    string
-		interval, samplerIntvl, pktIntv uint32
-		pktSpace, sampSize, sampPop     uint32
-		hasSpace, hasAlgo               bool
-		algo, mode                      uint8
-		selector                        uint16
-	)
+	var o optionValues
 	off := 0
 	for i := range t.fields {
 		f := &t.fields[i]
@@ -611,87 +602,115 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 			return 0, err
 		}
 		off = next
-		if len(v) == 0 {
-			continue
-		}
-		u := uint64(0)
-		if len(v) <= 8 {
-			u = getUint(v)
-		}
-		switch {
-		case f.pen != 0:
-		case f.scope && d.msg.Version == 9:
-			if f.id == ie.ScopeInterface {
-				ifIndex, hasIf = uint32(u), true
-			}
-		case f.id == ie.InputSNMP:
-			ifIndex, hasIf = uint32(u), true
-		case f.id == ie.IfName:
-			name = cString(v)
-		case f.id == ie.IfDesc:
-			desc = cString(v)
-		case f.id == ie.AppID:
-			appID, hasApp = uint32(u), true
-		case f.id == ie.AppName:
-			appName = cString(v)
-		case f.id == ie.AppDesc:
-			appDesc = cString(v)
-		case f.id == ie.SamplingIntvl:
-			interval = uint32(u)
-		case f.id == ie.SamplingAlgo:
-			algo = uint8(u)
-		case f.id == ie.SamplerMode:
-			mode = uint8(u)
-		case f.id == ie.SamplerInterval:
-			samplerIntvl = uint32(u)
-		case f.id == ie.SelectorAlgo:
-			selector = uint16(u)
-		case f.id == ie.SamplingPktIntv:
-			pktIntv = uint32(u)
-		case f.id == ie.SamplingPktSpc:
-			pktSpace, hasSpace = uint32(u), true
-		case f.id == ie.SamplingSize:
-			sampSize = uint32(u)
-		case f.id == ie.SamplingPop:
-			sampPop = uint32(u)
+		if len(v) > 0 {
+			o.set(f, v, d.msg.Version == 9)
 		}
 	}
 	d.stats.OptionRecords++
-	info := &s.info
-	if hasIf && (name != "" || desc != "") {
+	o.names(&s.info)
+	o.sampling(&s.info)
+	return off, nil
+}
+
+// optionValues gathers what one options record says: an interface's or an
+// application's name, or the sampling in force.
+type optionValues struct {
+	ifIndex, appID                  uint32
+	hasIf, hasApp                   bool
+	name, desc, appName, appDesc    string
+	interval, samplerIntvl, pktIntv uint32
+	pktSpace, sampSize, sampPop     uint32
+	hasSpace                        bool
+	algo, mode                      uint8
+	selector                        uint16
+}
+
+func (o *optionValues) set(f *decField, v []byte, v9 bool) {
+	u := uint64(0)
+	if len(v) <= 8 {
+		u = getUint(v)
+	}
+	switch {
+	case f.pen != 0:
+	case f.scope && v9:
+		if f.id == ie.ScopeInterface {
+			o.ifIndex, o.hasIf = uint32(u), true
+		}
+	case f.id == ie.InputSNMP:
+		o.ifIndex, o.hasIf = uint32(u), true
+	case f.id == ie.IfName:
+		o.name = cString(v)
+	case f.id == ie.IfDesc:
+		o.desc = cString(v)
+	case f.id == ie.AppID:
+		o.appID, o.hasApp = uint32(u), true
+	case f.id == ie.AppName:
+		o.appName = cString(v)
+	case f.id == ie.AppDesc:
+		o.appDesc = cString(v)
+	case f.id == ie.SamplingIntvl:
+		o.interval = uint32(u)
+	case f.id == ie.SamplingAlgo:
+		o.algo = uint8(u)
+	case f.id == ie.SamplerMode:
+		o.mode = uint8(u)
+	case f.id == ie.SamplerInterval:
+		o.samplerIntvl = uint32(u)
+	case f.id == ie.SelectorAlgo:
+		o.selector = uint16(u)
+	case f.id == ie.SamplingPktIntv:
+		o.pktIntv = uint32(u)
+	case f.id == ie.SamplingPktSpc:
+		o.pktSpace, o.hasSpace = uint32(u), true
+	case f.id == ie.SamplingSize:
+		o.sampSize = uint32(u)
+	case f.id == ie.SamplingPop:
+		o.sampPop = uint32(u)
+	}
+}
+
+// names keeps an interface's or an application's name, bounded.
+func (o *optionValues) names(info *ExporterInfo) {
+	if o.hasIf && (o.name != "" || o.desc != "") {
 		if info.Interfaces == nil {
 			info.Interfaces = make(map[uint32]ie.Interface)
 		}
 		if len(info.Interfaces) < maxTemplates {
-			info.Interfaces[ifIndex] = ie.Interface{Index: ifIndex, Name: name, Description: desc}
+			info.Interfaces[o.ifIndex] = ie.Interface{Index: o.ifIndex, Name: o.name, Description: o.desc}
 		}
 	}
-	if hasApp && (appName != "" || appDesc != "") {
+	if o.hasApp && (o.appName != "" || o.appDesc != "") {
 		if info.Applications == nil {
 			info.Applications = make(map[uint32]ie.Application)
 		}
 		if len(info.Applications) < maxTemplates {
-			info.Applications[appID] = ie.Application{ID: appID, Name: appName, Description: appDesc}
+			info.Applications[o.appID] = ie.Application{ID: o.appID, Name: o.appName, Description: o.appDesc}
 		}
 	}
-	hasAlgo = algo != 0 || mode != 0 || selector != 0
-	random := algo == ie.SamplingRandom || mode == ie.SamplingRandom || selector == ie.SelectorRandomNofN || selector == ie.SelectorRandomUniform
+}
+
+// sampling reads the interval from whichever form the exporter used (v9
+// 34 or 50, PSAMP 305/306 or 309/310) and the algorithm from 35, 49 or
+// 304.
+func (o *optionValues) sampling(info *ExporterInfo) {
+	interval := o.interval
 	switch {
 	case interval > 0:
-	case samplerIntvl > 0:
-		interval = samplerIntvl
-	case pktIntv > 0 && hasSpace:
-		interval = (pktIntv + pktSpace) / pktIntv
-	case sampSize > 0 && sampPop > 0:
-		interval = sampPop / sampSize
+	case o.samplerIntvl > 0:
+		interval = o.samplerIntvl
+	case o.pktIntv > 0 && o.hasSpace:
+		interval = (o.pktIntv + o.pktSpace) / o.pktIntv
+	case o.sampSize > 0 && o.sampPop > 0:
+		interval = o.sampPop / o.sampSize
 	}
-	if interval > 0 {
-		info.SamplingInterval = interval
-		if hasAlgo { // a bare interval leaves the algorithm as it was
-			info.SamplingRandom = random
-		}
+	if interval == 0 {
+		return
 	}
-	return off, nil
+	info.SamplingInterval = interval
+	if o.algo != 0 || o.mode != 0 || o.selector != 0 { // a bare interval leaves the algorithm as it was
+		info.SamplingRandom = o.algo == ie.SamplingRandom || o.mode == ie.SamplingRandom ||
+			o.selector == ie.SelectorRandomNofN || o.selector == ie.SelectorRandomUniform
+	}
 }
 
 func cString(v []byte) string {
