@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spanflow/spanflow/probe/probetest"
 )
 
 // TestIDsMatchNDPIPrintedNames checks the constants against numbers and
@@ -42,13 +44,9 @@ func TestIDsMatchNDPIPrintedNames(t *testing.T) {
 // TestTableAgreesWithNDPILabels reads every name.id pair nDPI 4.2 printed
 // in the real-capture labels and requires the table to give the same.
 func TestTableAgreesWithNDPILabels(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "testdata", "real", "ndpi-labels.tsv")
-	if _, err := os.Stat(filepath.Join("..", "..", "testdata", "real", "ndpi-labels.tsv")); err == nil {
-		path = filepath.Join("..", "..", "testdata", "real", "ndpi-labels.tsv")
-	}
-	f, err := os.Open(path)
+	f, err := os.Open(filepath.Join(probetest.RealCapturesDir(t), "ndpi-labels.tsv"))
 	if err != nil {
-		t.Skipf("labels not available: %v", err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	seen := 0

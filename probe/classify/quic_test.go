@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spanflow/spanflow/probe/probetest"
 )
 
 // RFC 9001 Appendix A and RFC 9369 Appendix A: the client Initial packet
@@ -642,7 +644,7 @@ func TestRealQUICAgainstTshark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads real captures")
 	}
-	dir := realCapturesDir(t)
+	dir := probetest.RealCapturesDir(t)
 	want := map[string][]string{
 		"ndpi/quic-v2.pcapng":         {"test"},
 		"ndpi/quic_0RTT.pcap":         {"ssl.gstatic.com", "abcd"},

@@ -20,6 +20,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/spanflow/spanflow/probe/probetest"
 )
 
 // helloSpec describes a ClientHello built byte by byte in tests.
@@ -442,34 +444,6 @@ func BenchmarkTLSClientHello(b *testing.B) {
 
 // ---- real captures against nDPI 4.2 ----
 
-// realCapturesDir finds the shared real captures: testdata/real in the
-// module root or ../shared/testdata/real next to it.
-func realCapturesDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("real captures: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	for _, c := range []string{filepath.Join(dir, "testdata", "real"), filepath.Join(dir, "..", "shared", "testdata", "real")} {
-		if _, err := os.Stat(filepath.Join(c, "ndpi-labels.tsv")); err == nil {
-			return c
-		}
-	}
-	t.Fatalf("real captures not found: neither %s nor %s holds ndpi-labels.tsv",
-		filepath.Join(dir, "testdata", "real"), filepath.Join(dir, "..", "shared", "testdata", "real"))
-	return ""
-}
-
 type flowKey struct {
 	proto string
 	a, b  string // "ip|port", a < b
@@ -569,7 +543,7 @@ func TestRealCapturesSNIAgreeWithNDPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads real captures")
 	}
-	dir := realCapturesDir(t)
+	dir := probetest.RealCapturesDir(t)
 	labels, err := os.ReadFile(filepath.Join(dir, "ndpi-labels.tsv"))
 	if err != nil {
 		t.Fatal(err)
