@@ -1,4 +1,6 @@
-// Package bench holds spanflow's kernel-path and cross-package benchmarks.
+// Package bench holds spanflow's kernel-path and cross-package benchmarks:
+// they measure each step of NIC → map → Delta → Record → datagram →
+// collector, and the whole, side by side with simpler baselines.
 // They run with `make bench` (scripts/bench.sh, as root), never as timed
 // tests, and scripts/bench.sh writes their output to bench/results/.
 //

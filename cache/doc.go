@@ -1,4 +1,6 @@
-// Package cache is spanflow's authoritative flow table: it merges the
+// Package cache is the "Delta → Record" step of
+// NIC → map → Delta → Record → datagram → collector, and spanflow's
+// authoritative flow table: it merges the
 // datapath's Deltas into flows, ages them with Cisco's timers, pairs
 // directions on request and hands expired Records, each with its end
 // reason, to the exporters. It also keeps the data of the router's views

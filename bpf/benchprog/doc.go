@@ -1,5 +1,6 @@
 // Package benchprog holds the XDP programs that package bench measures
-// spanflow's xdp_flow against, with their bpf2go bindings:
+// spanflow's xdp_flow (the "NIC → map" step of NIC → map → Delta → Record →
+// datagram → collector) against, with their bpf2go bindings:
 //
 //   - xdp_baseline (baseline.c): bumps one per-CPU array counter; the floor.
 //   - xdp_minimal (minimal.c): an Ethernet/IPv4 5-tuple into a per-CPU hash,

@@ -1,4 +1,5 @@
-// Package app is the application table that flow records carry: one ID per
+// Package app is the application table that flow records carry (the
+// Record of NIC → map → Delta → Record → datagram → collector): one ID per
 // application, numbered exactly as nDPI 4.2 numbers its protocols
 // (ndpi_protocol_ids.h), with the names nDPI prints.
 //

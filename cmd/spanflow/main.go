@@ -2,8 +2,9 @@
 // packet into flows, a flow cache ages them with Cisco's timers, and
 // exporters send NetFlow v1/v5/v7/v8/v9 and IPFIX to collectors.
 //
-// main only wires: flags → Validate → run (live) or runOffline (-r);
-// `show`, `collect` and `version` are subcommands in their own files.
+// main only wires the whole of NIC → map → Delta → Record → datagram →
+// collector: flags → Validate → agent.Run (live) or agent.RunOffline (-r);
+// `show`, `collect` and `version` are front ends in their own files.
 package main
 
 import (

@@ -1,7 +1,8 @@
 // Package classify names the application a flow carries from the payload
 // heads of its first packets: the pure-Go classifier of issue 9.
 //
-// Place in the data flow:
+// Place in the data flow (beside NIC → map → Delta → Record → datagram →
+// collector, joining it at the Record):
 //
 //	XDP samples the first packets' payload heads (≤ HeadSize bytes each)
 //	  ─▶ BPF ring buffer ─▶ agent: one Flow per conversation, Feed(dir, head, len)

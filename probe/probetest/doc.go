@@ -1,4 +1,5 @@
-// Package probetest holds helpers for tests that need the kernel: root
+// Package probetest holds test helpers for the "NIC → map → Delta" steps of
+// NIC → map → Delta → Record → datagram → collector, for tests that need the kernel: root
 // gating (RequireRoot), network namespaces with veth pairs and commands run
 // inside them (NetNS, VethPair), the replay network of the integration
 // tests (ReplayNet: a quiet veth pair with a backpressuring qdisc, and a

@@ -1,6 +1,3 @@
-// Package control is the unix socket between `spanflow show` and the running
-// probe: one JSON request line in, the rendered answer out. It carries
-// views of the data flow, never the flow data itself.
 package control
 
 import (
