@@ -5,6 +5,7 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/probe/classify"
 )
 
 // FrameSource is offline mode's datapath: it turns the frames of a capture
@@ -28,16 +29,33 @@ func NewFrameSource(o Options) *FrameSource {
 // Delta is what frame f adds to its flow. A frame that counts nothing
 // (sampled out, not IP, malformed …) gives an empty Delta, which
 // cache.Table.Merge ignores; its time still moves the offline clock.
-func (s *FrameSource) Delta(f Frame) cache.Delta {
+func (s *FrameSource) Delta(f Frame) cache.Delta { return s.Sample(f).Delta }
+
+// Sample is what one frame gives: its Delta and, for the application
+// classifier, the head of its transport payload.
+type Sample struct {
+	cache.Delta
+	// Head is the first bytes of the transport payload (at most
+	// classify.HeadSize, fewer when the capture cut the frame), a
+	// subslice of the frame's data: valid as long as the frame is.
+	Head []byte
+	// PayloadLen is the payload's length on the wire (≥ len(Head)); 0
+	// when the packet carries none or is not accounted.
+	PayloadLen int
+}
+
+// Sample is Delta with the frame's payload head: what the datapath
+// counts and what it would hand the classifier.
+func (s *FrameSource) Sample(f Frame) Sample {
 	s.Frames++
 	if !s.sample() {
 		s.Reasons[bpf.StatSampledOut]++
-		return cache.Delta{}
+		return Sample{}
 	}
-	p := ParseFrame(f.LinkType, f.Data)
+	p, pay := ParseFramePayload(f.LinkType, f.Data)
 	s.Reasons[p.Reason]++
 	if p.Reason != bpf.StatAccounted {
-		return cache.Delta{}
+		return Sample{}
 	}
 	if p.NoL4 {
 		s.Reasons[bpf.StatNoL4]++
@@ -46,7 +64,11 @@ func (s *FrameSource) Delta(f Frame) cache.Delta {
 		MaskKey(&p.Key, s.keyFields)
 	}
 	ns := uint64(f.Timestamp.UnixNano())
-	return cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags}
+	return Sample{
+		Delta:      cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags},
+		Head:       pay.Head(f.Data, classify.HeadSize),
+		PayloadLen: pay.Len,
+	}
 }
 
 // newSampler keeps 1 frame in n as the datapath keeps packets: every nth

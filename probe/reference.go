@@ -89,11 +89,13 @@ func (p Parsed) StatBytes(frameLen int) uint64 {
 // mirrors one parse_* function of the datapath, named in its comment.
 // gopacket still reads the capture files, names the constants, builds the
 // test frames and gives a second opinion in the tests.
-func ParseEthernet(frame []byte) Parsed {
+func ParseEthernet(frame []byte) Parsed { return parseEthernet(frame, nil) }
+
+func parseEthernet(frame []byte, pay *Payload) Parsed {
 	if len(frame) < ethernetHeaderLen {
 		return Parsed{Reason: bpf.StatTruncated}
 	}
-	return parseFromEtherType(frame, ethernetHeaderLen, etherType(frame[12:]))
+	return parseFromEtherType(frame, ethernetHeaderLen, etherType(frame[12:]), pay)
 }
 
 // ParseFrame parses a frame of a capture's link type. Ethernet frames go
@@ -104,39 +106,78 @@ func ParseEthernet(frame []byte) Parsed {
 // family; raw IP is told apart by its version nibble, as behind MPLS.
 // A link type the parser does not know is StatUnsupported.
 func ParseFrame(linkType layers.LinkType, frame []byte) Parsed {
+	return parseFrame(linkType, frame, nil)
+}
+
+// Payload locates the transport payload of an accounted packet in its
+// frame, for the application classifier: Off is its offset in the frame,
+// Len its length on the wire as the IP and transport headers give it
+// (the frame may hold less: a capture's snap length). Len is 0 when the
+// packet carries none or the parser cannot reach it: a transport other
+// than TCP, UDP, UDP-Lite, SCTP and DCCP, a non-first fragment, a
+// transport header cut off or longer than the IP payload.
+//
+// It is kept out of Parsed on purpose: Parsed is what the datapath is
+// compared with field by field (the differential and gopacket tests), and
+// the datapath's flow counting has no payload offset to compare.
+type Payload struct {
+	Off, Len int
+}
+
+// Head is the part of the payload frame holds, at most max bytes.
+func (p Payload) Head(frame []byte, max int) []byte {
+	if p.Len <= 0 || p.Off >= len(frame) {
+		return nil
+	}
+	end := min(len(frame), p.Off+p.Len, p.Off+max)
+	return frame[p.Off:end:end]
+}
+
+// ParseFramePayload is ParseFrame that also locates the transport payload
+// (zero unless the outcome is StatAccounted).
+func ParseFramePayload(linkType layers.LinkType, frame []byte) (Parsed, Payload) {
+	var pay Payload
+	p := parseFrame(linkType, frame, &pay)
+	if p.Reason != bpf.StatAccounted {
+		pay = Payload{}
+	}
+	return p, pay
+}
+
+func parseFrame(linkType layers.LinkType, frame []byte, pay *Payload) Parsed {
 	switch linkType {
 	case layers.LinkTypeEthernet:
-		return ParseEthernet(frame)
+		return parseEthernet(frame, pay)
 	case layers.LinkTypeLinuxSLL:
 		// Packet type, ARPHRD type, address length, 8 address bytes,
 		// then the protocol, an EtherType for the usual ARPHRD types.
 		if len(frame) < sllHeaderLen {
 			return Parsed{Reason: bpf.StatTruncated}
 		}
-		return parseFromEtherType(frame, sllHeaderLen, etherType(frame[14:]))
+		return parseFromEtherType(frame, sllHeaderLen, etherType(frame[14:]), pay)
 	case layers.LinkTypeLinuxSLL2:
 		// The protocol comes first, then reserved bytes, ifindex, ARPHRD
 		// type, packet type, address length and 8 address bytes.
 		if len(frame) < sll2HeaderLen {
 			return Parsed{Reason: bpf.StatTruncated}
 		}
-		return parseFromEtherType(frame, sll2HeaderLen, etherType(frame[0:]))
+		return parseFromEtherType(frame, sll2HeaderLen, etherType(frame[0:]), pay)
 	case layers.LinkTypeRaw, linkTypeRawDLT12, linkTypeRawDLT14:
-		return parseRawIP(frame)
+		return parseRawIP(frame, pay)
 	case layers.LinkTypeIPv4:
-		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv4)
+		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv4, pay)
 	case layers.LinkTypeIPv6:
-		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv6)
+		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv6, pay)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		return parseNull(frame, linkType == layers.LinkTypeLoop)
+		return parseNull(frame, linkType == layers.LinkTypeLoop, pay)
 	case layers.LinkTypePPP, layers.LinkTypePPP_HDLC:
-		return parsePPP(frame)
+		return parsePPP(frame, pay)
 	case layers.LinkTypeC_HDLC:
 		// Address, control, then an EtherType.
 		if len(frame) < cHDLCHeaderLen {
 			return Parsed{Reason: bpf.StatTruncated}
 		}
-		return parseFromEtherType(frame, cHDLCHeaderLen, etherType(frame[2:]))
+		return parseFromEtherType(frame, cHDLCHeaderLen, etherType(frame[2:]), pay)
 	}
 	return Parsed{Reason: bpf.StatUnsupported}
 }
@@ -155,22 +196,22 @@ func SupportsLinkType(linkType layers.LinkType) bool {
 
 // parseRawIP parses a frame that starts with an IP header, choosing the
 // parser by the version nibble as parse_l2 does behind an MPLS stack.
-func parseRawIP(frame []byte) Parsed {
+func parseRawIP(frame []byte, pay *Payload) Parsed {
 	if len(frame) < 1 {
 		return Parsed{Reason: bpf.StatTruncated}
 	}
 	switch frame[0] >> 4 {
 	case 4:
-		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv4)
+		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv4, pay)
 	case 6:
-		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv6)
+		return parseFromEtherType(frame, 0, layers.EthernetTypeIPv6, pay)
 	}
 	return Parsed{Reason: bpf.StatNotIP}
 }
 
 // parseNull parses a BSD loopback frame: a 4-byte address family in the
 // writer's byte order (DLT_NULL) or in network order (DLT_LOOP).
-func parseNull(frame []byte, networkOrder bool) Parsed {
+func parseNull(frame []byte, networkOrder bool, pay *Payload) Parsed {
 	if len(frame) < nullHeaderLen {
 		return Parsed{Reason: bpf.StatTruncated}
 	}
@@ -182,9 +223,9 @@ func parseNull(frame []byte, networkOrder bool) Parsed {
 	}
 	switch family {
 	case 2: // AF_INET everywhere
-		return parseFromEtherType(frame, nullHeaderLen, layers.EthernetTypeIPv4)
+		return parseFromEtherType(frame, nullHeaderLen, layers.EthernetTypeIPv4, pay)
 	case 10, 24, 28, 30: // AF_INET6: Linux, NetBSD/OpenBSD, FreeBSD, Darwin
-		return parseFromEtherType(frame, nullHeaderLen, layers.EthernetTypeIPv6)
+		return parseFromEtherType(frame, nullHeaderLen, layers.EthernetTypeIPv6, pay)
 	}
 	return Parsed{Reason: bpf.StatNotIP}
 }
@@ -193,7 +234,7 @@ func parseNull(frame []byte, networkOrder bool) Parsed {
 // (0xff 0x03), then the PPP protocol, 1 byte when compressed (odd first
 // byte) or 2. IPv4 and IPv6 enter the IP parsers, MPLS enters parse_l2's
 // label-stack walk.
-func parsePPP(frame []byte) Parsed {
+func parsePPP(frame []byte, pay *Payload) Parsed {
 	off := 0
 	if len(frame) >= 2 && frame[0] == 0xff && frame[1] == 0x03 {
 		off = 2
@@ -214,13 +255,13 @@ func parsePPP(frame []byte) Parsed {
 	}
 	switch proto {
 	case layers.PPPTypeIPv4:
-		return parseFromEtherType(frame, off, layers.EthernetTypeIPv4)
+		return parseFromEtherType(frame, off, layers.EthernetTypeIPv4, pay)
 	case layers.PPPTypeIPv6:
-		return parseFromEtherType(frame, off, layers.EthernetTypeIPv6)
+		return parseFromEtherType(frame, off, layers.EthernetTypeIPv6, pay)
 	case layers.PPPTypeMPLSUnicast:
-		return parseFromEtherType(frame, off, layers.EthernetTypeMPLSUnicast)
+		return parseFromEtherType(frame, off, layers.EthernetTypeMPLSUnicast, pay)
 	case layers.PPPTypeMPLSMulticast:
-		return parseFromEtherType(frame, off, layers.EthernetTypeMPLSMulticast)
+		return parseFromEtherType(frame, off, layers.EthernetTypeMPLSMulticast, pay)
 	}
 	return Parsed{Reason: bpf.StatNotIP}
 }
@@ -228,22 +269,26 @@ func parsePPP(frame []byte) Parsed {
 // parseFromEtherType parses the rest of frame from off, where a link
 // header has just named proto: parse_l2 after its Ethernet header, then
 // parse_ipv4 or parse_ipv6, as xdp_flow calls them.
-func parseFromEtherType(frame []byte, off int, proto layers.EthernetType) Parsed {
+func parseFromEtherType(frame []byte, off int, proto layers.EthernetType, pay *Payload) Parsed {
 	var p Parsed
 	ipOff, version, reason := p.parseL2(frame, off, proto)
 	if reason != bpf.StatAccounted {
 		return Parsed{Reason: reason}
 	}
 	p.Key.IpVersion = version
+	var l4 Payload
 	if version == 4 {
-		reason = p.parseIPv4(frame[ipOff:])
+		reason, l4 = p.parseIPv4(frame[ipOff:])
 	} else {
-		reason = p.parseIPv6(frame[ipOff:])
+		reason, l4 = p.parseIPv6(frame[ipOff:])
 	}
 	if reason != bpf.StatAccounted {
 		return Parsed{Reason: reason}
 	}
 	p.Reason = bpf.StatAccounted
+	if pay != nil && l4.Len > 0 {
+		*pay = Payload{Off: ipOff + l4.Off, Len: l4.Len}
+	}
 	return p
 }
 
@@ -332,21 +377,21 @@ func (p *Parsed) parseL2(frame []byte, off int, proto layers.EthernetType) (int,
 
 // parseIPv4 mirrors parse_ipv4 on ip, which runs from the IPv4 header to
 // the end of the frame.
-func (p *Parsed) parseIPv4(ip []byte) bpf.StatReason {
+func (p *Parsed) parseIPv4(ip []byte) (bpf.StatReason, Payload) {
 	if len(ip) < ipv4HeaderLen {
-		return bpf.StatTruncated
+		return bpf.StatTruncated, Payload{}
 	}
 	version, ihl := ip[0]>>4, ip[0]&0x0f
 	if version != 4 || ihl < 5 {
-		return bpf.StatMalformed
+		return bpf.StatMalformed, Payload{}
 	}
 	hlen := int(ihl) * 4
 	if hlen > len(ip) {
-		return bpf.StatTruncated
+		return bpf.StatTruncated, Payload{}
 	}
 	total := uint32(binary.BigEndian.Uint16(ip[2:]))
 	if total < uint32(hlen) {
-		return bpf.StatMalformed
+		return bpf.StatMalformed, Payload{}
 	}
 
 	// IPv4-mapped IPv6: ::ffff:a.b.c.d.
@@ -359,35 +404,84 @@ func (p *Parsed) parseIPv4(ip []byte) bpf.StatReason {
 	p.IPBytes = uint64(total)
 
 	if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 {
-		return bpf.StatAccounted // non-first fragment: no transport header
+		return bpf.StatAccounted, Payload{} // non-first fragment: no transport header
 	}
-	p.parseL4(ip[hlen:], total-uint32(hlen))
-	return bpf.StatAccounted
+	pay := p.parseL4(ip[hlen:], total-uint32(hlen))
+	pay.Off += hlen
+	return bpf.StatAccounted, pay
 }
 
 // parseL4 mirrors parse_l4: l4 runs from the transport header to the end
 // of the frame, avail is how much of it the IP header says is payload.
-func (p *Parsed) parseL4(l4 []byte, avail uint32) {
+// It returns where the transport payload starts in l4 and its length, for
+// the classifier (the datapath's counting does not need them).
+func (p *Parsed) parseL4(l4 []byte, avail uint32) Payload {
 	switch layers.IPProtocol(p.Key.Proto) {
 	case layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolUDPLite,
 		layers.IPProtocolSCTP, ipProtocolDCCP:
 		// All five start with source and destination port.
 		if avail < 4 || len(l4) < 4 {
 			p.NoL4 = true
-			return
+			return Payload{}
 		}
 		p.Key.SrcPort = binary.BigEndian.Uint16(l4[0:])
 		p.Key.DstPort = binary.BigEndian.Uint16(l4[2:])
 		if layers.IPProtocol(p.Key.Proto) == layers.IPProtocolTCP && avail >= 14 && len(l4) >= 14 {
 			p.TCPFlags = l4[13]
 		}
+		return l4Payload(layers.IPProtocol(p.Key.Proto), l4, avail)
 	case layers.IPProtocolICMPv4, layers.IPProtocolICMPv6:
 		if avail < 2 || len(l4) < 2 {
 			p.NoL4 = true
-			return
+			return Payload{}
 		}
 		p.Key.DstPort = binary.BigEndian.Uint16(l4) // type<<8 | code
 	}
+	return Payload{}
+}
+
+// Transport header lengths before the payload.
+const (
+	udpHeaderLen     = 8
+	sctpHeaderLen    = 12 // the common header; chunks follow
+	tcpMinHeaderLen  = 20
+	dccpMinHeaderLen = 12
+)
+
+// l4Payload finds the payload behind a transport header whose ports were
+// read: TCP and DCCP by their data offset, UDP and UDP-Lite after 8 bytes,
+// SCTP after its common header. A header the frame cuts before its length
+// field, or longer than avail, gives none.
+func l4Payload(proto layers.IPProtocol, l4 []byte, avail uint32) Payload {
+	hdr := 0
+	switch proto {
+	case layers.IPProtocolUDP, layers.IPProtocolUDPLite:
+		hdr = udpHeaderLen
+	case layers.IPProtocolSCTP:
+		hdr = sctpHeaderLen
+	case layers.IPProtocolTCP:
+		if len(l4) < 13 {
+			return Payload{}
+		}
+		hdr = int(l4[12]>>4) * 4
+		if hdr < tcpMinHeaderLen {
+			return Payload{}
+		}
+	case ipProtocolDCCP:
+		if len(l4) < 5 {
+			return Payload{}
+		}
+		hdr = int(l4[4]) * 4
+		if hdr < dccpMinHeaderLen {
+			return Payload{}
+		}
+	default:
+		return Payload{}
+	}
+	if uint32(hdr) >= avail {
+		return Payload{}
+	}
+	return Payload{Off: hdr, Len: int(avail) - hdr}
 }
 
 func isIPv6Ext(nh uint8) bool {
@@ -403,12 +497,12 @@ func isIPv6Ext(nh uint8) bool {
 // the end of the frame: it walks at most maxIPv6ExtHeaders hop-by-hop,
 // routing, fragment and destination-options headers; one that is not
 // wholly inside frame and payload ends the walk and becomes the protocol.
-func (p *Parsed) parseIPv6(ip []byte) bpf.StatReason {
+func (p *Parsed) parseIPv6(ip []byte) (bpf.StatReason, Payload) {
 	if len(ip) < ipv6HeaderLen {
-		return bpf.StatTruncated
+		return bpf.StatTruncated, Payload{}
 	}
 	if ip[0]>>4 != 6 {
-		return bpf.StatMalformed
+		return bpf.StatMalformed, Payload{}
 	}
 	copy(p.Key.SrcAddr[:], ip[8:24])
 	copy(p.Key.DstAddr[:], ip[24:40])
@@ -431,7 +525,7 @@ func (p *Parsed) parseIPv6(ip []byte) bpf.StatReason {
 		if avail < ipv6ExtMinLen || h+ipv6ExtMinLen > len(ip) {
 			p.Key.Proto = nh
 			p.NoL4 = true
-			return bpf.StatAccounted
+			return bpf.StatAccounted, Payload{}
 		}
 		if layers.IPProtocol(nh) == layers.IPProtocolIPv6Fragment {
 			offset := binary.BigEndian.Uint16(ip[h+2:]) & 0xfff8
@@ -440,7 +534,7 @@ func (p *Parsed) parseIPv6(ip []byte) bpf.StatReason {
 			avail -= ipv6ExtMinLen
 			if offset != 0 {
 				p.Key.Proto = nh // non-first fragment: no transport header
-				return bpf.StatAccounted
+				return bpf.StatAccounted, Payload{}
 			}
 			continue
 		}
@@ -448,18 +542,19 @@ func (p *Parsed) parseIPv6(ip []byte) bpf.StatReason {
 		if n > avail || h+int(n) > len(ip) {
 			p.Key.Proto = nh
 			p.NoL4 = true
-			return bpf.StatAccounted
+			return bpf.StatAccounted, Payload{}
 		}
 		nh = ip[h]
 		h += int(n)
 		avail -= n
 	}
 	if isIPv6Ext(nh) {
-		return bpf.StatUnsupported
+		return bpf.StatUnsupported, Payload{}
 	}
 	p.Key.Proto = nh
-	p.parseL4(ip[h:], avail)
-	return bpf.StatAccounted
+	pay := p.parseL4(ip[h:], avail)
+	pay.Off += h
+	return bpf.StatAccounted, pay
 }
 
 // ipv6JumboLen mirrors ipv6_jumbo_len: the Jumbo Payload length (RFC 2675)
