@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -134,19 +133,17 @@ func (s *sender) send(b []byte) {
 // emit returns an encoder's emit function sending each datagram.
 func (s *sender) emit() func([]byte) { return func(b []byte) { s.send(b) } }
 
-// parseJSONLines reads collect's --json output.
-func parseJSONLines(t *testing.T, out []byte) []collect.JSON {
+// collectEncoded runs collect --json until it has printed len(recs)
+// records, sends it what enc makes of recs and returns once it has ended.
+func collectEncoded(t *testing.T, enc exporter.Encoder, recs []cache.Record) (*collectRun, *sender) {
 	t.Helper()
-	var got []collect.JSON
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var j collect.JSON
-		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
-			t.Fatalf("output line %q: %v", sc.Text(), err)
-		}
-		got = append(got, j)
+	c := startCollect(t, "--json", "--count", strconv.Itoa(len(recs)))
+	s := newSender(t, c)
+	if err := enc.Encode(collectNow, recs, s.emit()); err != nil {
+		t.Fatal(err)
 	}
-	return got
+	c.wait(t)
+	return c, s
 }
 
 var collectCmp = []cmp.Option{cmp.AllowUnexported(collect.JSON{}), cmpopts.EquateComparable(netip.Addr{})}
@@ -223,6 +220,15 @@ func randomRecord(rng *rand.Rand, caps recordCaps) cache.Record {
 	return r
 }
 
+// randomRecords is n random records with the fields caps says.
+func randomRecords(rng *rand.Rand, n int, caps recordCaps) []cache.Record {
+	recs := make([]cache.Record, n)
+	for i := range recs {
+		recs[i] = randomRecord(rng, caps)
+	}
+	return recs
+}
+
 // mixedRecords returns n records cycling through IPv4, IPv6 and their
 // biflows (v9/IPFIX).
 func mixedRecords(rng *rand.Rand, n int, app bool) []cache.Record {
@@ -267,35 +273,17 @@ func TestCollectRoundTripsEveryVersion(t *testing.T) {
 		want    func(cache.Record) cache.Record
 	}{
 		{"v1", 1,
-			func(rng *rand.Rand) []cache.Record {
-				recs := make([]cache.Record, 60)
-				for i := range recs {
-					recs[i] = randomRecord(rng, recordCaps{legacy: true})
-				}
-				return recs
-			},
+			func(rng *rand.Rand) []cache.Record { return randomRecords(rng, 60, recordCaps{legacy: true}) },
 			func() (exporter.Encoder, error) { return exporter.NewV1Encoder(exporter.Settings{Boot: collectBoot}) },
 			func(r cache.Record) cache.Record { return r }},
 		{"v5 sampled", 5,
-			func(rng *rand.Rand) []cache.Record {
-				recs := make([]cache.Record, 70)
-				for i := range recs {
-					recs[i] = randomRecord(rng, legacy)
-				}
-				return recs
-			},
+			func(rng *rand.Rand) []cache.Record { return randomRecords(rng, 70, legacy) },
 			func() (exporter.Encoder, error) {
 				return exporter.NewV5Encoder(exporter.Settings{Boot: collectBoot, EngineType: 1, EngineID: 2, SamplingInterval: 64, SamplingRandom: true})
 			},
 			func(r cache.Record) cache.Record { return sampled(r, 64, true) }},
 		{"v7", 7,
-			func(rng *rand.Rand) []cache.Record {
-				recs := make([]cache.Record, 60)
-				for i := range recs {
-					recs[i] = randomRecord(rng, legacy)
-				}
-				return recs
-			},
+			func(rng *rand.Rand) []cache.Record { return randomRecords(rng, 60, legacy) },
 			func() (exporter.Encoder, error) { return exporter.NewV7Encoder(exporter.Settings{Boot: collectBoot}) },
 			func(r cache.Record) cache.Record { return r }},
 		{"v9", 9,
@@ -322,22 +310,17 @@ func TestCollectRoundTripsEveryVersion(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			recs := tc.records(rand.New(rand.NewPCG(uint64(i), 1)))
-			c := startCollect(t, "--json", "--count", strconv.Itoa(len(recs)))
-			s := newSender(t, c)
 			enc, err := tc.encoder()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := enc.Encode(collectNow, recs, s.emit()); err != nil {
-				t.Fatal(err)
-			}
-			c.wait(t)
+			c, s := collectEncoded(t, enc, recs)
 			want := make([]collect.JSON, len(recs))
 			for k := range recs {
 				r := tc.want(recs[k])
 				want[k] = collect.JSONOf(s.from(), tc.version, &r)
 			}
-			if diff := cmp.Diff(want, parseJSONLines(t, c.out.Bytes()), collectCmp...); diff != "" {
+			if diff := cmp.Diff(want, jsonLines[collect.JSON](t, "collect --json", c.out.Bytes()), collectCmp...); diff != "" {
 				t.Fatalf("decoded records (-want +got):\n%s", diff)
 			}
 			wantSummary := fmt.Sprintf("records by version: %s %d\n", collect.VersionName(tc.version), len(recs))
@@ -355,20 +338,12 @@ func TestCollectRoundTripsEveryV8Scheme(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 0))
 	for _, scheme := range cache.Schemes() {
 		t.Run(scheme.String(), func(t *testing.T) {
-			recs := make([]cache.Record, 50)
-			for i := range recs {
-				recs[i] = randomRecord(rng, recordCaps{legacy: true, routing: true})
-			}
-			c := startCollect(t, "--json", "--count", strconv.Itoa(len(recs)))
-			s := newSender(t, c)
+			recs := randomRecords(rng, 50, recordCaps{legacy: true, routing: true})
 			enc, err := exporter.NewV8Encoder(exporter.Settings{Boot: collectBoot, EngineType: 3, EngineID: 4}, scheme)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := enc.Encode(collectNow, recs, s.emit()); err != nil {
-				t.Fatal(err)
-			}
-			c.wait(t)
+			c, s := collectEncoded(t, enc, recs)
 			want := make([]collect.JSON, len(recs))
 			for i := range recs {
 				k, ok := scheme.Key(&recs[i])
@@ -385,7 +360,7 @@ func TestCollectRoundTripsEveryV8Scheme(t *testing.T) {
 				want[i] = collect.JSONOf(s.from(), 8, &r)
 				want[i].Scheme, want[i].Flows = scheme.String(), &flows
 			}
-			if diff := cmp.Diff(want, parseJSONLines(t, c.out.Bytes()), collectCmp...); diff != "" {
+			if diff := cmp.Diff(want, jsonLines[collect.JSON](t, "collect --json", c.out.Bytes()), collectCmp...); diff != "" {
 				t.Fatalf("decoded aggregates (-want +got):\n%s", diff)
 			}
 		})
@@ -464,10 +439,7 @@ func TestCollectCountsCorruptDatagramsAndSurvives(t *testing.T) {
 	var valid [][]byte
 	keep := func(b []byte) { valid = append(valid, bytes.Clone(b)) }
 	recs := mixedRecords(rng, 30, false)
-	v4 := make([]cache.Record, 30)
-	for i := range v4 {
-		v4[i] = randomRecord(rng, recordCaps{legacy: true, routing: true})
-	}
+	v4 := randomRecords(rng, 30, recordCaps{legacy: true, routing: true})
 	st := exporter.Settings{Boot: collectBoot}
 	v1, _ := exporter.NewV1Encoder(st)
 	v5, _ := exporter.NewV5Encoder(st)
@@ -519,7 +491,7 @@ func TestCollectCountsCorruptDatagramsAndSurvives(t *testing.T) {
 	}
 	c.stop(t)
 
-	got := parseJSONLines(t, c.out.Bytes())
+	got := jsonLines[collect.JSON](t, "collect --json", c.out.Bytes())
 	if len(got) == 0 {
 		t.Fatal("no output: the good datagram after the corrupt ones was not printed")
 	}
@@ -589,7 +561,7 @@ func TestCollectReadsIPFIXOverTCP(t *testing.T) {
 		r := sampled(recs[i], 64, false)
 		want[i] = collect.JSONOf(from, 10, &r)
 	}
-	if diff := cmp.Diff(want, parseJSONLines(t, c.out.Bytes()), collectCmp...); diff != "" {
+	if diff := cmp.Diff(want, jsonLines[collect.JSON](t, "collect --json", c.out.Bytes()), collectCmp...); diff != "" {
 		t.Fatalf("decoded records (-want +got):\n%s", diff)
 	}
 	summary := c.err.String()

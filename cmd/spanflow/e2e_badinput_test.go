@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
@@ -40,7 +40,7 @@ func e2eRunOnce(t *testing.T, bin string, ns *probetest.NetNS, args ...string) (
 // anything, with a message that names the flag.
 func TestE2EBadFlagsExitTwoNamingTheFlag(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	// In a namespace of its own, on an interface that does not exist and
 	// with a pin directory of the test's own: should validation wrongly
 	// pass, the run fails (exit 1) and touches nothing of the host.
@@ -126,7 +126,7 @@ func TestE2EBadFlagsExitTwoNamingTheFlag(t *testing.T) {
 // exist: exit 1 with a message naming it.
 func TestE2EMissingInterfaceExitsOne(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	ns := probetest.NewNetNS(t)
 	code, stderr := e2eRunOnce(t, bin, ns, "-i", "sfnone0", "-n", "127.0.0.1:2055", "--pin-dir", e2ePinDir(t),
 		"--control", e2eControlPath(t), "--duration", "2s")
@@ -142,14 +142,9 @@ func TestE2EMissingInterfaceExitsOne(t *testing.T) {
 // with exit 0.
 func TestE2ERefusingCollectorIsCountedAndSurvived(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	s := probetest.NewReplayNet(t)
-	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "refused.pcap"), probetest.GenConfig{
-		Packets: 2_000, Flows: 300, Seed: 3, Ifindex: uint32(s.RxIndex),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e2eCapture(t, s, probetest.GenConfig{Packets: 2_000, Flows: 300, Seed: 3})
 	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", "127.0.0.1:9", "-v", "5",
 		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
 		"--harvest-interval", "100ms", "--inactive-timeout", "1s", "--fin-grace", "0s")
@@ -174,13 +169,13 @@ func TestE2ERefusingCollectorIsCountedAndSurvived(t *testing.T) {
 		if _, err := replay.Wait(); err != nil {
 			t.Fatal(err)
 		}
-		e2eWait(2*time.Second, func() bool { d.showJSON(t, &ev, "export"); return refused() > 0 })
+		exportertest.Within(2*time.Second, func() bool { d.showJSON(t, &ev, "export"); return refused() > 0 })
 	}
 	if refused() == 0 || len(ev.Collectors) != 1 {
-		t.Fatalf("no refused send counted after exporting to a closed port; show export --json: %+v\nlog:\n%s", ev, d.out.String())
+		t.Fatalf("no refused send counted after exporting to a closed port; show export --json: %+v\nlog:\n%s", ev, d.Out.String())
 	}
-	if !d.running() {
-		t.Fatalf("spanflow exited after its collector refused:\n%s", d.out.String())
+	if !d.Running() {
+		t.Fatalf("spanflow exited after its collector refused:\n%s", d.Out.String())
 	}
 	text, err := d.show("export")
 	if err != nil {
@@ -192,24 +187,20 @@ func TestE2ERefusingCollectorIsCountedAndSurvived(t *testing.T) {
 	if ev.Collectors[0].Datagrams+refused() < 2 {
 		t.Errorf("show export counts %d datagrams sent and %d refused; at least two sends were made: %+v", ev.Collectors[0].Datagrams, refused(), ev)
 	}
-	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
-		t.Errorf("spanflow exited with %d after SIGTERM with a refusing collector, want 0:\n%s", code, d.out.String())
+	if code := d.Stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("spanflow exited with %d after SIGTERM with a refusing collector, want 0:\n%s", code, d.Out.String())
 	}
 	t.Logf("show export:\n%s", text)
 }
 
-// e2eExportView is what the test reads of `show export --json`.
+// e2eExportView is what the tests read of `show export --json`.
 type e2eExportView struct {
 	Version    string
 	Collectors []struct {
-		Name           string
-		RecordsOffered uint64
-		RecordsDropped uint64
-		Datagrams      uint64
-		Bytes          uint64
-		EncodeErrors   uint64
-		SendErrors     map[string]uint64
-		LastError      string
+		Name                           string
+		RecordsOffered, RecordsDropped uint64
+		Datagrams, EncodeErrors        uint64
+		SendErrors                     map[string]uint64
 	}
 }
 
@@ -219,7 +210,7 @@ type e2eExportView struct {
 // must still answer on it.
 func TestE2EControlSocketInUseIsRefused(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	s := probetest.NewReplayNet(t)
 	probetest.VethPair(t, s.Capture, "sfa0", s.Capture, "sfb0")
 	control := e2eControlPath(t)
@@ -235,7 +226,7 @@ func TestE2EControlSocketInUseIsRefused(t *testing.T) {
 	if err != nil || !strings.Contains(out, s.RxName) {
 		t.Errorf("the first spanflow no longer answers on %s after the refused start: %v\n%s", control, err, out)
 	}
-	if code := first.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
-		t.Errorf("first spanflow exited with %d after SIGTERM, want 0:\n%s", code, first.out.String())
+	if code := first.Stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("first spanflow exited with %d after SIGTERM, want 0:\n%s", code, first.Out.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/probe"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
@@ -33,11 +34,11 @@ func e2eAccountedFrames(t *testing.T, n int) [][]byte {
 
 // e2eInterface is what the test reads of `show interfaces --json`.
 type e2eInterface struct {
-	Name     string
-	Index    int
-	Attached bool
-	Down     bool
-	Events   map[string]uint64
+	Name                    string
+	Index                   int
+	Mode                    string
+	Attached, Adopted, Down bool
+	Events                  map[string]uint64
 }
 
 func (d *e2eDaemon) iface(t *testing.T, name string) e2eInterface {
@@ -53,16 +54,22 @@ func (d *e2eDaemon) iface(t *testing.T, name string) e2eInterface {
 	return e2eInterface{}
 }
 
+// startE2EOpsDaemon starts spanflow, as root, on the receiving interface
+// of a new replay net, harvesting every 100 ms, with extra args.
+func startE2EOpsDaemon(t *testing.T, extra ...string) (*e2eDaemon, *probetest.ReplayNet) {
+	t.Helper()
+	probetest.RequireRoot(t)
+	s := probetest.NewReplayNet(t)
+	args := append([]string{"-i", s.RxName, "-n", "127.0.0.1:2055", "--xdp-mode", "native", "--xdp-action", "drop",
+		"--pin-dir", e2ePinDir(t), "--detach", "--harvest-interval", "100ms"}, extra...)
+	return startE2EDaemon(t, spanflowBinary(t), s.Capture, e2eControlPath(t), args...), s
+}
+
 // TestE2EInterfaceDownAndDeletedIsReattached: the interface goes down and
 // up, then is deleted and created anew (a new ifindex); spanflow logs and
 // counts each event, attaches again, and counts the packets that follow.
 func TestE2EInterfaceDownAndDeletedIsReattached(t *testing.T) {
-	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
-	s := probetest.NewReplayNet(t)
-	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", "127.0.0.1:2055",
-		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
-		"--harvest-interval", "100ms")
+	d, s := startE2EOpsDaemon(t)
 	frames := e2eAccountedFrames(t, 10)
 	send := func() {
 		t.Helper()
@@ -89,8 +96,8 @@ func TestE2EInterfaceDownAndDeletedIsReattached(t *testing.T) {
 	waitIface := func(what string, cond func(e2eInterface) bool) e2eInterface {
 		t.Helper()
 		var got e2eInterface
-		if !e2eWait(10*time.Second, func() bool { got = d.iface(t, s.RxName); return cond(got) }) {
-			t.Fatalf("%s: show interfaces says %+v; log:\n%s", what, got, d.out.String())
+		if !exportertest.Within(10*time.Second, func() bool { got = d.iface(t, s.RxName); return cond(got) }) {
+			t.Fatalf("%s: show interfaces says %+v; log:\n%s", what, got, d.Out.String())
 		}
 		return got
 	}
@@ -124,14 +131,14 @@ func TestE2EInterfaceDownAndDeletedIsReattached(t *testing.T) {
 
 	send()
 	if st := d.waitAccounted(t, 20); st.Packets["accounted"] != 20 {
-		t.Fatalf("after re-attaching: accounted %d, want 20 (10 before, 10 after); log:\n%s", st.Packets["accounted"], d.out.String())
+		t.Fatalf("after re-attaching: accounted %d, want 20 (10 before, 10 after); log:\n%s", st.Packets["accounted"], d.Out.String())
 	}
 	for _, want := range []string{"interface down", "interface up again", "interface deleted", "attached"} {
-		if !strings.Contains(d.out.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, d.out.String())
+		if !strings.Contains(d.Out.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, d.Out.String())
 		}
 	}
-	if code := d.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+	if code := d.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 }
@@ -139,14 +146,9 @@ func TestE2EInterfaceDownAndDeletedIsReattached(t *testing.T) {
 // TestE2EUserDropsRootAndKeepsCounting: with --user the daemon gives up
 // root after attaching and still harvests.
 func TestE2EUserDropsRootAndKeepsCounting(t *testing.T) {
-	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
-	s := probetest.NewReplayNet(t)
-	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", "127.0.0.1:2055",
-		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
-		"--harvest-interval", "100ms", "--user", "nobody")
+	d, s := startE2EOpsDaemon(t, "--user", "nobody")
 	uid := ""
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(d.cmd.Process.Pid) + "/status")
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(d.Cmd.Process.Pid) + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +158,12 @@ func TestE2EUserDropsRootAndKeepsCounting(t *testing.T) {
 		}
 	}
 	if uid != "65534" {
-		t.Fatalf("spanflow runs as uid %s, want nobody (65534); log:\n%s", uid, d.out.String())
+		t.Fatalf("spanflow runs as uid %s, want nobody (65534); log:\n%s", uid, d.Out.String())
 	}
 	if err := s.Sender.SendFrames(s.TxName, e2eAccountedFrames(t, 10)); err != nil {
 		t.Fatal(err)
 	}
 	if st := d.waitAccounted(t, 10); st.Packets["accounted"] != 10 {
-		t.Fatalf("as nobody: accounted %d, want 10; log:\n%s", st.Packets["accounted"], d.out.String())
+		t.Fatalf("as nobody: accounted %d, want 10; log:\n%s", st.Packets["accounted"], d.Out.String())
 	}
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
@@ -39,14 +39,9 @@ func TestE2ERestartAfterSIGTERMLosesNoCount(t *testing.T) {
 }
 
 func e2eRestartRun(t *testing.T, sig syscall.Signal) {
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	s := probetest.NewReplayNet(t)
-	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "restart.pcap"), probetest.GenConfig{
-		Packets: 120_000, Flows: 4_000, Seed: 7, Ifindex: uint32(s.RxIndex),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e2eCapture(t, s, probetest.GenConfig{Packets: 120_000, Flows: 4_000, Seed: 7})
 	const nfPort, colPort = 2055, 4739
 	nf := startE2ENfcapd(t, s.Capture, nfPort)
 	col := startE2ECollect(t, bin, s.Capture, colPort)
@@ -68,48 +63,50 @@ func e2eRestartRun(t *testing.T, sig syscall.Signal) {
 
 	// Stop once between a fifth and half of the capture has been harvested.
 	var atStop e2eStats
-	if !e2eWait(20*time.Second, func() bool {
+	if !exportertest.Within(20*time.Second, func() bool {
 		atStop = first.stats(t)
 		return atStop.Packets["accounted"] >= uint64(c.Packets)/5
 	}) {
 		t.Fatalf("spanflow harvested %d of %d packets within 20 s; links: %s", atStop.Packets["accounted"], c.Packets, s.LinkCounters())
 	}
-	code := first.stop(t, sig, 20*time.Second)
-	if !replay.running() || atStop.Packets["accounted"] > uint64(c.Packets)/2 {
-		t.Fatalf("not stopped mid-replay: %d of %d packets harvested, tcpreplay running: %v", atStop.Packets["accounted"], c.Packets, replay.running())
+	code := first.Stop(t, sig, 20*time.Second)
+	if !replay.Running() || atStop.Packets["accounted"] > uint64(c.Packets)/2 {
+		t.Fatalf("not stopped mid-replay: %d of %d packets harvested, tcpreplay running: %v", atStop.Packets["accounted"], c.Packets, replay.Running())
 	}
 	switch {
 	case sig == syscall.SIGTERM && code != 0:
-		t.Errorf("first spanflow exited with %d after SIGTERM, want 0:\n%s", code, first.out.String())
+		t.Errorf("first spanflow exited with %d after SIGTERM, want 0:\n%s", code, first.Out.String())
 	case sig == syscall.SIGKILL && code != -1:
-		t.Errorf("first spanflow exited with %d, want killed:\n%s", code, first.out.String())
+		t.Errorf("first spanflow exited with %d, want killed:\n%s", code, first.Out.String())
 	}
-	time.Sleep(200 * time.Millisecond) // down for a while: the program counts alone
+	// Pacing, not a wait: the daemon stays down for a while, frames keep
+	// coming, and the program counts them alone.
+	time.Sleep(200 * time.Millisecond)
 
 	second := startE2EDaemon(t, bin, s.Capture, control, args...)
-	if !e2eWait(30*time.Second, func() bool { return !replay.running() }) {
+	if !exportertest.Within(30*time.Second, func() bool { return !replay.Running() }) {
 		t.Fatal("tcpreplay did not finish within 30 s")
 	}
-	if code := replay.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("tcpreplay exited with %d:\n%s", code, replay.out.String())
+	if code := replay.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("tcpreplay exited with %d:\n%s", code, replay.Out.String())
 	}
 	st := second.waitAccounted(t, uint64(c.Packets))
 	if st.Packets["accounted"] != uint64(c.Packets) || st.Bytes["accounted"] != c.IPBytes {
 		t.Errorf("datapath accounted %d packets %d bytes across both runs; the capture has %d packets %d bytes; links: %s",
 			st.Packets["accounted"], st.Bytes["accounted"], c.Packets, c.IPBytes, s.LinkCounters())
 	}
-	if code := second.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
-		t.Errorf("second spanflow exited with %d after SIGTERM, want 0:\n%s", code, second.out.String())
+	if code := second.Stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("second spanflow exited with %d after SIGTERM, want 0:\n%s", code, second.Out.String())
 	}
-	if !strings.Contains(second.out.String(), "adopted pinned state") {
-		t.Errorf("the second spanflow did not adopt the pinned state; its log:\n%s", second.out.String())
+	if !strings.Contains(second.Out.String(), "adopted pinned state") {
+		t.Errorf("the second spanflow did not adopt the pinned state; its log:\n%s", second.Out.String())
 	}
 
 	f := e2eFields{inIf: true, vlan: true, flags: true}
 	recs, colLog := col.drainAndStop(t)
 	if diff := e2eDiff(e2eTruth(c, f), e2eCollected(recs, f)); diff != "" {
 		t.Errorf("totals exported across the %v and the restart differ from the ground truth:\n%s\ncollect:\n%s\nfirst spanflow:\n%s\nsecond spanflow:\n%s",
-			sig, diff, colLog, first.out.String(), second.out.String())
+			sig, diff, colLog, first.Out.String(), second.Out.String())
 	}
 	nff := e2eFields{inIf: true, vlan: true}
 	flows, nfLog := nf.drainAndStop(t)

@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -17,10 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
-
-var e2eUpdate = flag.Bool("e2e-update", false, "rewrite the expected show output in testdata/e2e/")
 
 // e2eShowNormalisers replace what depends on the clock or on the kernel
 // (ifindex) with a placeholder; everything else must match exactly.
@@ -47,29 +44,6 @@ func e2eNormalise(s string) string {
 	return s
 }
 
-// e2eGolden compares got with testdata/e2e/name, or rewrites the file
-// with -e2e-update.
-func e2eGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "e2e", name)
-	if *e2eUpdate {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -e2e-update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n--- got ---\n%s--- want ---\n%s", name, path, got, want)
-	}
-}
-
 // e2eShowConfig is the small fixed capture the show test replays: the
 // same config always gives the same frames and flows.
 var e2eShowConfig = probetest.GenConfig{Packets: 80, Flows: 10, Seed: 11}
@@ -81,14 +55,9 @@ var e2eShowConfig = probetest.GenConfig{Packets: 80, Flows: 10, Seed: 11}
 // form against the capture's ground truth.
 func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	s := probetest.NewReplayNet(t)
-	cfg := e2eShowConfig
-	cfg.Ifindex = uint32(s.RxIndex)
-	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "show.pcap"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e2eCapture(t, s, e2eShowConfig)
 	ended := 0
 	for k, f := range c.Flows {
 		if k.Proto == 6 && f.TCPFlags&0x05 != 0 { // FIN or RST
@@ -110,7 +79,7 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	}
 	d.waitAccounted(t, uint64(c.Packets))
 	var ev e2eExportView
-	if !e2eWait(10*time.Second, func() bool {
+	if !exportertest.Within(10*time.Second, func() bool {
 		d.showJSON(t, &ev, "export")
 		return len(ev.Collectors) == 1 && ev.Collectors[0].RecordsOffered >= uint64(ended)
 	}) {
@@ -130,7 +99,7 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e2eGolden(t, show.file, e2eNormalise(out))
+		compareWithExpected(t, filepath.Join("testdata", "e2e", show.file), []byte(e2eNormalise(out)))
 	}
 
 	// show stats --json: the datapath accounted every frame, nothing else.
@@ -206,13 +175,7 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	}
 
 	// show interfaces --json.
-	var ifs []struct {
-		Name                    string
-		Index                   int
-		Mode                    string
-		Attached, Adopted, Down bool
-		Events                  map[string]uint64
-	}
+	var ifs []e2eInterface
 	d.showJSON(t, &ifs, "interfaces")
 	if len(ifs) != 1 || ifs[0].Name != s.RxName || ifs[0].Index != s.RxIndex || ifs[0].Mode != "native" || !ifs[0].Attached || ifs[0].Adopted || ifs[0].Down {
 		t.Errorf("show interfaces --json: %+v; want %s (ifindex %d) attached natively, up, not adopted", ifs, s.RxName, s.RxIndex)
@@ -226,8 +189,8 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 		t.Errorf("show routes: %v %q; want an error naming what cannot be shown", err, out)
 	}
 
-	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
-		t.Errorf("spanflow exited with %d after SIGTERM, want 0:\n%s", code, d.out.String())
+	if code := d.Stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("spanflow exited with %d after SIGTERM, want 0:\n%s", code, d.Out.String())
 	}
 	recs, colLog := col.drainAndStop(t)
 	f := e2eFields{inIf: true, vlan: true, flags: true}
@@ -283,21 +246,16 @@ func e2eScrape(ns *probetest.NetNS, addr string) (map[string]float64, error) {
 // flow created in the cache.
 func TestE2EMetricsCountEveryPacketSent(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	s := probetest.NewReplayNet(t)
-	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "metrics.pcap"), probetest.GenConfig{
-		Packets: 20_000, Flows: 700, Seed: 5, Ifindex: uint32(s.RxIndex),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e2eCapture(t, s, probetest.GenConfig{Packets: 20_000, Flows: 700, Seed: 5})
 	const addr = "127.0.0.1:9464"
 	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", "127.0.0.1:2055",
 		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
 		"--harvest-interval", "100ms", "--inactive-timeout", "10m", "--fin-grace", "10m", "--metrics", addr)
 	m, err := e2eScrape(s.Capture, addr)
 	if err != nil {
-		t.Fatalf("scrape before any traffic: %v\n%s", err, d.out.String())
+		t.Fatalf("scrape before any traffic: %v\n%s", err, d.Out.String())
 	}
 	if v, ok := m[`spanflow_datapath_packets_total{outcome="accounted"}`]; !ok || v != 0 {
 		t.Errorf("before any traffic, accounted packets = %v (present: %v), want 0", v, ok)
@@ -311,7 +269,7 @@ func TestE2EMetricsCountEveryPacketSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	const accounted = `spanflow_datapath_packets_total{outcome="accounted"}`
-	e2eWait(15*time.Second, func() bool {
+	exportertest.Within(15*time.Second, func() bool {
 		m, err = e2eScrape(s.Capture, addr)
 		return err == nil && m[accounted] >= float64(c.Packets) && m["spanflow_flows_created_total"] >= float64(len(c.Flows))
 	})
@@ -335,7 +293,7 @@ func TestE2EMetricsCountEveryPacketSent(t *testing.T) {
 	if m["spanflow_harvest_duration_seconds_count"] == 0 {
 		t.Errorf("no harvest observed in spanflow_harvest_duration_seconds")
 	}
-	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
-		t.Errorf("spanflow exited with %d after SIGTERM, want 0:\n%s", code, d.out.String())
+	if code := d.Stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("spanflow exited with %d after SIGTERM, want 0:\n%s", code, d.Out.String())
 	}
 }

@@ -11,7 +11,6 @@ package main
 // names start with e2e so they never clash with the package's other tests.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,173 +23,45 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spanflow/spanflow/cmd/internal/collect"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
-// ---- the binary ----
-
-var e2eBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// e2eBinary builds spanflow once per test binary into a directory named
-// after this process; directories of test binaries that are gone are
-// removed on the way.
-func e2eBinary(t *testing.T) string {
+// e2eStart starts cmd inside ns; cleanup kills it if the test has not
+// stopped it.
+func e2eStart(t *testing.T, ns *probetest.NetNS, name string, cmd *exec.Cmd) *exportertest.Proc {
 	t.Helper()
-	e2eBuild.once.Do(func() {
-		stale, _ := filepath.Glob(filepath.Join(os.TempDir(), "spanflow-e2e-bin-*"))
-		for _, dir := range stale {
-			pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "spanflow-e2e-bin-"))
-			if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
-				os.RemoveAll(dir)
-			}
-		}
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("spanflow-e2e-bin-%d", os.Getpid()))
-		if e2eBuild.err = os.MkdirAll(dir, 0o755); e2eBuild.err != nil {
-			return
-		}
-		bin := filepath.Join(dir, "spanflow")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			e2eBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		e2eBuild.path = bin
-	})
-	if e2eBuild.err != nil {
-		t.Fatal(e2eBuild.err)
-	}
-	return e2eBuild.path
-}
-
-// ---- output of child processes ----
-
-// e2eBuffer is a child's output that the test reads while it is written.
-type e2eBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *e2eBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *e2eBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// e2eProc is a child process started inside a namespace; cleanup kills
-// it if the test has not stopped it.
-type e2eProc struct {
-	name   string
-	cmd    *exec.Cmd
-	out    *e2eBuffer // stderr (and stdout unless redirected)
-	exited chan struct{}
-	err    error
-}
-
-func e2eStart(t *testing.T, ns *probetest.NetNS, name string, cmd *exec.Cmd) *e2eProc {
-	t.Helper()
-	p := &e2eProc{name: name, cmd: cmd, out: &e2eBuffer{}, exited: make(chan struct{})}
-	if cmd.Stdout == nil {
-		cmd.Stdout = p.out
-	}
-	cmd.Stderr = p.out
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	if err := ns.Start(cmd); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
-}
-
-func (p *e2eProc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop sends sig and waits (bounded) for the process to exit; it returns
-// the exit code (-1 when killed by a signal).
-func (p *e2eProc) stop(t *testing.T, sig syscall.Signal, within time.Duration) int {
-	t.Helper()
-	if p.running() {
-		p.cmd.Process.Signal(sig)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(within):
-		p.cmd.Process.Kill()
-		<-p.exited
-		t.Fatalf("%s did not exit within %v of %v; its output:\n%s", p.name, within, sig, p.out.String())
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// e2eWait polls cond every 20 ms for up to d and reports whether it held.
-func e2eWait(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// e2eUDPSocket reads the UDP socket bound to 127.0.0.1:port from the
-// namespace of process pid: whether it exists, its receive queue (bytes)
-// and the datagrams it dropped for want of receive buffer.
-func e2eUDPSocket(pid, port int) (found bool, rxQueue, drops int) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/udp", pid))
+	p, err := exportertest.Start(t, name, cmd, ns.Start)
 	if err != nil {
-		return false, 0, 0
+		t.Fatal(err)
 	}
-	local := fmt.Sprintf("0100007F:%04X", port)
-	for _, line := range strings.Split(string(raw), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 12 && f[1] == local {
-			_, q, _ := strings.Cut(f[4], ":")
-			v, _ := strconv.ParseInt(q, 16, 64)
-			d, _ := strconv.Atoi(f[12])
-			return true, int(v), d
-		}
-	}
-	return false, 0, 0
+	return p
 }
 
 // ---- the daemon ----
 
 // e2eDaemon is a live spanflow running in a namespace.
 type e2eDaemon struct {
-	*e2eProc
+	*exportertest.Proc
 	bin     string
 	control string
+}
+
+// e2eCapture writes a capture generated by cfg for the receiving
+// interface of s (its ifindex is what the ground truth keys by).
+func e2eCapture(t *testing.T, s *probetest.ReplayNet, cfg probetest.GenConfig) *probetest.Capture {
+	t.Helper()
+	cfg.Ifindex = uint32(s.RxIndex)
+	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "capture.pcap"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // e2ePinDir is a bpffs directory of the test's own (suffix tells apart
@@ -222,16 +93,16 @@ func startE2EDaemon(t *testing.T, bin string, ns *probetest.NetNS, control strin
 	t.Helper()
 	args = append(slices.Clone(args), "--control", control)
 	d := &e2eDaemon{bin: bin, control: control}
-	d.e2eProc = e2eStart(t, ns, "spanflow", exec.Command(bin, args...))
-	if !e2eWait(15*time.Second, func() bool {
-		if !d.running() {
+	d.Proc = e2eStart(t, ns, "spanflow", exec.Command(bin, args...))
+	if !exportertest.Within(15*time.Second, func() bool {
+		if !d.Running() {
 			return true
 		}
 		_, err := d.show("stats")
 		return err == nil
-	}) || !d.running() {
+	}) || !d.Running() {
 		t.Fatalf("spanflow %s: not answering on its control socket within 15 s (running: %v); its log:\n%s",
-			strings.Join(args, " "), d.running(), d.out.String())
+			strings.Join(args, " "), d.Running(), d.Out.String())
 	}
 	return d
 }
@@ -283,7 +154,7 @@ func (d *e2eDaemon) waitAccounted(t *testing.T, want uint64) e2eStats {
 	var s e2eStats
 	var last uint64
 	moved := time.Now()
-	e2eWait(30*time.Second, func() bool {
+	exportertest.Within(30*time.Second, func() bool {
 		s = d.stats(t)
 		if s.Total != last {
 			last, moved = s.Total, time.Now()
@@ -297,9 +168,34 @@ func (d *e2eDaemon) waitAccounted(t *testing.T, want uint64) e2eStats {
 
 // e2eCollect is `spanflow collect --json` listening on 127.0.0.1:port.
 type e2eCollect struct {
-	*e2eProc
+	*exportertest.Proc
 	port    int
 	outPath string
+}
+
+// e2eBound waits until p, in its namespace, has bound 127.0.0.1:port.
+func e2eBound(t *testing.T, p *exportertest.Proc, port int) {
+	t.Helper()
+	if !exportertest.Within(10*time.Second, func() bool { found, _, _ := exportertest.UDPSocket(p.Cmd.Process.Pid, port); return found }) {
+		t.Fatalf("%s did not bind 127.0.0.1:%d within 10 s:\n%s", p.Name, port, p.Out.String())
+	}
+}
+
+// e2eDrain waits until p has read every datagram queued on 127.0.0.1:port
+// in its namespace; its totals cannot be exact if the socket dropped any.
+func e2eDrain(t *testing.T, p *exportertest.Proc, port int) {
+	t.Helper()
+	var drops int
+	if !exportertest.Within(15*time.Second, func() bool {
+		_, q, d := exportertest.UDPSocket(p.Cmd.Process.Pid, port)
+		drops = d
+		return q == 0
+	}) {
+		t.Errorf("%s on port %d did not read its datagrams within 15 s", p.Name, port)
+	}
+	if drops > 0 {
+		t.Errorf("%s's socket dropped %d datagrams for want of receive buffer: its totals cannot be exact", p.Name, drops)
+	}
 }
 
 func startE2ECollect(t *testing.T, bin string, ns *probetest.NetNS, port int) *e2eCollect {
@@ -312,70 +208,31 @@ func startE2ECollect(t *testing.T, bin string, ns *probetest.NetNS, port int) *e
 	defer f.Close() // the child has its own copy
 	cmd := exec.Command(bin, "collect", "-l", fmt.Sprintf("127.0.0.1:%d", port), "--json", "--duration", "3m")
 	cmd.Stdout = f
-	c := &e2eCollect{e2eProc: e2eStart(t, ns, "spanflow collect", cmd), port: port, outPath: outPath}
-	if !e2eWait(10*time.Second, func() bool { found, _, _ := e2eUDPSocket(cmd.Process.Pid, port); return found }) {
-		t.Fatalf("spanflow collect did not bind 127.0.0.1:%d within 10 s:\n%s", port, c.out.String())
-	}
+	c := &e2eCollect{Proc: e2eStart(t, ns, "spanflow collect", cmd), port: port, outPath: outPath}
+	e2eBound(t, c.Proc, port)
 	return c
-}
-
-// e2eRecord is one line of `spanflow collect --json`.
-type e2eRecord struct {
-	Version   uint16     `json:"version"`
-	SrcAddr   netip.Addr `json:"src_addr"`
-	DstAddr   netip.Addr `json:"dst_addr"`
-	SrcPort   uint16     `json:"src_port"`
-	DstPort   uint16     `json:"dst_port"`
-	Proto     uint8      `json:"proto"`
-	ToS       uint8      `json:"tos"`
-	VLAN      uint16     `json:"vlan"`
-	InIf      uint32     `json:"in_if"`
-	Packets   uint64     `json:"packets"`
-	Bytes     uint64     `json:"bytes"`
-	TCPFlags  uint8      `json:"tcp_flags"`
-	EndReason string     `json:"end_reason"`
 }
 
 // drainAndStop waits until the collector has read every queued datagram,
 // stops it and returns the records it printed and its summary.
-func (c *e2eCollect) drainAndStop(t *testing.T) ([]e2eRecord, string) {
+func (c *e2eCollect) drainAndStop(t *testing.T) ([]collect.JSON, string) {
 	t.Helper()
-	var drops int
-	if !e2eWait(15*time.Second, func() bool {
-		_, q, d := e2eUDPSocket(c.cmd.Process.Pid, c.port)
-		drops = d
-		return q == 0
-	}) {
-		t.Errorf("spanflow collect on port %d did not read its datagrams within 15 s", c.port)
-	}
-	if drops > 0 {
-		// Known: collect keeps the default SO_RCVBUF (208 KiB here), and
-		// the flush at SIGTERM is a burst of hundreds of datagrams.
-		t.Errorf("spanflow collect's socket dropped %d datagrams for want of receive buffer: its totals cannot be exact", drops)
-	}
-	if code := c.stop(t, syscall.SIGTERM, 10*time.Second); code != 0 {
-		t.Errorf("spanflow collect exited with %d:\n%s", code, c.out.String())
+	// Known: collect keeps the default SO_RCVBUF (208 KiB here), and the
+	// flush at SIGTERM is a burst of hundreds of datagrams.
+	e2eDrain(t, c.Proc, c.port)
+	if code := c.Stop(t, syscall.SIGTERM, 10*time.Second); code != 0 {
+		t.Errorf("spanflow collect exited with %d:\n%s", code, c.Out.String())
 	}
 	raw, err := os.ReadFile(c.outPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []e2eRecord
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r e2eRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("spanflow collect printed %q: %v", sc.Text(), err)
-		}
-		recs = append(recs, r)
-	}
-	return recs, c.out.String()
+	return jsonLines[collect.JSON](t, "spanflow collect", raw), c.Out.String()
 }
 
 // e2eNfcapd is nfcapd listening on 127.0.0.1:port, writing into dir.
 type e2eNfcapd struct {
-	*e2eProc
+	*exportertest.Proc
 	port int
 	dir  string
 }
@@ -390,10 +247,8 @@ func startE2ENfcapd(t *testing.T, ns *probetest.NetNS, port int) *e2eNfcapd {
 	// -B: a socket buffer that holds a whole run, so nothing is lost
 	// while nfcapd writes.
 	cmd := exec.Command(path, "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608")
-	n := &e2eNfcapd{e2eProc: e2eStart(t, ns, "nfcapd", cmd), port: port, dir: dir}
-	if !e2eWait(10*time.Second, func() bool { found, _, _ := e2eUDPSocket(cmd.Process.Pid, port); return found }) {
-		t.Fatalf("nfcapd did not bind 127.0.0.1:%d within 10 s:\n%s", port, n.out.String())
-	}
+	n := &e2eNfcapd{Proc: e2eStart(t, ns, "nfcapd", cmd), port: port, dir: dir}
+	e2eBound(t, n.Proc, port)
 	return n
 }
 
@@ -401,25 +256,15 @@ func startE2ENfcapd(t *testing.T, ns *probetest.NetNS, port int) *e2eNfcapd {
 // records nfdump reads back, as JSON objects.
 func (n *e2eNfcapd) drainAndStop(t *testing.T) ([]map[string]any, string) {
 	t.Helper()
-	var drops int
-	if !e2eWait(15*time.Second, func() bool {
-		_, q, d := e2eUDPSocket(n.cmd.Process.Pid, n.port)
-		drops = d
-		return q == 0
-	}) {
-		t.Errorf("nfcapd on port %d did not read its datagrams within 15 s", n.port)
-	}
-	if drops > 0 {
-		t.Errorf("nfcapd's socket dropped %d datagrams for want of receive buffer: its totals cannot be exact", drops)
-	}
-	n.stop(t, syscall.SIGTERM, 15*time.Second)
+	e2eDrain(t, n.Proc, n.port)
+	n.Stop(t, syscall.SIGTERM, 15*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nfdump", "-R", n.dir, "-o", "json")
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("nfdump -R %s: %v\n%s\nnfcapd said:\n%s", n.dir, err, out, n.out.String())
+		t.Fatalf("nfdump -R %s: %v\n%s\nnfcapd said:\n%s", n.dir, err, out, n.Out.String())
 	}
 	var flows []map[string]any
 	if len(bytes.TrimSpace(out)) > 0 {
@@ -429,7 +274,7 @@ func (n *e2eNfcapd) drainAndStop(t *testing.T) ([]map[string]any, string) {
 			t.Fatalf("nfdump JSON: %v\n%.2000s", err, out)
 		}
 	}
-	return flows, n.out.String()
+	return flows, n.Out.String()
 }
 
 // ---- totals by flow key ----
@@ -462,6 +307,25 @@ type e2eFields struct {
 	flags      bool
 }
 
+// add adds one record to the totals of its key, of which it keeps the
+// fields f keeps.
+func (f e2eFields) add(out map[e2eKey]e2eTotals, key e2eKey, packets, bytes uint64, flags uint8) {
+	if !f.inIf {
+		key.InIf = 0
+	}
+	if !f.vlan {
+		key.VLAN = 0
+	}
+	tot := out[key]
+	tot.Packets += packets
+	tot.Bytes += bytes
+	if f.flags {
+		tot.Flags |= flags
+	}
+	tot.Records++
+	out[key] = tot
+}
+
 // e2eTruth sums the capture's ground truth by the fields f keeps.
 func e2eTruth(c *probetest.Capture, f e2eFields) map[e2eKey]e2eTotals {
 	out := map[e2eKey]e2eTotals{}
@@ -469,44 +333,18 @@ func e2eTruth(c *probetest.Capture, f e2eFields) map[e2eKey]e2eTotals {
 		if f.v4Only && k.IpVersion != 4 {
 			continue
 		}
-		key := e2eKey{Src: k.SrcIP(), Dst: k.DstIP(), SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto, ToS: k.Tos}
-		if f.inIf {
-			key.InIf = k.Ifindex
-		}
-		if f.vlan {
-			key.VLAN = k.VlanId
-		}
-		tot := out[key]
-		tot.Packets += v.Packets
-		tot.Bytes += v.Bytes
-		if f.flags {
-			tot.Flags |= v.TCPFlags
-		}
-		tot.Records++
-		out[key] = tot
+		key := e2eKey{Src: k.SrcIP(), Dst: k.DstIP(), SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto, ToS: k.Tos, InIf: k.Ifindex, VLAN: k.VlanId}
+		f.add(out, key, v.Packets, v.Bytes, v.TCPFlags)
 	}
 	return out
 }
 
 // e2eCollected sums `spanflow collect` records by the fields f keeps.
-func e2eCollected(recs []e2eRecord, f e2eFields) map[e2eKey]e2eTotals {
+func e2eCollected(recs []collect.JSON, f e2eFields) map[e2eKey]e2eTotals {
 	out := map[e2eKey]e2eTotals{}
 	for _, r := range recs {
-		key := e2eKey{Src: r.SrcAddr.Unmap(), Dst: r.DstAddr.Unmap(), SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.Proto, ToS: r.ToS}
-		if f.inIf {
-			key.InIf = r.InIf
-		}
-		if f.vlan {
-			key.VLAN = r.VLAN
-		}
-		tot := out[key]
-		tot.Packets += r.Packets
-		tot.Bytes += r.Bytes
-		if f.flags {
-			tot.Flags |= r.TCPFlags
-		}
-		tot.Records++
-		out[key] = tot
+		key := e2eKey{Src: r.SrcAddr.Unmap(), Dst: r.DstAddr.Unmap(), SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.Proto, ToS: r.ToS, InIf: r.InIf, VLAN: r.VLAN}
+		f.add(out, key, r.Packets, r.Bytes, r.TCPFlags)
 	}
 	return out
 }
@@ -544,21 +382,12 @@ func e2eNfdumped(t *testing.T, flows []map[string]any, f e2eFields) map[e2eKey]e
 			Src: addr(m, "src4_addr", "src6_addr"), Dst: addr(m, "dst4_addr", "dst6_addr"),
 			SrcPort: uint16(num(m, "src_port")), DstPort: uint16(num(m, "dst_port")),
 			Proto: uint8(num(m, "proto")), ToS: uint8(num(m, "src_tos")),
+			InIf: uint32(num(m, "input_snmp")), VLAN: uint16(num(m, "src_vlan")),
 		}
 		if key.Proto == 1 || key.Proto == 58 {
 			key.SrcPort, key.DstPort = 0, uint16(num(m, "icmp_type")<<8|num(m, "icmp_code"))
 		}
-		if f.inIf {
-			key.InIf = uint32(num(m, "input_snmp"))
-		}
-		if f.vlan {
-			key.VLAN = uint16(num(m, "src_vlan"))
-		}
-		tot := out[key]
-		tot.Packets += num(m, "in_packets")
-		tot.Bytes += num(m, "in_bytes")
-		tot.Records++
-		out[key] = tot
+		f.add(out, key, num(m, "in_packets"), num(m, "in_bytes"), 0) // no TCP flags as numbers
 	}
 	return out
 }
@@ -617,7 +446,7 @@ func e2eDiff(want, got map[e2eKey]e2eTotals) string {
 // out must be reported.
 func TestE2EExportedTotalsEqualGroundTruth(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	for _, v := range []string{"5", "9", "10"} {
 		t.Run("v"+v, func(t *testing.T) { e2eExportRun(t, bin, v) })
 	}
@@ -630,12 +459,7 @@ var e2eShortTimers = []string{"--harvest-interval", "100ms", "--inactive-timeout
 
 func e2eExportRun(t *testing.T, bin, version string) {
 	s := probetest.NewReplayNet(t)
-	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "e2e.pcap"), probetest.GenConfig{
-		Packets: 100_000, Flows: 5_000, Seed: 20261201, Ifindex: uint32(s.RxIndex),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e2eCapture(t, s, probetest.GenConfig{Packets: 100_000, Flows: 5_000, Seed: 20261201})
 	v6Flows := 0
 	for k := range c.Flows {
 		if k.IpVersion == 6 {
@@ -667,11 +491,11 @@ func e2eExportRun(t *testing.T, bin, version string) {
 		t.Errorf("datapath accounted %d packets %d bytes of %d outcomes; the capture has %d packets %d bytes; links: %s",
 			st.Packets["accounted"], st.Bytes["accounted"], st.Total, c.Packets, c.IPBytes, s.LinkCounters())
 	}
-	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
-		t.Errorf("spanflow exited with %d after SIGTERM, want 0; its log:\n%s", code, d.out.String())
+	if code := d.Stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("spanflow exited with %d after SIGTERM, want 0; its log:\n%s", code, d.Out.String())
 	}
-	if !strings.Contains(d.out.String(), "stopped") {
-		t.Errorf("spanflow's log does not say it stopped:\n%s", d.out.String())
+	if !strings.Contains(d.Out.String(), "stopped") {
+		t.Errorf("spanflow's log does not say it stopped:\n%s", d.Out.String())
 	}
 
 	f := e2eFields{inIf: true, vlan: version != "5", flags: true}
@@ -707,12 +531,12 @@ func e2eExportRun(t *testing.T, bin, version string) {
 		// Both streams left out every IPv6 flow; the log must say how many.
 		re := regexp.MustCompile(`(?i)skipped\D{0,12}(\d+)`)
 		var seen []string
-		for _, m := range re.FindAllStringSubmatch(d.out.String(), -1) {
+		for _, m := range re.FindAllStringSubmatch(d.Out.String(), -1) {
 			seen = append(seen, m[1])
 		}
 		if !slices.Contains(seen, strconv.Itoa(v6Flows)) {
 			t.Errorf("-v 5 left out %d IPv6 records per collector; spanflow's log reports skipped counts %v, none is %d:\n%s",
-				v6Flows, seen, v6Flows, d.out.String())
+				v6Flows, seen, v6Flows, d.Out.String())
 		}
 	}
 	t.Logf("-v %s: %d frames in %.2f s; %d flows (%d IPv6); collect %d records, nfdump %d records",
@@ -725,26 +549,23 @@ func e2eExportRun(t *testing.T, bin, version string) {
 // closes with the same context; a lost race must not crash the daemon.)
 func TestE2ESIGTERMAlwaysExitsZero(t *testing.T) {
 	probetest.RequireRoot(t)
-	bin := e2eBinary(t)
+	bin := spanflowBinary(t)
 	s := probetest.NewReplayNet(t)
-	c, err := probetest.WriteCapture(filepath.Join(t.TempDir(), "sigterm.pcap"), probetest.GenConfig{
-		Packets: 30_000, Flows: 3_000, Seed: 9, Ifindex: uint32(s.RxIndex),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e2eCapture(t, s, probetest.GenConfig{Packets: 30_000, Flows: 3_000, Seed: 9})
 	pinDir, control := e2ePinDir(t), e2eControlPath(t)
 	for i := range 16 {
 		d := startE2EDaemon(t, bin, s.Capture, control, "-i", s.RxName, "-n", "127.0.0.1:2055",
 			"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", pinDir, "--detach", "--harvest-interval", "100ms")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		replay := e2eStart(t, s.Sender, "tcpreplay", exec.CommandContext(ctx, "tcpreplay", "--pps=100000", "--intf1="+s.TxName, c.Path))
+		// Timing, not a wait: each stop lands at another moment of the
+		// traffic (and of the harvest and watch loops).
 		time.Sleep(time.Duration(100+23*i) * time.Millisecond)
-		code := d.stop(t, syscall.SIGTERM, 20*time.Second)
-		replay.stop(t, syscall.SIGTERM, 10*time.Second)
+		code := d.Stop(t, syscall.SIGTERM, 20*time.Second)
+		replay.Stop(t, syscall.SIGTERM, 10*time.Second)
 		cancel()
-		if code != 0 || !strings.Contains(d.out.String(), "msg=stopped") {
-			t.Fatalf("stop %d: spanflow exited with %d after SIGTERM, want 0 after a flush; its log:\n%s", i+1, code, d.out.String())
+		if code != 0 || !strings.Contains(d.Out.String(), "msg=stopped") {
+			t.Fatalf("stop %d: spanflow exited with %d after SIGTERM, want 0 after a flush; its log:\n%s", i+1, code, d.Out.String())
 		}
 	}
 }

@@ -6,7 +6,6 @@ package main
 // records, with each collector's documented quirks spelled out.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,54 +14,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
-// iopStartDaemon starts a collector in its own process group (pmacct forks
-// plugins, tshark runs dumpcap) and stops the group at cleanup.
-func iopStartDaemon(t *testing.T, name string, args ...string) (*exec.Cmd, *iopBuffer, chan struct{}, error) {
-	cmd := exec.Command(name, args...)
-	out := &iopBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	if err := cmd.Start(); err != nil {
-		return nil, nil, nil, fmt.Errorf("start %s: %w", name, err)
+// iopStartDaemon starts a collector in a process group of its own
+// (pmacct forks plugins) and waits until it has bound 127.0.0.1:port.
+func iopStartDaemon(t *testing.T, port int, name string, args ...string) (*exportertest.Proc, error) {
+	p, err := exportertest.Start(t, name, exec.Command(name, args...), nil)
+	if err != nil {
+		return nil, err
 	}
-	exited := make(chan struct{}) // closed when the daemon has exited
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	return cmd, out, exited, nil
+	if !exportertest.Within(10*time.Second, func() bool { return exportertest.UDPBound(port) }) {
+		return nil, fmt.Errorf("%s did not bind 127.0.0.1:%d within 10 s:\n%s", name, port, p.Out.String())
+	}
+	return p, nil
 }
 
-// iopStopDaemon signals a collector's group and waits (bounded) for it.
-func iopStopDaemon(t *testing.T, name string, cmd *exec.Cmd, exited chan struct{}, sig syscall.Signal, log *iopBuffer) {
+// iopWaitDrained waits until a collector has read every queued datagram.
+func iopWaitDrained(t *testing.T, p *exportertest.Proc, port int) {
 	t.Helper()
-	_ = syscall.Kill(-cmd.Process.Pid, sig)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%s did not stop within 15 s of %v:\n%s", name, sig, log.String())
-	}
-}
-
-// iopBoundWithin waits until port is bound, or returns an error naming it.
-func iopBoundWithin(name string, port int, log *iopBuffer) error {
-	if !iopWaitFor(10*time.Second, func() bool { found, _ := iopSocketState(port); return found }) {
-		return fmt.Errorf("%s did not bind 127.0.0.1:%d within 10 s:\n%s", name, port, log.String())
-	}
-	return nil
+	exportertest.WaitFor(t, 10*time.Second, p.Name+" reads its datagrams", func() bool { return exportertest.UDPDrained(port) })
 }
 
 // iopStartFailed is a collector that could not start: its subtest fails.
@@ -111,21 +89,18 @@ func iopJSONString(v any) string {
 
 func startNfcapd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	dir := t.TempDir()
-	port := iopFreePort(t)
+	port := exportertest.FreeUDPPort(t)
 	// -B: a socket buffer that holds a whole run, so nothing is lost
 	// while nfcapd is busy.
-	cmd, log, exited, err := iopStartDaemon(t, "nfcapd", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608")
-	if err == nil {
-		err = iopBoundWithin("nfcapd", port, log)
-	}
+	p, err := iopStartDaemon(t, port, "nfcapd", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608")
 	if err != nil {
 		return iopStartFailed(err)
 	}
 	return port, func(t *testing.T, run *interopRun) {
-		iopWaitDrained(t, "nfcapd", port)
-		iopStopDaemon(t, "nfcapd", cmd, exited, syscall.SIGTERM, log)
+		iopWaitDrained(t, p, port)
+		p.Stop(t, syscall.SIGTERM, 15*time.Second)
 		flows, failures := readNfdump(t, dir)
-		checkNfdump(t, run, port, flows, failures, log.String())
+		checkNfdump(t, run, port, flows, failures, p.Out.String())
 	}
 }
 
@@ -154,18 +129,6 @@ func readNfdump(t *testing.T, dir string) ([]map[string]any, int) {
 	}
 	failures, _ := strconv.Atoi(string(m[1]))
 	return flows, failures
-}
-
-// iopNfFlags is how nfdump prints TCP flags.
-func iopNfFlags(f uint8) string {
-	const letters = "CEUAPRSF"
-	b := []byte("........")
-	for i := range 8 {
-		if f&(0x80>>i) != 0 {
-			b[i] = letters[i]
-		}
-	}
-	return string(b)
 }
 
 func iopNfTime(msec int64) string {
@@ -229,7 +192,7 @@ func nfdumpWant(run *interopRun, r *iopRecord) iopFields {
 		w["first"], w["last"] = iopNfTime(0), iopNfTime(0)
 	}
 	if !r.icmp() { // nfdump shows no flags for ICMP
-		w["tcp_flags"] = iopNfFlags(flags)
+		w["tcp_flags"] = exportertest.NfdumpFlags(flags)
 	}
 	return w
 }
@@ -290,7 +253,7 @@ func checkNfdump(t *testing.T, run *interopRun, port int, flows []map[string]any
 
 func startNfacctd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	dir := t.TempDir()
-	port := iopFreePort(t)
+	port := exportertest.FreeUDPPort(t)
 	out := filepath.Join(dir, "flows.json")
 	conf := filepath.Join(dir, "nfacctd.conf")
 	err := os.WriteFile(conf, []byte(strings.Join([]string{
@@ -311,20 +274,18 @@ func startNfacctd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	if err != nil {
 		return iopStartFailed(err)
 	}
-	cmd, log, exited, err := iopStartDaemon(t, "nfacctd", "-u", "-f", conf) // -u: protocols as numbers
-	if err == nil {
-		err = iopBoundWithin("nfacctd", port, log)
-	}
+	p, err := iopStartDaemon(t, port, "nfacctd", "-u", "-f", conf) // -u: protocols as numbers
 	// nfacctd drops what arrives before its plugin runs: wait for the
 	// print plugin's first purge.
-	if err == nil && !iopWaitFor(10*time.Second, func() bool { return strings.Contains(log.String(), "Purging cache - END") }) {
-		err = fmt.Errorf("nfacctd's print plugin did not start within 10 s:\n%s", log.String())
+	if err == nil && !exportertest.Within(10*time.Second, func() bool { return strings.Contains(p.Out.String(), "Purging cache - END") }) {
+		err = fmt.Errorf("nfacctd's print plugin did not start within 10 s:\n%s", p.Out.String())
 	}
 	if err != nil {
 		return iopStartFailed(err)
 	}
+	log := p.Out
 	return port, func(t *testing.T, run *interopRun) {
-		iopWaitDrained(t, "nfacctd", port)
+		iopWaitDrained(t, p, port)
 		var want []iopFields
 		if run.cfg.version != 8 {
 			want = iopMergeByKey(nfacctdWant(t, run, port), "packets", "bytes")
@@ -333,11 +294,13 @@ func startNfacctd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 		// expected count (none for v8), wait two more refreshes for
 		// records that should not be there.
 		if len(want) > 0 {
-			iopWaitFor(10*time.Second, func() bool { return len(iopMergeByKey(readNfacctd(t, out), "packets", "bytes")) >= len(want) })
+			exportertest.Within(10*time.Second, func() bool { return len(iopMergeByKey(readNfacctd(out), "packets", "bytes")) >= len(want) })
 		}
+		// Not a wait for something that can be polled: records that should
+		// not be there can only be seen not to come, over two refreshes.
 		time.Sleep(2500 * time.Millisecond)
-		got := iopMergeByKey(readNfacctd(t, out), "packets", "bytes")
-		iopStopDaemon(t, "nfacctd", cmd, exited, syscall.SIGINT, log) // nfacctd ignores SIGTERM
+		got := iopMergeByKey(readNfacctd(out), "packets", "bytes")
+		p.Stop(t, syscall.SIGINT, 15*time.Second) // nfacctd ignores SIGTERM
 		if run.cfg.version == 8 {
 			// Known: nfacctd has no v8 decoder and drops it without a word.
 			if len(got) != 0 {
@@ -360,26 +323,31 @@ func startNfacctd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	}
 }
 
-func readNfacctd(t *testing.T, path string) []iopFields {
-	f, err := os.Open(path)
+// readNfacctd reads nfacctd's print plugin output; "event_type" says how
+// a line was written, not what was decoded.
+func readNfacctd(path string) []iopFields { return iopReadJSONFields(path, "event_type") }
+
+// iopReadJSONFields reads a collector's JSON-lines file as it is being
+// written: a line that does not decode (yet) is left out, and so are the
+// fields named in drop.
+func iopReadJSONFields(path string, drop ...string) []iopFields {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []iopFields
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		d := json.NewDecoder(bytes.NewReader(line))
 		d.UseNumber()
 		var m map[string]any
 		if err := d.Decode(&m); err != nil {
-			continue // a line being written
+			continue // empty, or a line being written
 		}
-		delete(m, "event_type") // "purge": how the line was written
 		g := iopFields{}
 		for k, v := range m {
-			g[k] = iopJSONString(v)
+			if !slices.Contains(drop, k) {
+				g[k] = iopJSONString(v)
+			}
 		}
 		out = append(out, g)
 	}
@@ -489,28 +457,28 @@ var goflow2Proto = map[uint8]string{
 
 func startGoflow2(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	dir := t.TempDir()
-	port := iopFreePort(t)
+	port := exportertest.FreeUDPPort(t)
 	out := filepath.Join(dir, "flows.json")
 	// workers=1: with several workers goflow2 decodes datagrams in
 	// parallel, and data can be decoded before the template that came
 	// ahead of it ("template error": records lost).
-	cmd, log, exited, err := iopStartDaemon(t, "goflow2",
+	p, err := iopStartDaemon(t, port, "goflow2",
 		"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?workers=1", port),
 		"-addr", "127.0.0.1:0", "-format", "json", "-transport", "file", "-transport.file", out)
-	if err == nil {
-		err = iopBoundWithin("goflow2", port, log)
-	}
 	if err != nil {
 		return iopStartFailed(err)
 	}
+	log := p.Out
 	return port, func(t *testing.T, run *interopRun) {
-		iopWaitDrained(t, "goflow2", port)
+		iopWaitDrained(t, p, port)
 		want := goflow2Want(t, run, port)
 		var got []iopFields
-		iopWaitFor(10*time.Second, func() bool { got = readGoflow2(t, out); return len(got) >= len(want) })
-		time.Sleep(300 * time.Millisecond) // anything beyond the expected
-		got = readGoflow2(t, out)
-		iopStopDaemon(t, "goflow2", cmd, exited, syscall.SIGTERM, log)
+		exportertest.Within(10*time.Second, func() bool { got = readGoflow2(out); return len(got) >= len(want) })
+		// Not a wait for something that can be polled: records beyond the
+		// expected can only be seen not to come.
+		time.Sleep(300 * time.Millisecond)
+		got = readGoflow2(out)
+		p.Stop(t, syscall.SIGTERM, 15*time.Second)
 		if strings.Contains(log.String(), "level=WARN") || strings.Contains(log.String(), "level=ERROR") {
 			t.Errorf("goflow2 logged a problem:\n%s", log.String())
 		}
@@ -536,30 +504,7 @@ func startGoflow2(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	}
 }
 
-func readGoflow2(t *testing.T, path string) []iopFields {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []iopFields
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		d.UseNumber()
-		var m map[string]any
-		if err := d.Decode(&m); err != nil {
-			continue
-		}
-		g := iopFields{}
-		for k, v := range m {
-			g[k] = iopJSONString(v)
-		}
-		out = append(out, g)
-	}
-	return out
-}
+func readGoflow2(path string) []iopFields { return iopReadJSONFields(path) }
 
 // goflow2Want is what goflow2 prints for each record of its stream.
 func goflow2Want(t *testing.T, run *interopRun, port int) []iopFields {

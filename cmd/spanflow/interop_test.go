@@ -42,13 +42,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -58,7 +57,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/spanflow/spanflow/cmd/internal/flowprint"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 // interopCapture is a capture every configuration is run on. sample is
@@ -131,10 +133,10 @@ const (
 )
 
 func TestOfflineExportDecodesInRealCollectors(t *testing.T) {
-	tshark := requireInteropTool(t, "tshark")
+	tshark := exportertest.RequireTool(t, "tshark")
 	caps := interopCaptures(t)
 	checkIopCapture(t, tshark)
-	bin := iopBuildSpanflow(t)
+	bin := spanflowBinary(t)
 	for _, c := range caps {
 		t.Run(c.name, func(t *testing.T) {
 			for _, cfg := range interopConfigs {
@@ -150,52 +152,27 @@ func TestOfflineExportDecodesInRealCollectors(t *testing.T) {
 	}
 }
 
-func requireInteropTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (scripts/setup.sh installs it): %v", name, err)
-	}
-	return p
+// iopRecord is one line of --print=json.
+type iopRecord flowprint.JSON
+
+// iopComparedFields are the --print=json fields the collectors' records
+// are compared on (each collector's want function): a field print gains
+// must be compared with the collectors too, and added here.
+var iopComparedFields = []string{
+	"start", "end", "src_addr", "dst_addr", "src_port", "dst_port", "proto", "tos", "vlan", "inner_vlan", "in_if",
+	"packets", "bytes", "tcp_flags", "end_reason", "rev_packets", "rev_bytes", "rev_tcp_flags", "rev_start", "rev_end",
+	"sampling_interval",
 }
 
-// iopBuildSpanflow builds the binary under test into the test's temp dir.
-func iopBuildSpanflow(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "spanflow")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+func TestInteropComparesEveryPrintedField(t *testing.T) {
+	var printed []string
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[flowprint.JSON]()) {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		printed = append(printed, name)
 	}
-	return bin
-}
-
-// iopRecord is one line of --print=json. Unknown fields fail the decode: a
-// field print gains must be compared with the collectors too.
-type iopRecord struct {
-	Start            time.Time  `json:"start"`
-	End              time.Time  `json:"end"`
-	SrcAddr          netip.Addr `json:"src_addr"`
-	DstAddr          netip.Addr `json:"dst_addr"`
-	SrcPort          uint16     `json:"src_port"`
-	DstPort          uint16     `json:"dst_port"`
-	Proto            uint8      `json:"proto"`
-	ToS              uint8      `json:"tos"`
-	VLAN             uint16     `json:"vlan"`
-	InnerVLAN        uint16     `json:"inner_vlan"`
-	InIf             uint32     `json:"in_if"`
-	Packets          uint64     `json:"packets"`
-	Bytes            uint64     `json:"bytes"`
-	TCPFlags         uint8      `json:"tcp_flags"`
-	EndReason        string     `json:"end_reason"`
-	RevPackets       *uint64    `json:"rev_packets"`
-	RevBytes         *uint64    `json:"rev_bytes"`
-	RevTCPFlags      *uint8     `json:"rev_tcp_flags"`
-	RevStart         *time.Time `json:"rev_start"`
-	RevEnd           *time.Time `json:"rev_end"`
-	SamplingInterval uint32     `json:"sampling_interval"`
+	if !slices.Equal(printed, iopComparedFields) {
+		t.Errorf("--print=json prints %v; the interop test compares %v: compare a new field with the collectors, then list it in iopComparedFields", printed, iopComparedFields)
+	}
 }
 
 func (r *iopRecord) v6() bool   { return r.SrcAddr.Is6() && !r.SrcAddr.Is4In6() }
@@ -236,20 +213,11 @@ var iopEndReasonCode = map[string]int{"idle": 1, "active": 2, "end-of-flow": 3, 
 
 func iopParsePrinted(t *testing.T, out []byte) []iopRecord {
 	t.Helper()
-	var recs []iopRecord
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		d.DisallowUnknownFields()
-		var r iopRecord
-		if err := d.Decode(&r); err != nil {
-			t.Fatalf("--print=json line %q: %v (a new field needs comparing with the collectors here)", sc.Text(), err)
-		}
+	recs := jsonLines[iopRecord](t, "--print=json", out)
+	for _, r := range recs {
 		if _, ok := iopEndReasonCode[r.EndReason]; !ok {
-			t.Fatalf("--print=json line %q: unknown end reason", sc.Text())
+			t.Fatalf("--print=json record %+v: unknown end reason", r)
 		}
-		recs = append(recs, r)
 	}
 	return recs
 }
@@ -438,18 +406,14 @@ func iopFirstFrameTime(t *testing.T, path string) time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(magic) == "\x0a\x0d\x0d\x0a" {
-		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, info, err := r.ReadPacketData()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.Timestamp
+	var r interface {
+		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 	}
-	r, err := pcapgo.NewReader(br)
+	if string(magic) == "\x0a\x0d\x0d\x0a" {
+		r, err = pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+	} else {
+		r, err = pcapgo.NewReader(br)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,75 +465,6 @@ func (s *iopSink) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.n
-}
-
-func iopFreePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// iopSocketState reads the socket bound to 127.0.0.1:port from
-// /proc/net/udp: whether it exists and its receive queue in bytes.
-func iopSocketState(port int) (found bool, rxQueue int) {
-	raw, err := os.ReadFile("/proc/net/udp")
-	if err != nil {
-		return false, 0
-	}
-	local := fmt.Sprintf("0100007F:%04X", port)
-	for _, line := range strings.Split(string(raw), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[1] == local {
-			if _, q, ok := strings.Cut(f[4], ":"); ok {
-				v, _ := strconv.ParseInt(q, 16, 64)
-				return true, int(v)
-			}
-			return true, 0
-		}
-	}
-	return false, 0
-}
-
-// iopWaitFor polls cond every 20 ms for up to d; it reports whether cond held.
-func iopWaitFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// iopWaitDrained waits until a collector has read every queued datagram.
-func iopWaitDrained(t *testing.T, name string, port int) {
-	t.Helper()
-	if !iopWaitFor(10*time.Second, func() bool { found, q := iopSocketState(port); return found && q == 0 }) {
-		t.Fatalf("%s did not read its datagrams within 10 s", name)
-	}
-}
-
-// iopBuffer is a child's output the test reads while the child writes it.
-type iopBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *iopBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *iopBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // iopFields is one decoded record as a collector shows it, projected on the

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 const iopMarkerEnd = "spanflow-interop: end of export"
@@ -81,9 +82,7 @@ type iopCapture struct {
 	tshark, file string
 	ports        []int // export ports, decoded as cflow
 	marker       *iopSink
-	cmd          *exec.Cmd
-	exited       chan struct{} // closed when tshark has exited
-	stderr       *iopBuffer
+	proc         *exportertest.Proc
 }
 
 // startIopCapture starts tshark on lo for datagrams to ports (the
@@ -95,29 +94,19 @@ func startIopCapture(t *testing.T, tshark string, ports []int, marker *iopSink) 
 	for _, p := range ports {
 		dst = append(dst, fmt.Sprintf("dst port %d", p))
 	}
-	c := &iopCapture{tshark: tshark, file: filepath.Join(t.TempDir(), "lo.pcap"), marker: marker,
-		exited: make(chan struct{}), stderr: &iopBuffer{}}
+	c := &iopCapture{tshark: tshark, file: filepath.Join(t.TempDir(), "lo.pcap"), marker: marker}
 	for _, p := range ports {
 		if p != marker.port {
 			c.ports = append(c.ports, p)
 		}
 	}
 	filter := "udp and dst host 127.0.0.1 and (" + strings.Join(dst, " or ") + ")"
-	c.cmd = exec.Command(tshark, "-n", "-i", "lo", "-f", filter, "-w", c.file, "-F", "pcap", "-q")
-	c.cmd.Stderr = c.stderr
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // tshark runs dumpcap: stop both
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start tshark: %v", err)
+	// In a process group of its own: tshark runs dumpcap, stop both.
+	proc, err := exportertest.Start(t, "tshark", exec.Command(tshark, "-n", "-i", "lo", "-f", filter, "-w", c.file, "-F", "pcap", "-q"), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { _ = c.cmd.Wait(); close(c.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-		default:
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-c.exited
-		}
-	})
+	c.proc = proc
 	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", marker.port))
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +114,12 @@ func startIopCapture(t *testing.T, tshark string, ports []int, marker *iopSink) 
 	defer conn.Close()
 	// dumpcap writes its file about once a second: probe until a probe
 	// datagram is in it.
-	live := iopWaitFor(20*time.Second, func() bool {
+	live := exportertest.Within(20*time.Second, func() bool {
 		_, _ = conn.Write([]byte("spanflow-interop: probe"))
 		return len(c.markerPayloads(t)) > 0
 	})
 	if !live {
-		t.Fatalf("tshark captured nothing on lo within 20 s:\n%s", c.stderr.String())
+		t.Fatalf("tshark captured nothing on lo within 20 s:\n%s", c.proc.Out.String())
 	}
 	return c
 }
@@ -186,7 +175,7 @@ func (c *iopCapture) finish(t *testing.T) map[int][]iopDatagram {
 	if _, err := conn.Write([]byte(iopMarkerEnd)); err != nil {
 		t.Fatal(err)
 	}
-	if !iopWaitFor(20*time.Second, func() bool {
+	if !exportertest.Within(20*time.Second, func() bool {
 		for _, p := range c.markerPayloads(t) {
 			if p == iopMarkerEnd {
 				return true
@@ -194,14 +183,9 @@ func (c *iopCapture) finish(t *testing.T) map[int][]iopDatagram {
 		}
 		return false
 	}) {
-		t.Fatalf("the end marker did not reach the capture within 20 s:\n%s", c.stderr.String())
+		t.Fatalf("the end marker did not reach the capture within 20 s:\n%s", c.proc.Out.String())
 	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-c.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("tshark did not stop within 15 s of SIGINT:\n%s", c.stderr.String())
-	}
+	c.proc.Stop(t, syscall.SIGINT, 15*time.Second)
 	return iopDecodeCflow(t, c.tshark, c.file, c.ports, c.marker.port)
 }
 

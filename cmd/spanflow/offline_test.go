@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,19 +34,6 @@ import (
 // The offline-mode tests run the real offline path in process: flags
 // through BindFlags and Validate, then replayCapture with --print=json
 // written to a buffer, whose JSON lines are read back as the records.
-
-func init() {
-	// -update rewrites the expected outputs in testdata/; another test
-	// file of this package may have registered it already.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the expected outputs in testdata/")
-	}
-}
-
-func updateExpected() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // offlineConfig parses args as the command line would, with --print=json
 // so that offline mode needs no collector.
@@ -83,18 +69,7 @@ func runOfflineJSON(t *testing.T, args ...string) offlineRun {
 	log := slog.New(slog.DiscardHandler)
 	cfg.agent.Stdout = &out
 	stats, err := agent.Replay(context.Background(), &cfg.agent, log)
-	run := offlineRun{stats: stats, err: err}
-	dec := json.NewDecoder(&out)
-	for {
-		var r flowprint.JSON
-		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("--print=json output: record %d: %v", len(run.records)+1, err)
-		}
-		run.records = append(run.records, r)
-	}
-	return run
+	return offlineRun{records: jsonLines[flowprint.JSON](t, "--print=json", out.Bytes()), stats: stats, err: err}
 }
 
 // oneWay is one direction of a printed record, as a truth key and counts.
@@ -601,28 +576,6 @@ func TestOfflineCacheViewsOfHTTPCapture(t *testing.T) {
 	compareWithExpected(t, filepath.Join("testdata", "http-cache-flow.txt"), text.Bytes())
 }
 
-// compareWithExpected compares got with the expected file, or with -update
-// rewrites the file.
-func compareWithExpected(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if updateExpected() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, d)
-	}
-}
-
 // recordEnds returns the byte offset just after each packet record of a
 // little-endian pcap or pcapng file.
 func recordEnds(t *testing.T, data []byte) []int {
@@ -933,38 +886,36 @@ func TestOfflineAgeingEqualsLive(t *testing.T) {
 	slices.SortStableFunc(frames, func(a, b synthetic) int { return int(a.at - b.at) })
 	path := writeSynthetic(t, frames)
 
+	// 1001-1004 (UDP, inactive and active timers) split alike either way.
+	timersOnly := func() []ageingRecord {
+		return []ageingRecord{
+			{1001, 0, 30*s - 2*ns, 3, 0, "idle"},
+			{1002, 0, 0, 1, 0, "idle"},
+			{1002, 15 * s, 15 * s, 1, 0, "idle"},
+			{1003, 0, 0, 1, 0, "idle"},
+			{1003, 15*s + ns, 15*s + ns, 1, 0, "idle"},
+			{1004, 0, 30*m - 10*s, 180, 0, "active"},
+			{1004, 30 * m, 31 * m, 7, 0, "idle"},
+		}
+	}
 	tests := []struct {
 		name  string
 		bidir bool
 		want  []ageingRecord
 	}{
-		{"unidirectional", false, []ageingRecord{
-			{1001, 0, 30*s - 2*ns, 3, 0, "idle"},
-			{1002, 0, 0, 1, 0, "idle"},
-			{1002, 15 * s, 15 * s, 1, 0, "idle"},
-			{1003, 0, 0, 1, 0, "idle"},
-			{1003, 15*s + ns, 15*s + ns, 1, 0, "idle"},
-			{1004, 0, 30*m - 10*s, 180, 0, "active"},
-			{1004, 30 * m, 31 * m, 7, 0, "idle"},
+		{"unidirectional", false, append(timersOnly(), []ageingRecord{
 			{1005, 100 * s, 102 * s, 2, 0, "end-of-flow"},              // SYN, FIN: ends at 103 s
 			{1005, 101 * s, 103*s - ns, 2, 0, "end-of-flow"},           // the answer, with its own FIN
 			{1005, 103 * s, 104*s - ns, 2, 0, "idle"},                  // at the deadline: a new flow
 			{1006, 31*m + 5*s, 31*m + 5*s, 1, 0, "idle"},               // 31:20 is its deadline
 			{1007, 31*m + 20*s - ns, 31*m + 20*s - ns, 1, 0, "forced"}, // still fresh at the end
-		}},
-		{"bidirectional", true, []ageingRecord{
-			{1001, 0, 30*s - 2*ns, 3, 0, "idle"},
-			{1002, 0, 0, 1, 0, "idle"},
-			{1002, 15 * s, 15 * s, 1, 0, "idle"},
-			{1003, 0, 0, 1, 0, "idle"},
-			{1003, 15*s + ns, 15*s + ns, 1, 0, "idle"},
-			{1004, 0, 30*m - 10*s, 180, 0, "active"},
-			{1004, 30 * m, 31 * m, 7, 0, "idle"},
+		}...)},
+		{"bidirectional", true, append(timersOnly(), []ageingRecord{
 			{1005, 100 * s, 103 * s, 3, 2, "end-of-flow"}, // second FIN at 103 s - 1 ns: ends at 104 s - 1 ns
 			{1005, 104*s - ns, 104*s - ns, 1, 0, "idle"},
 			{1006, 31*m + 5*s, 31*m + 5*s, 1, 0, "idle"},
 			{1007, 31*m + 20*s - ns, 31*m + 20*s - ns, 1, 0, "forced"},
-		}},
+		}...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
