@@ -97,11 +97,7 @@ func TestDecoderRejectsCorruptDatagrams(t *testing.T) {
 
 func TestDecoderSurvivesEveryTruncationOfGoldenDatagrams(t *testing.T) {
 	for _, gc := range goldenCases() {
-		text, err := os.ReadFile(filepath.Join("testdata", "golden", gc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dgrams, err := parseGolden(string(text))
+		dgrams, err := readGolden(gc.file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,11 +269,7 @@ func TestDecoderReadsLegacyVersions(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	var learnt [][]byte
 	for _, gc := range goldenCases() {
-		text, err := os.ReadFile(filepath.Join("testdata", "golden", gc.file))
-		if err != nil {
-			f.Fatal(err)
-		}
-		dg, err := parseGolden(string(text))
+		dg, err := readGolden(gc.file)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 // countEncoder emits one datagram per batch: the record count as 4 bytes
@@ -92,7 +93,7 @@ func TestUDPCollectorCountsRefusal(t *testing.T) {
 	c := NewStream("refusing", &countEncoder{}, tr, 64, time.Now)
 	for range 20 {
 		c.Offer(make([]cache.Record, 1))
-		time.Sleep(time.Millisecond) // let the ICMP error come back between sends
+		time.Sleep(time.Millisecond) // pacing, not a wait: the ICMP error comes back between sends
 	}
 	closeCollector(t, c)
 	s := c.Stats()
@@ -161,7 +162,7 @@ func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
 	enc := &countEncoder{templatesDue: true}
 	c := NewStream("tcp", enc, tr, 8, time.Now)
 	c.Offer(make([]cache.Record, 1))
-	waitFor(t, func() bool { return c.Stats().Datagrams == 1 })
+	exportertest.WaitFor(t, 10*time.Second, "the first datagram sent", func() bool { return c.Stats().Datagrams == 1 })
 
 	// The collector goes away: the next sends fail and drop the connection.
 	ln.Close()
@@ -169,7 +170,7 @@ func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
 	tr.conn.Close() // what a collector restart does to our end
 	tr.mu.Unlock()
 	c.Offer(make([]cache.Record, 2))
-	waitFor(t, func() bool { s := c.Stats(); return s.RecordsDropped+s.EncodeErrors > 0 || len(s.SendErrors) > 0 })
+	exportertest.WaitFor(t, 10*time.Second, "a failed send counted", func() bool { s := c.Stats(); return s.RecordsDropped+s.EncodeErrors > 0 || len(s.SendErrors) > 0 })
 
 	// It comes back on the same port: templates go out first again.
 	ln2, err := net.Listen("tcp", addr)
@@ -178,7 +179,7 @@ func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
 	}
 	defer ln2.Close()
 	go serve(ln2)
-	waitFor(t, func() bool {
+	exportertest.WaitFor(t, 10*time.Second, "templates resent on the new connection", func() bool {
 		c.Offer(make([]cache.Record, 3))
 		return enc.resets.Load() == 1 && c.Stats().Datagrams >= 2
 	})
@@ -195,14 +196,4 @@ func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
 			t.Fatal("no templates-first message on the new connection")
 		}
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition not met within 10s")
 }

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,16 +26,25 @@ import (
 
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/exporter/decode"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/exporter/ie"
 )
 
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (scripts/setup.sh installs it): %v", name, err)
+// forEachCollectorCase runs check in a subtest for every template encoder
+// and collector case, with the encoder and the datagrams it made of the case's
+// records.
+func forEachCollectorCase(t *testing.T, check func(t *testing.T, ek encoderKind, cc collectorCase, e Encoder, dg [][]byte)) {
+	for _, ek := range templateEncoders {
+		for _, cc := range collectorCases() {
+			t.Run(ek.name+"/"+cc.name, func(t *testing.T) {
+				e, err := ek.new(cc.s, cc.o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				check(t, ek, cc, e, encodeAll(t, e, tplNow, cc.recs))
+			})
+		}
 	}
-	return p
 }
 
 // collectorCase is one export scenario both collectors decode.
@@ -64,48 +74,41 @@ func collectorCases() []collectorCase {
 // ---- tshark ----
 
 func TestTsharkDecodesTemplateEncoders(t *testing.T) {
-	tshark := requireTool(t, "tshark")
-	for _, ek := range templateEncoders {
-		for _, cc := range collectorCases() {
-			t.Run(ek.name+"/"+cc.name, func(t *testing.T) {
-				e, err := ek.new(cc.s, cc.o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dg := encodeAll(t, e, tplNow, cc.recs)
-				pcap := filepath.Join(t.TempDir(), "export.pcap")
-				writeExportPcap(t, pcap, 2055, dg)
-				packets := runTshark(t, tshark, pcap)
-				if len(packets) != len(dg) {
-					t.Fatalf("tshark saw %d packets, sent %d", len(packets), len(dg))
-				}
-				var flows, opts []map[string]any
-				for i, p := range packets {
-					if bad := findKeys(p, "_ws.malformed", "_ws.expert"); len(bad) > 0 {
-						t.Fatalf("packet %d: tshark reports %v", i+1, bad)
-					}
-					f, o := tsharkFlows(p)
-					flows, opts = append(flows, f...), append(opts, o...)
-				}
-				if len(flows) != len(cc.recs) {
-					t.Fatalf("tshark decoded %d flow records, sent %d", len(flows), len(cc.recs))
-				}
-				for i := range cc.recs {
-					if err := compareTshark(ek.version, e, cc.s, &cc.recs[i], flows[i]); err != nil {
-						t.Errorf("record %d: %v", i, err)
-					}
-				}
-				checkTsharkOptions(t, ek.version, cc, opts)
-			})
+	tshark := exportertest.RequireTool(t, "tshark")
+	forEachCollectorCase(t, func(t *testing.T, ek encoderKind, cc collectorCase, e Encoder, dg [][]byte) {
+		pcap := filepath.Join(t.TempDir(), "export.pcap")
+		writeExportPcap(t, pcap, 2055, tplNow, dg)
+		packets := runTshark(t, tshark, pcap)
+		if len(packets) != len(dg) {
+			t.Fatalf("tshark saw %d packets, sent %d", len(packets), len(dg))
 		}
-	}
+		var flows, opts []map[string]any
+		for i, p := range packets {
+			if bad := findKeys(p, "_ws.malformed", "_ws.expert"); len(bad) > 0 {
+				t.Fatalf("packet %d: tshark reports %v", i+1, bad)
+			}
+			f, o := tsharkFlows(p)
+			flows, opts = append(flows, f...), append(opts, o...)
+		}
+		if len(flows) != len(cc.recs) {
+			t.Fatalf("tshark decoded %d flow records, sent %d", len(flows), len(cc.recs))
+		}
+		for i := range cc.recs {
+			if err := compareTshark(ek.version, e, cc.s, &cc.recs[i], flows[i]); err != nil {
+				t.Errorf("record %d: %v", i, err)
+			}
+		}
+		checkTsharkOptions(t, ek.version, cc, opts)
+	})
 }
 
-func runTshark(t *testing.T, tshark, pcap string) []map[string]any {
+// tsharkLayers has tshark decode pcap, UDP port as cflow, and returns
+// each frame's protocol layers as JSON.
+func tsharkLayers(t *testing.T, tshark, pcap string, port int) []map[string]json.RawMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tshark, "-n", "-r", pcap, "-d", "udp.port==2055,cflow",
+	cmd := exec.CommandContext(ctx, tshark, "-n", "-r", pcap, "-d", fmt.Sprintf("udp.port==%d,cflow", port),
 		"-T", "json", "--no-duplicate-keys")
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	var stderr bytes.Buffer
@@ -116,22 +119,36 @@ func runTshark(t *testing.T, tshark, pcap string) []map[string]any {
 	}
 	var pkts []struct {
 		Source struct {
-			Layers map[string]any `json:"layers"`
+			Layers map[string]json.RawMessage `json:"layers"`
 		} `json:"_source"`
 	}
 	if err := json.Unmarshal(out, &pkts); err != nil {
 		t.Fatalf("tshark json: %v", err)
 	}
+	layers := make([]map[string]json.RawMessage, len(pkts))
+	for i, p := range pkts {
+		layers[i] = p.Source.Layers
+	}
+	return layers
+}
+
+// runTshark returns each frame's cflow layer decoded by tshark, with the
+// expert/malformed siblings of cflow in it, visible to findKeys.
+func runTshark(t *testing.T, tshark, pcap string) []map[string]any {
+	t.Helper()
 	var res []map[string]any
-	for _, p := range pkts {
-		c, ok := p.Source.Layers["cflow"].(map[string]any)
-		if !ok {
-			t.Fatalf("packet without a cflow layer: %v", p.Source.Layers)
+	for _, layers := range tsharkLayers(t, tshark, pcap, 2055) {
+		var c map[string]any
+		if err := json.Unmarshal(layers["cflow"], &c); err != nil || c == nil {
+			t.Fatalf("packet without a cflow layer (%v): %s", err, layers)
 		}
-		// keep the expert/malformed siblings of cflow visible to findKeys
-		for k, v := range p.Source.Layers {
+		for k, v := range layers {
 			if strings.HasPrefix(k, "_ws") {
-				c[k] = v
+				var x any
+				if err := json.Unmarshal(v, &x); err != nil {
+					t.Fatal(err)
+				}
+				c[k] = x
 			}
 		}
 		res = append(res, c)
@@ -415,41 +432,32 @@ func checkTsharkOptions(t *testing.T, version uint16, cc collectorCase, opts []m
 // ---- nfcapd / nfdump ----
 
 func TestNfdumpDecodesTemplateEncoders(t *testing.T) {
-	nfcapd := requireTool(t, "nfcapd")
-	nfdump := requireTool(t, "nfdump")
-	for _, ek := range templateEncoders {
-		for _, cc := range collectorCases() {
-			t.Run(ek.name+"/"+cc.name, func(t *testing.T) {
-				e, err := ek.new(cc.s, cc.o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dg := encodeAll(t, e, tplNow, cc.recs)
-				flows, log, file := runNfcapd(t, nfcapd, nfdump, dg)
-				wantSeqErrs := 0
-				if ek.version == 10 {
-					wantSeqErrs = nfdumpIPFIXSequenceErrors(t, dg)
-				}
-				if m := regexp.MustCompile(`Sequence Errors: (\d+), Bad Packets: (\d+)`).FindStringSubmatch(log); m == nil || m[1] != fmt.Sprint(wantSeqErrs) || m[2] != "0" {
-					t.Errorf("nfcapd summary %q: want %d sequence errors and 0 bad packets\n%s", m, wantSeqErrs, log)
-				}
-				if strings.Contains(log, "error") {
-					t.Errorf("nfcapd logged an error:\n%s", log)
-				}
-				if len(flows) != len(cc.recs) {
-					t.Fatalf("nfdump shows %d flows, sent %d\n%s", len(flows), len(cc.recs), log)
-				}
-				for i := range cc.recs {
-					if err := compareNfdump(ek.version, cc.s, &cc.recs[i], flows[i]); err != nil {
-						t.Errorf("record %d: %v", i, err)
-					}
-				}
-				if cc.o.AppID {
-					checkNfdumpAppIDs(t, ek.version, nfdump, file, cc.recs)
-				}
-			})
+	exportertest.RequireTool(t, "nfcapd")
+	exportertest.RequireTool(t, "nfdump")
+	forEachCollectorCase(t, func(t *testing.T, ek encoderKind, cc collectorCase, e Encoder, dg [][]byte) {
+		flows, log, file := runNfcapd(t, dg)
+		wantSeqErrs := 0
+		if ek.version == 10 {
+			wantSeqErrs = nfdumpIPFIXSequenceErrors(t, dg)
 		}
-	}
+		if m := regexp.MustCompile(`Sequence Errors: (\d+), Bad Packets: (\d+)`).FindStringSubmatch(log); m == nil || m[1] != fmt.Sprint(wantSeqErrs) || m[2] != "0" {
+			t.Errorf("nfcapd summary %q: want %d sequence errors and 0 bad packets\n%s", m, wantSeqErrs, log)
+		}
+		if strings.Contains(log, "error") {
+			t.Errorf("nfcapd logged an error:\n%s", log)
+		}
+		if len(flows) != len(cc.recs) {
+			t.Fatalf("nfdump shows %d flows, sent %d\n%s", len(flows), len(cc.recs), log)
+		}
+		for i := range cc.recs {
+			if err := compareNfdump(ek.version, cc.s, &cc.recs[i], flows[i]); err != nil {
+				t.Errorf("record %d: %v", i, err)
+			}
+		}
+		if cc.o.AppID {
+			checkNfdumpAppIDs(t, ek.version, file, cc.recs)
+		}
+	})
 }
 
 // nfdumpIPFIXSequenceErrors predicts the sequence errors nfcapd 1.7
@@ -476,64 +484,21 @@ func nfdumpIPFIXSequenceErrors(t *testing.T, dgrams [][]byte) int {
 	return errs
 }
 
-func freeUDPPort(t *testing.T) int {
+// runNfcapd starts nfcapd on a loopback port, sends it the datagrams, stops
+// it and returns the flows nfdump reads from its one file (numbers as
+// json.Number: 64-bit counters do not survive float64), nfcapd's log and
+// the file.
+func runNfcapd(t *testing.T, dgrams [][]byte) (flows []map[string]any, log, file string) {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	dir := t.TempDir()
+	port := exportertest.FreeUDPPort(t)
+	// -B: a socket buffer that holds every datagram of a test, so a slow
+	// (loaded) nfcapd loses none.
+	p, err := exportertest.Start(t, "nfcapd", exec.Command("nfcapd", "-p", fmt.Sprint(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// lockedBuffer collects a child's output while the test polls it.
-type lockedBuffer struct {
-	ch  chan struct{}
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.ch <- struct{}{}
-	defer func() { <-b.ch }()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.ch <- struct{}{}
-	defer func() { <-b.ch }()
-	return b.buf.String()
-}
-
-// runNfcapd starts nfcapd on a loopback port, sends the datagrams, stops it
-// and returns what nfdump reads from its file, plus nfcapd's log.
-func runNfcapd(t *testing.T, nfcapd, nfdump string, dgrams [][]byte) (flows []map[string]any, log, file string) {
-	t.Helper()
-	dir := t.TempDir()
-	port := freeUDPPort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	// -B: a socket buffer that holds every datagram of a test, so a slow
-	// (loaded) nfcapd loses none.
-	cmd := exec.CommandContext(ctx, nfcapd, "-p", fmt.Sprint(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600", "-B", "8388608")
-	out := &lockedBuffer{ch: make(chan struct{}, 1)}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nfcapd: %v", err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "Startup") {
-		if time.Now().After(deadline) {
-			t.Fatalf("nfcapd did not start in 10 s:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	exportertest.WaitFor(t, 10*time.Second, "nfcapd binds 127.0.0.1:"+fmt.Sprint(port), func() bool { return exportertest.UDPBound(port) })
 	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -543,37 +508,38 @@ func runNfcapd(t *testing.T, nfcapd, nfdump string, dgrams [][]byte) (flows []ma
 		if _, err := conn.Write(d); err != nil {
 			t.Fatalf("send: %v", err)
 		}
-		time.Sleep(time.Millisecond) // keep within nfcapd's socket buffer
+		time.Sleep(time.Millisecond) // pacing: the kernel may cap -B below a whole test
 	}
-	time.Sleep(time.Second) // let nfcapd drain its socket
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		stopped = true
-		if err != nil {
-			t.Fatalf("nfcapd: %v\n%s", err, out.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("nfcapd did not stop within 15 s of SIGTERM:\n%s", out.String())
+	exportertest.WaitFor(t, 10*time.Second, "nfcapd reads its datagrams", func() bool { return exportertest.UDPDrained(port) })
+	if code := p.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("nfcapd exited with %d:\n%s", code, p.Out.String())
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.2*"))
 	if len(files) != 1 {
-		t.Fatalf("nfcapd wrote %v, want one file\n%s", files, out.String())
+		t.Fatalf("nfcapd wrote %v, want one file\n%s", files, p.Out.String())
 	}
-	dump := exec.CommandContext(ctx, nfdump, "-r", files[0], "-o", "json")
-	dump.Env = append(os.Environ(), "TZ=UTC")
-	js, err := dump.Output()
-	if err != nil {
-		t.Fatalf("nfdump: %v", err)
-	}
-	jd := json.NewDecoder(bytes.NewReader(js))
-	jd.UseNumber() // 64-bit counters do not survive float64
+	jd := json.NewDecoder(bytes.NewReader(runNfdump(t, files[0], "-o", "json")))
+	jd.UseNumber()
 	if err := jd.Decode(&flows); err != nil {
-		t.Fatalf("nfdump json: %v\n%s", err, js)
+		t.Fatalf("nfdump json: %v", err)
 	}
-	return flows, out.String(), files[0]
+	return flows, p.Out.String(), files[0]
+}
+
+// runNfdump runs nfdump -r file with args and returns its output.
+func runNfdump(t *testing.T, file string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nfdump", append([]string{"-r", file}, args...)...)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nfdump %v: %v\n%s%s", args, err, out, stderr.String())
+	}
+	return out
 }
 
 // checkNfdumpAppIDs compares the applicationIds nfdump's raw output shows
@@ -581,14 +547,9 @@ func runNfcapd(t *testing.T, nfcapd, nfdump string, dgrams [][]byte) (flows []ma
 // IPFIX nfdump 1.7 stores the 4-byte RFC 6759 value byte-swapped, so
 // engine 3 (IANA-L4) selector 443, on the wire 03 00 01 bb, shows as
 // 187..65539 (engine 0xbb, selector 01 00 03).
-func checkNfdumpAppIDs(t *testing.T, version uint16, nfdump, file string, recs []cache.Record) {
+func checkNfdumpAppIDs(t *testing.T, version uint16, file string, recs []cache.Record) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, nfdump, "-r", file, "-o", "raw").Output()
-	if err != nil {
-		t.Fatalf("nfdump -o raw: %v", err)
-	}
+	out := runNfdump(t, file, "-o", "raw")
 	got := regexp.MustCompile(`app ID\s+=\s+(\S+?):?\s`).FindAllStringSubmatch(string(out), -1)
 	if len(got) != len(recs) {
 		t.Fatalf("nfdump raw output has %d app IDs, want %d", len(got), len(recs))
@@ -606,17 +567,6 @@ func checkNfdumpAppIDs(t *testing.T, version uint16, nfdump, file string, recs [
 			t.Errorf("record %d: nfdump app ID %s, want %s (applicationId %#08x)", i, got[i][1], want, id)
 		}
 	}
-}
-
-func nfFlags(f uint8) string {
-	const letters = "CEUAPRSF"
-	b := []byte("........")
-	for i := 0; i < 8; i++ {
-		if f&(0x80>>i) != 0 {
-			b[i] = letters[i]
-		}
-	}
-	return string(b)
 }
 
 func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any) error {
@@ -651,11 +601,11 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 	} else {
 		want["src_port"] = num(uint64(w.SrcPort))
 		want["dst_port"] = num(uint64(w.DstPort))
-		want["tcp_flags"] = nfFlags(w.TCPFlags)
+		want["tcp_flags"] = exportertest.NfdumpFlags(w.TCPFlags)
 		if version == 10 && w.Bidirectional {
 			// Quirk: nfdump 1.7 reads reverseTcpControlBits (PEN 29305)
 			// as tcpControlBits; the later one in the record wins.
-			want["tcp_flags"] = nfFlags(w.RevTCPFlags)
+			want["tcp_flags"] = exportertest.NfdumpFlags(w.RevTCPFlags)
 		}
 	}
 	if v6 {
@@ -689,6 +639,12 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 			}
 		}
 	}
+	return diffFields(want, f)
+}
+
+// diffFields says which fields of a collector's record f differ from
+// want, printed as the collector prints them; nil when none does.
+func diffFields(want map[string]string, f map[string]any) error {
 	var errs []string
 	for k, v := range want {
 		if got := fmt.Sprint(f[k]); got != v {
@@ -696,6 +652,7 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 		}
 	}
 	if len(errs) > 0 {
+		slices.Sort(errs)
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
@@ -704,7 +661,7 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 // The tshark check above can fail: a flowset shorter than its header is
 // reported as malformed, and findKeys sees it.
 func TestTsharkCheckCatchesAMalformedFlowset(t *testing.T) {
-	tshark := requireTool(t, "tshark")
+	tshark := exportertest.RequireTool(t, "tshark")
 	e, err := NewV9Encoder(Settings{Boot: tplBoot}, TemplateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -712,7 +669,7 @@ func TestTsharkCheckCatchesAMalformedFlowset(t *testing.T) {
 	b := encodeAll(t, e, tplNow, fixedRecords())[0]
 	binary.BigEndian.PutUint16(b[22:], 2) // first flowset's length
 	pcap := filepath.Join(t.TempDir(), "broken.pcap")
-	writeExportPcap(t, pcap, 2055, [][]byte{b})
+	writeExportPcap(t, pcap, 2055, tplNow, [][]byte{b})
 	if bad := findKeys(runTshark(t, tshark, pcap)[0], "_ws.malformed", "_ws.expert"); len(bad) == 0 {
 		t.Fatal("tshark reported nothing for a flowset of length 2")
 	}

@@ -1,13 +1,8 @@
 package exporter
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/hex"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,19 +12,6 @@ import (
 	"github.com/spanflow/spanflow/exporter/decode"
 	"github.com/spanflow/spanflow/exporter/ie"
 )
-
-// The -update flag may be registered by another encoder's golden test of
-// this package too; register it once, whoever comes first.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite testdata/golden files")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 type goldenCase struct {
 	file string
@@ -85,26 +67,14 @@ func TestGoldenTemplateDatagrams(t *testing.T) {
 				t.Fatal(err)
 			}
 			dg := encodeAll(t, e, tplNow, gc.recs)
-			path := filepath.Join("testdata", "golden", gc.file)
-			if updateGolden() {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(formatGolden(gc, dg)), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			about := fmt.Sprintf("spanflow golden datagrams: %s\n%s\nClock: now %s, boot %s.", gc.file, gc.desc,
+				tplNow.Format("2006-01-02T15:04:05Z"), tplBoot.Format("2006-01-02T15:04:05Z"))
+			want := checkGolden(t, gc.file, about, dg, templateParts)
+			if *update {
 				writeFuzzCorpus(t, gc.file, dg)
 			}
-			text, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./exporter -run TestGoldenTemplateDatagrams -update)", err)
-			}
-			want, err := parseGolden(string(text))
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			if diff := cmp.Diff(want, dg); diff != "" {
-				t.Fatalf("datagrams differ from %s (-golden +encoded):\n%s", path, diff)
+			if t.Failed() {
+				t.FailNow()
 			}
 			// The golden bytes decode back to the records.
 			d := decode.NewDecoder()
@@ -138,38 +108,27 @@ func TestGoldenTemplateDatagrams(t *testing.T) {
 	}
 }
 
-// formatGolden writes datagrams as a commented hexdump: a comment per
-// header and per set, 16 bytes a line, offsets within the datagram.
-func formatGolden(gc goldenCase, dgrams [][]byte) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# spanflow golden datagrams: %s\n", gc.file)
-	for _, l := range strings.Split(gc.desc, "\n") {
-		fmt.Fprintf(&b, "# %s\n", l)
+// templateParts names a v9 or IPFIX datagram's parts: the header, each
+// set, and trailing bytes if any.
+func templateParts(d []byte) []hexPart {
+	off := 20
+	ipfix := binary.BigEndian.Uint16(d) == 10
+	if ipfix {
+		off = 16
 	}
-	fmt.Fprintf(&b, "# Clock: now %s, boot %s.\n", tplNow.Format("2006-01-02T15:04:05Z"), tplBoot.Format("2006-01-02T15:04:05Z"))
-	b.WriteString("# Written by TestGoldenTemplateDatagrams; rewrite with\n#   go test ./exporter -run TestGoldenTemplateDatagrams -update\n")
-	b.WriteString("# Lines starting with '#' are comments; others are OFFSET then hex bytes.\n")
-	for i, d := range dgrams {
-		fmt.Fprintf(&b, "\n# datagram %d: %d bytes\n", i+1, len(d))
-		off := 20
-		ipfix := binary.BigEndian.Uint16(d) == 10
-		if ipfix {
-			off = 16
+	parts := []hexPart{{0, off, describeHeader(d)}}
+	for off+4 <= len(d) {
+		id, n := binary.BigEndian.Uint16(d[off:]), int(binary.BigEndian.Uint16(d[off+2:]))
+		if n < 4 || off+n > len(d) {
+			break
 		}
-		hexLines(&b, d[:off], 0, describeHeader(d))
-		for off+4 <= len(d) {
-			id, n := binary.BigEndian.Uint16(d[off:]), int(binary.BigEndian.Uint16(d[off+2:]))
-			if n < 4 || off+n > len(d) {
-				break
-			}
-			hexLines(&b, d[off:off+n], off, fmt.Sprintf("set id %d (%s), %d bytes", id, setKind(ipfix, id), n))
-			off += n
-		}
-		if off < len(d) {
-			hexLines(&b, d[off:], off, "trailing bytes")
-		}
+		parts = append(parts, hexPart{off, n, fmt.Sprintf("set id %d (%s), %d bytes", id, setKind(ipfix, id), n)})
+		off += n
 	}
-	return b.String()
+	if off < len(d) {
+		parts = append(parts, hexPart{off, len(d) - off, "trailing bytes"})
+	}
+	return parts
 }
 
 func describeHeader(d []byte) string {
@@ -192,44 +151,4 @@ func setKind(ipfix bool, id uint16) string {
 		return fmt.Sprintf("data of template %d", id)
 	}
 	return "reserved"
-}
-
-func hexLines(b *strings.Builder, d []byte, base int, comment string) {
-	fmt.Fprintf(b, "# %s\n", comment)
-	for i := 0; i < len(d); i += 16 {
-		end := min(i+16, len(d))
-		fmt.Fprintf(b, "%04x ", base+i)
-		for _, c := range d[i:end] {
-			fmt.Fprintf(b, " %02x", c)
-		}
-		b.WriteByte('\n')
-	}
-}
-
-func parseGolden(text string) ([][]byte, error) {
-	var out [][]byte
-	var cur *bytes.Buffer
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(line, "# datagram "):
-			out = append(out, nil)
-			cur = new(bytes.Buffer)
-			continue
-		case line == "" || strings.HasPrefix(line, "#"):
-			continue
-		case cur == nil:
-			return nil, fmt.Errorf("line %d: bytes before the first datagram", n+1)
-		}
-		fields := strings.Fields(line)
-		for _, f := range fields[1:] {
-			c, err := hex.DecodeString(f)
-			if err != nil || len(c) != 1 {
-				return nil, fmt.Errorf("line %d: bad byte %q", n+1, f)
-			}
-			cur.Write(c)
-		}
-		out[len(out)-1] = append([]byte(nil), cur.Bytes()...)
-	}
-	return out, nil
 }

@@ -12,9 +12,9 @@ import (
 )
 
 // writeExportPcap writes datagrams as Ethernet/IPv4/UDP frames from
-// 198.18.0.1:40000 to 198.18.0.2:port, one a millisecond from tplNow, for
-// tshark to decode.
-func writeExportPcap(t testing.TB, path string, port uint16, dgrams [][]byte) {
+// 198.18.0.1:40000 to 198.18.0.2:port, one a millisecond from at, for
+// tshark and nfacctd to read.
+func writeExportPcap(t testing.TB, path string, port uint16, at time.Time, dgrams [][]byte) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -48,7 +48,7 @@ func writeExportPcap(t testing.TB, path string, port uint16, dgrams [][]byte) {
 		if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(d)); err != nil {
 			t.Fatal(err)
 		}
-		ts := tplNow.Add(time.Duration(i) * time.Millisecond)
+		ts := at.Add(time.Duration(i) * time.Millisecond)
 		frame := buf.Bytes()
 		out = binary.LittleEndian.AppendUint32(out, uint32(ts.Unix()))
 		out = binary.LittleEndian.AppendUint32(out, uint32(ts.Nanosecond()/1000))

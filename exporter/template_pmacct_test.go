@@ -17,52 +17,44 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 func TestNfacctdDecodesTemplateEncoders(t *testing.T) {
-	nfacctd := requireTool(t, "nfacctd")
-	for _, ek := range templateEncoders {
-		for _, cc := range collectorCases() {
-			t.Run(ek.name+"/"+cc.name, func(t *testing.T) {
-				e, err := ek.new(cc.s, cc.o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dg := encodeAll(t, e, tplNow, cc.recs)
-				flows, log := runNfacctd(t, nfacctd, dg)
-				if strings.Contains(log, "expecting flow") || strings.Contains(log, "ERROR") || strings.Contains(log, "WARN") {
-					t.Errorf("nfacctd complained:\n%s", log)
-				}
-				if len(flows) != len(cc.recs) {
-					t.Fatalf("nfacctd printed %d flows, sent %d\n%s", len(flows), len(cc.recs), log)
-				}
-				byKey := make(map[string]map[string]any)
-				for _, f := range flows {
-					k := fmt.Sprintf("%v|%v|%v|%v|%v", f["ip_src"], f["ip_dst"], f["port_src"], f["port_dst"], f["ip_proto"])
-					byKey[k] = f
-				}
-				for i := range cc.recs {
-					r := &cc.recs[i]
-					k := fmt.Sprintf("%v|%v|%v|%v|%v", r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Proto)
-					f, ok := byKey[k]
-					if !ok {
-						t.Errorf("record %d (%s): not printed by nfacctd", i, k)
-						continue
-					}
-					if err := compareNfacctd(ek.version, cc.s, r, f); err != nil {
-						t.Errorf("record %d: %v", i, err)
-					}
-				}
-			})
+	nfacctd := exportertest.RequireTool(t, "nfacctd")
+	forEachCollectorCase(t, func(t *testing.T, ek encoderKind, cc collectorCase, e Encoder, dg [][]byte) {
+		flows, log := runNfacctd(t, nfacctd, dg)
+		if strings.Contains(log, "expecting flow") || strings.Contains(log, "ERROR") || strings.Contains(log, "WARN") {
+			t.Errorf("nfacctd complained:\n%s", log)
 		}
-	}
+		if len(flows) != len(cc.recs) {
+			t.Fatalf("nfacctd printed %d flows, sent %d\n%s", len(flows), len(cc.recs), log)
+		}
+		byKey := make(map[string]map[string]any)
+		for _, f := range flows {
+			k := fmt.Sprintf("%v|%v|%v|%v|%v", f["ip_src"], f["ip_dst"], f["port_src"], f["port_dst"], f["ip_proto"])
+			byKey[k] = f
+		}
+		for i := range cc.recs {
+			r := &cc.recs[i]
+			k := fmt.Sprintf("%v|%v|%v|%v|%v", r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Proto)
+			f, ok := byKey[k]
+			if !ok {
+				t.Errorf("record %d (%s): not printed by nfacctd", i, k)
+				continue
+			}
+			if err := compareNfacctd(ek.version, cc.s, r, f); err != nil {
+				t.Errorf("record %d: %v", i, err)
+			}
+		}
+	})
 }
 
 func runNfacctd(t *testing.T, nfacctd string, dgrams [][]byte) ([]map[string]any, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "export.pcap")
-	writeExportPcap(t, pcap, 2100, dgrams)
+	writeExportPcap(t, pcap, 2100, tplNow, dgrams)
 	out := filepath.Join(dir, "flows.json")
 	conf := strings.Join([]string{
 		"daemonize: false",
@@ -145,14 +137,5 @@ func compareNfacctd(version uint16, s Settings, r *cache.Record, f map[string]an
 		"timestamp_start": start,
 		"timestamp_end":   end,
 	}
-	var errs []string
-	for k, v := range want {
-		if got := fmt.Sprint(f[k]); got != v {
-			errs = append(errs, fmt.Sprintf("%s = %s, want %s", k, got, v))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return diffFields(want, f)
 }

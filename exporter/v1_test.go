@@ -1,39 +1,17 @@
 package exporter
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
-	"flag"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/spanflow/spanflow/cache"
 )
-
-// The -update flag rewrites golden files. Other test files of this
-// package may register it too, so it is looked up, not assumed.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite testdata/golden/*.hex from the encoders' output")
-	}
-}
-
-func legacyUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // Fixed clock of the legacy tests: boot at 2026-01-01 00:00 UTC, export
 // one hour, 123456789 ns later.
@@ -105,137 +83,8 @@ func legacyCollect(t testing.TB, encode func(emit func([]byte)) error) [][]byte 
 	return out
 }
 
-// legacyCheckGolden compares datagrams with testdata/golden/name, a commented
-// hexdump; with -update it rewrites the file, headed by about.
-func legacyCheckGolden(t *testing.T, name, about string, got [][]byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if legacyUpdate() {
-		var b strings.Builder
-		for _, line := range strings.Split(strings.TrimSpace(about), "\n") {
-			fmt.Fprintf(&b, "# %s\n", line)
-		}
-		b.WriteString("# Rewrite with: go test ./exporter -run " + t.Name() + " -update\n")
-		for i, d := range got {
-			fmt.Fprintf(&b, "#\n# datagram %d of %d: %d bytes\n", i+1, len(got), len(d))
-			for off := 0; off < len(d); off += 16 {
-				end := min(off+16, len(d))
-				fmt.Fprintf(&b, "%04x: % x\n", off, d[off:end])
-			}
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := legacyReadGolden(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %d datagrams, golden has %d", name, len(got), len(want))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("%s: datagram %d differs from golden:\n%s", name, i+1, legacyHexDiff(want[i], got[i]))
-		}
-	}
-}
-
-// legacyReadGolden parses a golden hexdump: "# datagram" lines start a datagram,
-// other "#" lines are comments, data lines are "offset: hex bytes".
-func legacyReadGolden(path string) ([][]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "# datagram"):
-			out = append(out, nil)
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			_, hexPart, ok := strings.Cut(line, ":")
-			if !ok || len(out) == 0 {
-				return nil, fmt.Errorf("%s:%d: not a hexdump line", path, n)
-			}
-			b, err := hex.DecodeString(strings.ReplaceAll(hexPart, " ", ""))
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, n, err)
-			}
-			out[len(out)-1] = append(out[len(out)-1], b...)
-		}
-	}
-	return out, sc.Err()
-}
-
-// legacyHexDiff lists the offsets where two datagrams differ.
-func legacyHexDiff(want, got []byte) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "length want %d got %d\n", len(want), len(got))
-	for i := 0; i < max(len(want), len(got)); i++ {
-		var w, g string
-		if i < len(want) {
-			w = fmt.Sprintf("%02x", want[i])
-		}
-		if i < len(got) {
-			g = fmt.Sprintf("%02x", got[i])
-		}
-		if w != g {
-			fmt.Fprintf(&b, "  offset %d: want %s got %s\n", i, w, g)
-		}
-	}
-	return b.String()
-}
-
 // legacyPort is the UDP port the pcaps send to; tshark is told it is cflow.
 const legacyPort = 9995
-
-// legacyWritePcap wraps datagrams in Ethernet/IPv4/UDP (built with gopacket)
-// from 127.0.0.1 to 127.0.0.1:legacyPort and writes them as a classic
-// pcap file. (gopacket's pcapgo would need golang.org/x/net, which go.sum
-// does not list yet; the file format is two fixed little-endian headers.)
-func legacyWritePcap(t *testing.T, path string, datagrams [][]byte) {
-	t.Helper()
-	var file bytes.Buffer
-	le := binary.LittleEndian
-	file.Write(le.AppendUint32(nil, 0xa1b2c3d4)) // magic: microsecond timestamps
-	file.Write(le.AppendUint16(nil, 2))          // version 2.4
-	file.Write(le.AppendUint16(nil, 4))
-	file.Write(make([]byte, 8))             // thiszone, sigfigs
-	file.Write(le.AppendUint32(nil, 65535)) // snaplen
-	file.Write(le.AppendUint32(nil, uint32(layers.LinkTypeEthernet)))
-	for i, d := range datagrams {
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(127, 0, 0, 1), DstIP: net.IPv4(127, 0, 0, 1), Flags: layers.IPv4DontFragment}
-		udp := &layers.UDP{SrcPort: 40555, DstPort: legacyPort}
-		if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		buf := gopacket.NewSerializeBuffer()
-		opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-		if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(d)); err != nil {
-			t.Fatal(err)
-		}
-		frame := buf.Bytes()
-		ts := legacyNow.Add(time.Duration(i) * time.Millisecond)
-		file.Write(le.AppendUint32(nil, uint32(ts.Unix())))
-		file.Write(le.AppendUint32(nil, uint32(ts.Nanosecond()/1000)))
-		file.Write(le.AppendUint32(nil, uint32(len(frame))))
-		file.Write(le.AppendUint32(nil, uint32(len(frame))))
-		file.Write(frame)
-	}
-	if err := os.WriteFile(path, file.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // legacyAbout describes the fixed inputs of a golden file.
 func legacyAbout(what string, s Settings) string {
@@ -266,7 +115,7 @@ func TestV1Golden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
-	legacyCheckGolden(t, "v1.hex", legacyAbout("NetFlow v1: V1Encoder.Encode (TestV1Golden).", s), got)
+	checkGolden(t, "v1.hex", legacyAbout("NetFlow v1: V1Encoder.Encode (TestV1Golden).", s), got, nil)
 	if st := e.Stats(); st != (LegacyStats{Datagrams: 1, Records: 5, Skipped: 1}) {
 		t.Errorf("stats = %+v, want 1 datagram, 5 records, 1 skipped", st)
 	}

@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 // pmacct's nfacctd (1.7) decodes v5 but not v8, which it drops without a
@@ -27,27 +27,13 @@ import (
 // First)/1000⌋, ignoring unix_nsecs (with the header at 3600.123 s, First
 // 10.005 s reads 10 s and Last 3599.999 s reads 3600 s).
 
-func legacyRequireNfacctd(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("nfacctd")
-	if err != nil {
-		t.Skip("nfacctd not installed (scripts/setup.sh installs pmacct): cannot check decoding by pmacct")
-	}
-	return p
-}
-
 // legacyNfacctd sends datagrams to a fresh nfacctd and returns the
 // records its print plugin writes once want of them have arrived (or 10 s
 // have passed).
-func legacyNfacctd(t *testing.T, bin string, datagrams [][]byte, want int) []map[string]any {
+func legacyNfacctd(t *testing.T, datagrams [][]byte, want int) []map[string]any {
 	t.Helper()
 	dir := t.TempDir()
-	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := probe.LocalAddr().(*net.UDPAddr).Port
-	probe.Close()
+	port := exportertest.FreeUDPPort(t)
 	out := filepath.Join(dir, "flows.json")
 	conf := filepath.Join(dir, "nfacctd.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
@@ -62,42 +48,17 @@ print_refresh_time[p]: 1
 `, port, out)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(dir, "nfacctd.log")
-	logFile, err := os.Create(logPath)
+	// In a process group of its own: nfacctd forks a plugin process, and a
+	// kill must reach both.
+	p, err := exportertest.Start(t, "nfacctd", exec.Command("nfacctd", "-f", conf), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
-	logText := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	cmd := exec.Command(bin, "-f", conf)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group: nfacctd forks a plugin process, and a kill
-	// must reach both.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGINT) // nfacctd ignores SIGTERM
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}()
-	if !legacyWaitUDP(port, func(_ int, found bool) bool { return found }) {
-		t.Fatalf("nfacctd did not bind 127.0.0.1:%d within 5 s:\n%s", port, logText())
-	}
+	defer p.Stop(t, syscall.SIGINT, 10*time.Second) // nfacctd ignores SIGTERM
+	exportertest.WaitFor(t, 5*time.Second, "nfacctd binds 127.0.0.1:"+fmt.Sprint(port), func() bool { return exportertest.UDPBound(port) })
 	// nfacctd drops what arrives before its plugin runs: wait for the
 	// print plugin's first cache purge.
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logText(), "Purging cache - END"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("nfacctd's print plugin did not start within 5 s:\n%s", logText())
-		}
-	}
+	exportertest.WaitFor(t, 5*time.Second, "nfacctd's print plugin starts", func() bool { return strings.Contains(p.Out.String(), "Purging cache - END") })
 	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -108,37 +69,31 @@ print_refresh_time[p]: 1
 			t.Fatal(err)
 		}
 	}
-	var recs []map[string]any
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		recs = recs[:0]
-		f, err := os.Open(out)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
+	read := func() []map[string]any {
+		raw, _ := os.ReadFile(out)
+		var recs []map[string]any
+		for _, line := range strings.SplitAfter(string(raw), "\n") {
+			if !strings.HasSuffix(line, "\n") {
+				break // being written
+			}
 			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				f.Close()
-				t.Fatalf("nfacctd JSON line %q: %v", sc.Text(), err)
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("nfacctd JSON line %q: %v", line, err)
 			}
 			recs = append(recs, m)
 		}
-		f.Close()
-		if len(recs) >= want {
-			break
-		}
+		return recs
 	}
-	// One more refresh interval, so records that should not be there
-	// have time to show up.
+	var recs []map[string]any
+	exportertest.Within(10*time.Second, func() bool { recs = read(); return len(recs) >= want })
+	// Not a wait for something that can be polled: records that should
+	// not be there can only be seen not to come, over one more refresh.
 	time.Sleep(1500 * time.Millisecond)
-	if raw, err := os.ReadFile(out); err == nil {
-		if n := strings.Count(string(raw), "\n"); n != len(recs) {
-			t.Errorf("nfacctd wrote %d records, %d of them after the expected %d", n, n-len(recs), want)
-		}
+	if n := len(read()); n != len(recs) {
+		t.Errorf("nfacctd wrote %d records, %d of them after the expected %d", n, n-len(recs), want)
 	}
 	if len(recs) != want {
-		t.Logf("nfacctd log:\n%s", logText())
+		t.Logf("nfacctd log:\n%s", p.Out.String())
 	}
 	return recs
 }
@@ -165,7 +120,7 @@ func legacyWantNfacctd(r cache.Record) map[string]any {
 
 func TestV5DecodesInNfacctdWhichDropsV8(t *testing.T) {
 	t.Parallel()
-	bin := legacyRequireNfacctd(t)
+	exportertest.RequireTool(t, "nfacctd")
 	recs := legacyRecords()
 	want := legacyIPv4Only(recs)
 	var datagrams [][]byte
@@ -176,7 +131,7 @@ func TestV5DecodesInNfacctdWhichDropsV8(t *testing.T) {
 		datagrams = append(datagrams, legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, recs, emit) })...)
 	}
 
-	got := legacyNfacctd(t, bin, datagrams, len(want))
+	got := legacyNfacctd(t, datagrams, len(want))
 	if len(got) != len(want) {
 		t.Fatalf("nfacctd printed %d records, want the %d v5 ones (v8 dropped)", len(got), len(want))
 	}

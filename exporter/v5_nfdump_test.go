@@ -1,22 +1,16 @@
 package exporter
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 // nfcapd/nfdump (1.7) decode v1, v5 and v7 (not v8). The datagrams go to
@@ -30,109 +24,21 @@ import (
 // legacyRequireNfdump skips the test when nfcapd or nfdump is missing.
 func legacyRequireNfdump(t *testing.T) {
 	t.Helper()
-	for _, bin := range []string{"nfcapd", "nfdump"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (scripts/setup.sh installs nfdump): cannot check decoding by nfdump", bin)
-		}
-	}
+	exportertest.RequireTool(t, "nfcapd")
+	exportertest.RequireTool(t, "nfdump")
 }
 
 // legacyNfdump sends datagrams to a fresh nfcapd and returns the flows
 // nfdump reads back, in arrival order, and its count of sequence failures.
 func legacyNfdump(t *testing.T, datagrams [][]byte) ([]map[string]any, int) {
 	t.Helper()
-	dir := t.TempDir()
-	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := probe.LocalAddr().(*net.UDPAddr).Port
-	probe.Close()
-
-	var log bytes.Buffer
-	capd := exec.Command("nfcapd", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-w", dir, "-t", "3600")
-	capd.Stdout, capd.Stderr = &log, &log
-	if err := capd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- capd.Wait() }()
-	t.Cleanup(func() {
-		if capd.ProcessState == nil {
-			_ = capd.Process.Kill()
-			<-exited
-		}
-	})
-	if !legacyWaitUDP(port, func(rxQueue int, found bool) bool { return found }) {
-		t.Fatalf("nfcapd did not bind 127.0.0.1:%d within 5 s:\n%s", port, log.String())
-	}
-	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, d := range datagrams {
-		if _, err := conn.Write(d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// nfcapd has read everything once its socket's receive queue is empty.
-	if !legacyWaitUDP(port, func(rxQueue int, found bool) bool { return found && rxQueue == 0 }) {
-		t.Fatal("nfcapd did not read the datagrams within 5 s")
-	}
-	_ = capd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("nfcapd did not exit within 10 s of SIGTERM:\n%s", log.String())
-	}
-
-	dump := func(args ...string) []byte {
-		cmd := exec.Command("nfdump", append([]string{"-R", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "TZ=UTC")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("nfdump %v: %v\n%s", args, err, out)
-		}
-		return out
-	}
-	var flows []map[string]any
-	if err := json.Unmarshal(dump("-o", "json"), &flows); err != nil {
-		t.Fatalf("nfdump JSON: %v", err)
-	}
-	m := regexp.MustCompile(`Sequence failures: (\d+)`).FindSubmatch(dump("-I"))
+	flows, _, file := runNfcapd(t, datagrams)
+	m := regexp.MustCompile(`Sequence failures: (\d+)`).FindSubmatch(runNfdump(t, file, "-I"))
 	if m == nil {
 		t.Fatal("nfdump -I printed no sequence failure count")
 	}
 	failures, _ := strconv.Atoi(string(m[1]))
 	return flows, failures
-}
-
-// legacyWaitUDP polls /proc/net/udp (for up to 5 s) until ready says the
-// socket bound to 127.0.0.1:port is in the wanted state.
-func legacyWaitUDP(port int, ready func(rxQueue int, found bool) bool) bool {
-	local := fmt.Sprintf("0100007F:%04X", port)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		raw, err := os.ReadFile("/proc/net/udp")
-		if err != nil {
-			return false
-		}
-		found, rx := false, 0
-		for _, line := range strings.Split(string(raw), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 4 && f[1] == local {
-				found = true
-				if _, q, ok := strings.Cut(f[4], ":"); ok {
-					v, _ := strconv.ParseInt(q, 16, 64)
-					rx = int(v)
-				}
-			}
-		}
-		if ready(rx, found) {
-			return true
-		}
-	}
-	return false
 }
 
 // legacyWantNfdump is what nfdump should show for r exported in version
@@ -196,6 +102,9 @@ func TestLegacyVersionsDecodeInNfdump(t *testing.T) {
 			sub := map[string]any{}
 			for k, v := range w {
 				g, ok := got[k]
+				if n, isNum := g.(json.Number); isNum {
+					g, _ = n.Float64()
+				}
 				if !ok && v == float64(0) {
 					g = v // nfdump leaves out zero AS numbers
 				}

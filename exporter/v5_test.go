@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,7 @@ func TestV5Golden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
-			legacyCheckGolden(t, tc.file, legacyAbout("NetFlow v5: V5Encoder.Encode (TestV5Golden).", s), got)
+			checkGolden(t, tc.file, legacyAbout("NetFlow v5: V5Encoder.Encode (TestV5Golden).", s), got, nil)
 		})
 	}
 }
@@ -85,7 +86,7 @@ func TestV5SequenceCountsFlows(t *testing.T) {
 	_ = e.Encode(legacyNow, recs[:45], emit)
 	_ = e.Encode(legacyNow, recs[45:], emit)
 	wantSeqs, wantCounts := []int{0, 30, 45}, []int{30, 15, 25}
-	if !legacyEqualInts(seqs, wantSeqs) || !legacyEqualInts(counts, wantCounts) {
+	if !slices.Equal(seqs, wantSeqs) || !slices.Equal(counts, wantCounts) {
 		t.Errorf("sequences %v counts %v; want %v and %v", seqs, counts, wantSeqs, wantCounts)
 	}
 	if e.Sequence() != 70 {
@@ -100,18 +101,6 @@ func TestV5FullDatagramIs1464Bytes(t *testing.T) {
 	if len(ds[0]) != 1464 || binary.BigEndian.Uint16(ds[0][2:]) != 30 {
 		t.Errorf("first datagram: %d bytes, %d records; want 1464 and 30", len(ds[0]), binary.BigEndian.Uint16(ds[0][2:]))
 	}
-}
-
-func legacyEqualInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func BenchmarkV5Encode(b *testing.B) {

@@ -21,7 +21,7 @@ func TestV8Golden(t *testing.T) {
 			aggs := legacyAggregate(t, scheme, legacyRecords())
 			got := legacyCollect(t, func(emit func([]byte)) error { return e.EncodeAggregates(legacyNow, aggs, emit) })
 			about := legacyAbout(fmt.Sprintf("NetFlow v8 scheme %d (%s): the records through cache.NewAggregator(%d), Flush, then\nV8Encoder.EncodeAggregates (TestV8Golden); %d aggregates.", scheme, scheme, scheme, len(aggs)), s)
-			legacyCheckGolden(t, fmt.Sprintf("v8-%02d-%s.hex", int(scheme), scheme), about, got)
+			checkGolden(t, fmt.Sprintf("v8-%02d-%s.hex", int(scheme), scheme), about, got, nil)
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 // tshark's cflow dissector is the independent decoder of the legacy
@@ -41,24 +41,14 @@ type legacyDatagram struct {
 	PDUs   []legacyPDU
 }
 
-// legacyRequireTshark skips the test when tshark is not installed.
-func legacyRequireTshark(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (scripts/setup.sh installs it): cannot check decoding by Wireshark's cflow dissector")
-	}
-	return p
-}
-
 // legacyTsharkDecode writes datagrams to a pcap and returns tshark's decoding.
 // It fails the test when tshark reports a malformed packet or any expert
 // info on a cflow packet.
 func legacyTsharkDecode(t *testing.T, datagrams [][]byte) []legacyDatagram {
 	t.Helper()
-	bin := legacyRequireTshark(t)
+	bin := exportertest.RequireTool(t, "tshark")
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
-	legacyWritePcap(t, pcap, datagrams)
+	writeExportPcap(t, pcap, legacyPort, legacyNow, datagrams)
 	out, problems := legacyRunTshark(t, bin, pcap)
 	if len(problems) > 0 {
 		t.Errorf("tshark reported problems:\n  %s", strings.Join(problems, "\n  "))
@@ -73,31 +63,15 @@ func legacyTsharkDecode(t *testing.T, datagrams [][]byte) []legacyDatagram {
 // problems (malformed packets, expert info).
 func legacyRunTshark(t *testing.T, bin, pcap string) ([]legacyDatagram, []string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-n", "-r", pcap, "-d", fmt.Sprintf("udp.port==%d,cflow", legacyPort),
-		"-T", "json", "--no-duplicate-keys")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
-	var packets []struct {
-		Source struct {
-			Layers map[string]json.RawMessage `json:"layers"`
-		} `json:"_source"`
-	}
-	if err := json.Unmarshal(raw, &packets); err != nil {
-		t.Fatalf("tshark JSON: %v", err)
-	}
 	var out []legacyDatagram
 	var problems []string
-	for i, p := range packets {
-		for name, layer := range p.Source.Layers {
+	for i, layers := range tsharkLayers(t, bin, pcap, legacyPort) {
+		for name, layer := range layers {
 			if name == "_ws.malformed" || name == "_ws.expert" || bytes.Contains(layer, []byte(`"_ws.expert`)) || bytes.Contains(layer, []byte(`"_ws.malformed`)) {
 				problems = append(problems, fmt.Sprintf("frame %d, layer %s: %s", i+1, name, layer))
 			}
 		}
-		raw, ok := p.Source.Layers["cflow"]
+		raw, ok := layers["cflow"]
 		if !ok {
 			problems = append(problems, fmt.Sprintf("frame %d: not decoded as cflow", i+1))
 			continue
@@ -443,14 +417,14 @@ func legacyRecordCases(t *testing.T, recs []cache.Record) []legacyTsharkCase {
 
 // v1, v5 and v7 records, each version spanning several datagrams.
 func TestLegacyVersionsDecodeInTshark(t *testing.T) {
-	legacyRequireTshark(t)
+	exportertest.RequireTool(t, "tshark")
 	legacyTsharkBatch(t, legacyRecordCases(t, legacyBulkRecords(12))) // 72 records, 60 IPv4
 }
 
 // Every scheme's aggregation cache output, and every scheme's Encode of
 // single records (several datagrams, so sequences across datagrams too).
 func TestV8AllSchemesDecodeInTshark(t *testing.T) {
-	legacyRequireTshark(t)
+	exportertest.RequireTool(t, "tshark")
 	recs := legacyBulkRecords(12)
 	var cases []legacyTsharkCase
 	for _, scheme := range cache.Schemes() {
@@ -499,7 +473,7 @@ func legacyAggregate(t testing.TB, scheme cache.Scheme, recs []cache.Record) []c
 // flag a count that overstates the records or a cut record: it decodes
 // what is there, which is why the tests compare count with the records.)
 func TestLegacyTsharkCheckSeesMalformedDatagram(t *testing.T) {
-	bin := legacyRequireTshark(t)
+	bin := exportertest.RequireTool(t, "tshark")
 	e, err := NewV5Encoder(legacySettings())
 	if err != nil {
 		t.Fatal(err)
@@ -507,7 +481,7 @@ func TestLegacyTsharkCheckSeesMalformedDatagram(t *testing.T) {
 	ds := legacyCollect(t, func(emit func([]byte)) error { return e.Encode(legacyNow, legacyRecords(), emit) })
 	ds[0] = ds[0][:10]
 	pcap := filepath.Join(t.TempDir(), "bad.pcap")
-	legacyWritePcap(t, pcap, ds)
+	writeExportPcap(t, pcap, legacyPort, legacyNow, ds)
 	if _, problems := legacyRunTshark(t, bin, pcap); len(problems) == 0 {
 		t.Fatal("tshark reported nothing for a datagram cut inside its header")
 	}
@@ -550,7 +524,7 @@ func legacyRandomRecords(seed uint64, n int) []cache.Record {
 // Random flows through every version and scheme, decoded by tshark in
 // one capture: all fields must come back.
 func TestLegacyRandomRecordsDecodeInTshark(t *testing.T) {
-	legacyRequireTshark(t)
+	exportertest.RequireTool(t, "tshark")
 	recs := legacyRandomRecords(4, 400)
 	cases := legacyRecordCases(t, recs)
 	for _, scheme := range cache.Schemes() {
