@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/cache/app"
 )
 
 // Delta is what one flow gained since the last harvest: the summed per-CPU
@@ -71,8 +72,58 @@ type Record struct {
 	NextHop          netip.Addr
 	OutIfIndex       uint32
 
-	// AppID is the RFC 6759 applicationId; 0 while unclassified.
+	// AppID is the RFC 6759 applicationId; 0 while unclassified. It
+	// holds the classification engine in its top byte and a 3-byte
+	// selector, the 4 bytes IE 95 carries: AppIDOf makes one from an
+	// nDPI application, App reads it back.
 	AppID uint32
+	// AppKind says how the application was known; AppServer is the
+	// server name the payload gave (TLS/QUIC SNI, HTTP Host, DNS query
+	// name), "" when none.
+	AppKind   AppKind
+	AppServer string
+}
+
+// AppKind says how a record's application was found; the values are
+// those of the classifier's verdict kinds (probe/classify.Kind).
+type AppKind uint8
+
+const (
+	AppUnknown   AppKind = iota // no verdict
+	AppPayload                  // the payload matched the protocol
+	AppPortGuess                // a well-known port only
+	AppProtocol                 // the IP protocol number (ICMP, GRE …)
+)
+
+func (k AppKind) String() string {
+	switch k {
+	case AppPayload:
+		return "payload"
+	case AppPortGuess:
+		return "port-guess"
+	case AppProtocol:
+		return "protocol"
+	}
+	return "unknown"
+}
+
+// AppIDOf is the applicationId of an nDPI application: engine
+// app.EngineNDPI (22), the nDPI protocol number as selector; 0 for
+// app.Unknown.
+func AppIDOf(id app.ID) uint32 {
+	if id == app.Unknown {
+		return 0
+	}
+	return app.EngineNDPI<<24 | uint32(id)
+}
+
+// App is the nDPI application r.AppID names, app.Unknown when it is 0 or
+// of another classification engine.
+func (r *Record) App() app.ID {
+	if r.AppID>>24 != app.EngineNDPI || r.AppID&0xffffff > 0xffff {
+		return app.Unknown
+	}
+	return app.ID(r.AppID & 0xffff)
 }
 
 // IsICMP says the record is an ICMP or ICMPv6 flow, whose DstPort holds

@@ -32,6 +32,13 @@ type TemplateOptions struct {
 	// template refresh.
 	Interfaces   []ie.Interface
 	Applications []ie.Application
+	// ApplicationRefresh, when positive, sends the application options
+	// data (not its template) at the first refresh and then at most once
+	// per this interval, as Cisco's "option application-table timeout"
+	// does, instead of with every template refresh: a full name table
+	// (hundreds of records, tens of datagrams) with every 20-datagram
+	// refresh would outweigh the flow records.
+	ApplicationRefresh time.Duration
 }
 
 func (o TemplateOptions) firstID() uint16 {

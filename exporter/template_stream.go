@@ -65,7 +65,14 @@ type stream struct {
 	flows     [numVariants]flowTmpl
 	announced [numVariants]bool
 	optItems  []item // options templates, then their data records
-	pending   []item // refresh work left for the next datagrams
+	// appItems are the application options data records when they go
+	// out on their own timer (TemplateOptions.ApplicationRefresh > 0);
+	// their template stays in optItems. lastApps is when they last did.
+	appItems    []item
+	appRefreshT time.Duration
+	lastApps    time.Time
+	appsSent    bool
+	pending     []item // refresh work left for the next datagrams
 
 	seq          uint32 // v9: export packets; IPFIX: data records
 	sinceRefresh int    // datagrams since the last refresh began
@@ -129,7 +136,14 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 		id++
 	}
 	st.optItems = st.optionItems(id, s, o)
-	st.pending = make([]item, 0, len(st.optItems)+numVariants)
+	if o.ApplicationRefresh > 0 && len(o.Applications) > 0 {
+		// The application data records are the last options items.
+		n := len(st.optItems) - len(o.Applications)
+		st.appItems = st.optItems[n:]
+		st.optItems = st.optItems[:n:n]
+		st.appRefreshT = o.ApplicationRefresh
+	}
+	st.pending = make([]item, 0, len(st.optItems)+len(st.appItems)+numVariants)
 	st.buf = make([]byte, 0, st.limit)
 
 	// Every single item must fit an otherwise empty datagram.
@@ -139,7 +153,7 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 			return nil, fmt.Errorf("payload limit %d: %w", st.limit, errTooSmall)
 		}
 	}
-	for _, it := range st.optItems {
+	for _, it := range append(st.optItems[:len(st.optItems):len(st.optItems)], st.appItems...) {
 		if st.hdrLen+4+len(it.data)+3 > st.limit {
 			return nil, fmt.Errorf("payload limit %d: %w", st.limit, errTooSmall)
 		}
@@ -391,6 +405,10 @@ func (st *stream) startRefresh(now time.Time) {
 	st.lastRefresh = now
 	st.stats.Refreshes++
 	st.pending = append(st.pending[:0], st.optItems...)
+	if len(st.appItems) > 0 && (!st.appsSent || now.Sub(st.lastApps) >= st.appRefreshT) {
+		st.pending = append(st.pending, st.appItems...)
+		st.appsSent, st.lastApps = true, now
+	}
 	for v := range st.flows {
 		if st.announced[v] {
 			st.pending = append(st.pending, st.flows[v].tmpl)

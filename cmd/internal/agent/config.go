@@ -40,6 +40,12 @@ type Config struct {
 	Print       flowprint.Format // expired records to Stdout too
 	Stdout      io.Writer        // nil: os.Stdout
 
+	// NoClassify turns application classification off. It is on by
+	// default offline (-r), the only mode that feeds the classifier so
+	// far: records carry their application and v9/IPFIX export it (IE
+	// 95 and the application options template).
+	NoClassify bool
+
 	// Operations.
 	Control  string // control socket for `spanflow show`; "" for none
 	Metrics  string // Prometheus listen address; "" for none
@@ -56,6 +62,10 @@ const ledgerSlack = 1024
 func (c *Config) ledgerEntries() uint32 {
 	return uint32(2*c.Cache.MaxFlows + ledgerSlack)
 }
+
+// classifies reports whether records get an application: offline mode
+// unless NoClassify.
+func (c *Config) classifies() bool { return c.ReadFile != "" && !c.NoClassify }
 
 // stdout is where --print writes.
 func (c *Config) stdout() io.Writer {

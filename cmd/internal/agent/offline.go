@@ -67,12 +67,21 @@ func Replay(ctx context.Context, cfg *Config, log *slog.Logger) (OfflineStats, e
 		return stats, err
 	}
 	source := probe.NewFrameSource(cfg.Probe)
+	if cfg.classifies() {
+		pipe.apps = NewClassifier()
+	}
 	var readErr error
 	packets := func(yield func(time.Time, cache.Delta) bool) {
 		for f := first; ; {
 			// Every frame moves the clock, as time passes live.
-			if !yield(f.Timestamp, source.Delta(f)) {
+			s := source.Sample(f)
+			if !yield(f.Timestamp, s.Delta) {
 				return
+			}
+			// Replay has expired what ended before this packet and
+			// merged it: the classifier sees it in its new record.
+			if pipe.apps != nil {
+				pipe.apps.Observe(s.Delta, s.Head, s.PayloadLen)
 			}
 			if f, readErr = capture.Next(); readErr != nil {
 				if errors.Is(readErr, io.EOF) {

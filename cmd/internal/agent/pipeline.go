@@ -20,6 +20,9 @@ type pipeline struct {
 	streams []*exporter.Stream
 	printer *flowprint.Printer
 	wait    bool // offline: block rather than drop when a stream is behind
+	// apps labels records with their application before they are
+	// printed or exported; nil when classification is off.
+	apps *Classifier
 }
 
 // newPipeline opens one export stream per collector (per aggregation
@@ -55,6 +58,11 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 			return nil, err
 		}
 		opts := exporter.TemplateOptions{Interfaces: ifaces}
+		if cfg.classifies() {
+			opts.AppID = true
+			opts.Applications = applicationTable()
+			opts.ApplicationRefresh = applicationRefresh
+		}
 		s := settings
 		s.IPv6Transport = tr.HeaderLen() == 48
 		enc, err := newEncoder(cfg, s, opts, scheme)
@@ -104,6 +112,9 @@ func newEncoder(cfg *Config, s exporter.Settings, o exporter.TemplateOptions, sc
 func (p *pipeline) export(recs []cache.Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if p.apps != nil {
+		p.apps.Label(recs)
 	}
 	if p.printer != nil {
 		if err := p.printer.Print(recs); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/app"
 )
 
 // Format is --print: off, text (one flow-print line a flow) or json.
@@ -49,7 +50,7 @@ func NewPrinter(w io.Writer, format Format) *Printer {
 	return &Printer{w: w, format: format, enc: json.NewEncoder(w)}
 }
 
-const textHeader = "Date first seen          Duration Proto   Src IP Addr:Port                  Dst IP Addr:Port        Flags   Tos  Packets    Bytes End"
+const textHeader = "Date first seen          Duration Proto   Src IP Addr:Port                  Dst IP Addr:Port        Flags   Tos  Packets    Bytes Application      End"
 
 func (p *Printer) Print(recs []cache.Record) error {
 	for i := range recs {
@@ -73,9 +74,9 @@ func (p *Printer) Print(recs []cache.Record) error {
 func WriteText(w io.Writer, r *cache.Record) error {
 	src := netip.AddrPortFrom(r.SrcAddr, r.SrcPort)
 	dst := netip.AddrPortFrom(r.DstAddr, r.DstPort)
-	_, err := fmt.Fprintf(w, "%s %8.3f %-7s %-33s -> %-22s %s 0x%02x %8d %8d %s",
+	_, err := fmt.Fprintf(w, "%s %8.3f %-7s %-33s -> %-22s %s 0x%02x %8d %8d %-16s %s",
 		r.Start.UTC().Format("2006-01-02 15:04:05.000"), r.End.Sub(r.Start).Seconds(), ProtoName(r.Proto),
-		src, dst, tcpFlags(r.TCPFlags), r.ToS, r.Packets, r.Bytes, EndReasonNames[r.EndReason])
+		src, dst, tcpFlags(r.TCPFlags), r.ToS, r.Packets, r.Bytes, AppText(r), EndReasonNames[r.EndReason])
 	if err == nil && r.Bidirectional {
 		_, err = fmt.Fprintf(w, " <- %s %d %d", tcpFlags(r.RevTCPFlags), r.RevPackets, r.RevBytes)
 	}
@@ -110,6 +111,13 @@ type JSON struct {
 	RevEnd      *time.Time `json:"rev_end,omitempty"`
 
 	SamplingInterval uint32 `json:"sampling_interval,omitempty"`
+
+	// Application: its nDPI name ("" when unclassified), how it was
+	// known (payload, port-guess, protocol or unknown) and the server
+	// name the payload gave.
+	Application string `json:"application"`
+	AppVerdict  string `json:"app_verdict"`
+	AppServer   string `json:"app_server,omitempty"`
 }
 
 func JSONOf(r *cache.Record) JSON {
@@ -119,6 +127,7 @@ func JSONOf(r *cache.Record) JSON {
 		Proto: r.Proto, ToS: r.ToS, VLAN: r.VLAN, InnerVLAN: r.InnerVLAN, InIf: r.InIfIndex,
 		Packets: r.Packets, Bytes: r.Bytes, TCPFlags: r.TCPFlags,
 		EndReason: EndReasonNames[r.EndReason], SamplingInterval: r.SamplingInterval,
+		Application: AppName(r), AppVerdict: r.AppKind.String(), AppServer: r.AppServer,
 	}
 	if r.Bidirectional {
 		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
@@ -128,6 +137,32 @@ func JSONOf(r *cache.Record) JSON {
 		}
 	}
 	return j
+}
+
+// AppName is the name of r's application: nDPI's name for engine 22, the
+// RFC 6759 engine:selector pair for another engine, "" when AppID is 0.
+func AppName(r *cache.Record) string {
+	switch {
+	case r.AppID == 0:
+		return ""
+	case r.App() != app.Unknown:
+		return r.App().String()
+	}
+	return fmt.Sprintf("%d:%d", r.AppID>>24, r.AppID&0xffffff)
+}
+
+// AppText is the text column: the name, with "?" when only a port
+// suggested it (HTTP? for a web port carrying nothing readable), "-" when
+// there is none.
+func AppText(r *cache.Record) string {
+	n := AppName(r)
+	switch {
+	case n == "":
+		return "-"
+	case r.AppKind == cache.AppPortGuess:
+		return n + "?"
+	}
+	return n
 }
 
 func ProtoName(p uint8) string {

@@ -1,0 +1,199 @@
+package agent
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/app"
+	"github.com/spanflow/spanflow/exporter/ie"
+	"github.com/spanflow/spanflow/probe/classify"
+)
+
+// Classifier names the application of offline mode's flows: it keeps one
+// classify.Flow per conversation (both directions of a key together; the
+// sender of the first packet seen is the initiator), feeds it the payload
+// heads the reference parser finds, and labels each expired record with
+// its conversation's verdict (Label), so that a biflow gets one verdict
+// and the two unidirectional records of a conversation the same one.
+//
+// Keys are the records' keys, after key masking: with ports masked off a
+// conversation is what the record aggregates, and its verdict is the
+// payload's alone (no port to guess from).
+//
+// Memory is bounded by the flow cache: a conversation is kept while one
+// of its directions has a record in the table, its classify.Flow (about
+// 400 bytes) only until the verdict is reached or the budget spent, and
+// the conversation is forgotten once the records of both its directions
+// have ended (idle, end of flow, forced or emergency expiry — an active
+// timeout keeps it, the flow goes on). The first verdict handed to a
+// record is final for the conversation: the records that follow, of
+// either direction, get the same.
+type Classifier struct {
+	convs map[bpf.FlowKey]*conversation
+	free  []*classify.Flow // classify.Flows of finished conversations, for reuse
+
+	// Counters, for the closing log line and tests.
+	Conversations uint64 // conversations started
+	Classified    uint64 // conversations whose verdict was reached while fed (classify.Flow.Done)
+}
+
+type conversation struct {
+	initiator bpf.FlowKey
+	flow      *classify.Flow // nil once the verdict is final
+	verdict   classify.Verdict
+	open      [2]bool // direction has a record in the table (by classify.Direction)
+}
+
+// NewClassifier returns an empty Classifier.
+func NewClassifier() *Classifier {
+	return &Classifier{convs: make(map[bpf.FlowKey]*conversation)}
+}
+
+// conversationKey is the key both directions of k's conversation share
+// and the direction k is in relative to it: the smaller of k and its
+// reverse, byte-wise.
+func conversationKey(k bpf.FlowKey) bpf.FlowKey {
+	r, ok := cache.ReverseKey(k)
+	if !ok || keyLess(k, r) {
+		return k
+	}
+	return r
+}
+
+func keyLess(a, b bpf.FlowKey) bool {
+	if c := bytes.Compare(a.SrcAddr[:], b.SrcAddr[:]); c != 0 {
+		return c < 0
+	}
+	if c := bytes.Compare(a.DstAddr[:], b.DstAddr[:]); c != 0 {
+		return c < 0
+	}
+	if a.SrcPort != b.SrcPort {
+		return a.SrcPort < b.SrcPort
+	}
+	return a.DstPort < b.DstPort
+}
+
+// Observe feeds one accounted packet of key k: head is the start of its
+// transport payload, payloadLen its length on the wire. A packet that
+// counted nothing (Packets 0) is ignored. Call it after the packet's Delta
+// was merged, so that records expired before it are labelled first.
+func (c *Classifier) Observe(d cache.Delta, head []byte, payloadLen int) {
+	if d.Packets == 0 {
+		return
+	}
+	ck := conversationKey(d.Key)
+	cv := c.convs[ck]
+	if cv == nil {
+		cv = &conversation{initiator: d.Key}
+		cv.flow = c.newFlow()
+		cv.flow.Reset(d.Key.Proto, d.Key.SrcPort, d.Key.DstPort)
+		c.convs[ck] = cv
+		c.Conversations++
+		if cv.flow.Done() { // known by protocol number
+			c.finish(cv)
+		}
+	}
+	dir := cv.direction(d.Key)
+	cv.open[dir] = true
+	if cv.flow != nil && cv.flow.Feed(dir, head, payloadLen) {
+		c.Classified++
+		c.finish(cv)
+	}
+}
+
+func (cv *conversation) direction(k bpf.FlowKey) classify.Direction {
+	if k == cv.initiator {
+		return classify.FromInitiator
+	}
+	return classify.FromResponder
+}
+
+func (c *Classifier) newFlow() *classify.Flow {
+	if n := len(c.free); n > 0 {
+		f := c.free[n-1]
+		c.free = c.free[:n-1]
+		return f
+	}
+	return new(classify.Flow)
+}
+
+// finish makes the conversation's verdict final and lets its Flow go.
+func (c *Classifier) finish(cv *conversation) {
+	if cv.flow == nil {
+		return
+	}
+	cv.verdict = cv.flow.Verdict()
+	if len(c.free) < maxFreeFlows {
+		c.free = append(c.free, cv.flow)
+	}
+	cv.flow = nil
+}
+
+// maxFreeFlows bounds the Flows kept for reuse.
+const maxFreeFlows = 1024
+
+// Label sets the application of each record from its conversation's
+// verdict, and forgets conversations whose records have all ended.
+func (c *Classifier) Label(recs []cache.Record) {
+	for i := range recs {
+		r := &recs[i]
+		k := r.Key()
+		ck := conversationKey(k)
+		cv := c.convs[ck]
+		if cv == nil {
+			// Never observed (classification began later): the kind and
+			// ports alone.
+			f := classify.NewFlow(k.Proto, k.SrcPort, k.DstPort)
+			setVerdict(r, f.Verdict())
+			continue
+		}
+		c.finish(cv)
+		setVerdict(r, cv.verdict)
+		if r.EndReason == cache.EndActive {
+			continue // the flow goes on in a new record
+		}
+		cv.open[cv.direction(k)] = false
+		if r.Bidirectional {
+			cv.open = [2]bool{}
+		}
+		if !cv.open[0] && !cv.open[1] {
+			delete(c.convs, ck)
+		}
+	}
+}
+
+// Len is the number of conversations kept.
+func (c *Classifier) Len() int { return len(c.convs) }
+
+func setVerdict(r *cache.Record, v classify.Verdict) {
+	r.AppID = cache.AppIDOf(v.App)
+	r.AppKind = cache.AppKind(v.Kind)
+	r.AppServer = v.Server
+	if r.AppID == 0 {
+		r.AppKind = cache.AppUnknown
+	}
+}
+
+// applicationRefresh is how often the application name table goes out
+// again (Cisco's "option application-table timeout" defaults to 10
+// minutes): its ~280 records fill about 20 datagrams, too many to resend
+// with every 20-datagram template refresh.
+const applicationRefresh = 10 * time.Minute
+
+// applicationTable is the application options data v9 and IPFIX send with
+// every template refresh, as Cisco NBAR does: every application nDPI 4.2
+// names, under the applicationId records carry, so that collectors show
+// names (nfdump %nbnam, pmacct class, Wireshark).
+func applicationTable() []ie.Application {
+	all := app.All()
+	out := make([]ie.Application, 0, len(all))
+	for _, e := range all {
+		if e.ID == app.Unknown {
+			continue
+		}
+		out = append(out, ie.Application{ID: cache.AppIDOf(e.ID), Name: e.Name, Description: e.Description})
+	}
+	return out
+}
