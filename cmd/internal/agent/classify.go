@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"sync"
 	"time"
 
 	"github.com/spanflow/spanflow/bpf"
@@ -30,7 +31,11 @@ import (
 // timeout keeps it, the flow goes on). The first verdict handed to a
 // record is final for the conversation: the records that follow, of
 // either direction, get the same.
+//
+// A Classifier is safe for concurrent use: live, the sample reader feeds
+// it while the harvest labels records and the views read verdicts.
 type Classifier struct {
+	mu    sync.Mutex
 	convs map[bpf.FlowKey]*conversation
 	free  []*classify.Flow // classify.Flows of finished conversations, for reuse
 
@@ -83,6 +88,8 @@ func (c *Classifier) Observe(d cache.Delta, head []byte, payloadLen int) {
 	if d.Packets == 0 {
 		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	ck := conversationKey(d.Key)
 	cv := c.convs[ck]
 	if cv == nil {
@@ -137,6 +144,8 @@ const maxFreeFlows = 1024
 // Label sets the application of each record from its conversation's
 // verdict, and forgets conversations whose records have all ended.
 func (c *Classifier) Label(recs []cache.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i := range recs {
 		r := &recs[i]
 		k := r.Key()
@@ -165,7 +174,28 @@ func (c *Classifier) Label(recs []cache.Record) {
 }
 
 // Len is the number of conversations kept.
-func (c *Classifier) Len() int { return len(c.convs) }
+func (c *Classifier) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.convs)
+}
+
+// VerdictOf is the verdict so far of the conversation key k belongs to,
+// for the views of flows still in the table; observed is false when no
+// packet of it was seen (the verdict is then the ports' guess alone).
+func (c *Classifier) VerdictOf(k bpf.FlowKey) (v classify.Verdict, observed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv := c.convs[conversationKey(k)]
+	switch {
+	case cv == nil:
+		f := classify.NewFlow(k.Proto, k.SrcPort, k.DstPort)
+		return f.Verdict(), false
+	case cv.flow != nil:
+		return cv.flow.Verdict(), true
+	}
+	return cv.verdict, true
+}
 
 func setVerdict(r *cache.Record, v classify.Verdict) {
 	r.AppID = cache.AppIDOf(v.App)

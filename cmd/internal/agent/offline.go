@@ -67,9 +67,6 @@ func Replay(ctx context.Context, cfg *Config, log *slog.Logger) (OfflineStats, e
 		return stats, err
 	}
 	source := probe.NewFrameSource(cfg.Probe)
-	if cfg.classifies() {
-		pipe.apps = NewClassifier()
-	}
 	var readErr error
 	packets := func(yield func(time.Time, cache.Delta) bool) {
 		for f := first; ; {

@@ -29,6 +29,9 @@ type pipeline struct {
 // scheme for v8), each with its own encoder, so its own sequence numbers.
 func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.Time, ifaces []ie.Interface) (*pipeline, error) {
 	p := &pipeline{log: log, wait: cfg.ReadFile != ""}
+	if cfg.classifies() {
+		p.apps = NewClassifier()
+	}
 	if cfg.Print != "" {
 		p.printer = flowprint.NewPrinter(cfg.stdout(), cfg.Print)
 	}
