@@ -55,8 +55,36 @@ func (s Stats) WriteText(w io.Writer) error {
 		sum.Idle += p.Idle
 	}
 	writeProtocolRow(&b, sum, s.Period())
+	if s.Applications != nil {
+		writeApplications(&b, s.Applications)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeApplications prints the application table, the counterpart of
+// NBAR's protocol discovery: what the exported flows carried, by
+// application, over the same period as the protocol table. Guessed are
+// the flows only a well-known port named (the other views print them
+// as "HTTP?").
+func writeApplications(b *strings.Builder, rows []AppStats) {
+	b.WriteString("\nApplications of the exported flows (one-way flows, as in the protocol table;\n")
+	b.WriteString("Guessed: flows named by a well-known port alone, not by their payload)\n")
+	const head = "%-21s%9s%9s%12s%15s\n"
+	fmt.Fprintf(b, head, "Application", "Flows", "Guessed", "Packets", "Bytes")
+	sum := AppStats{Name: "Total:"}
+	for _, r := range rows {
+		writeApplicationRow(b, r)
+		sum.Flows += r.Flows
+		sum.PortGuess += r.PortGuess
+		sum.Packets += r.Packets
+		sum.Bytes += r.Bytes
+	}
+	writeApplicationRow(b, sum)
+}
+
+func writeApplicationRow(b *strings.Builder, r AppStats) {
+	fmt.Fprintf(b, "%-21s%9d%9d%12d%15d\n", r.Name, r.Flows, r.PortGuess, r.Packets, r.Bytes)
 }
 
 func writeSizeRow(b *strings.Builder, counts []uint64, names []string, total uint64) {

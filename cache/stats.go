@@ -108,6 +108,10 @@ type Stats struct {
 	Sizes [NumSizeBuckets]uint64
 	// Protocols has one row per class, in the router's order.
 	Protocols []ProtocolStats
+	// Applications has a row per application of the exported flows (an
+	// AppTally's Snapshot), most bytes first; nil when classification is
+	// off. The table does not classify: its owner fills this in.
+	Applications []AppStats
 }
 
 // Expired counts exported records by end reason.

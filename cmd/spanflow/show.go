@@ -18,7 +18,7 @@ func runShow(args []string, w io.Writer) error {
 		switch {
 		case a == "--json" || a == "-json":
 			req.JSON = true
-		case a == "--sort" || a == "--control":
+		case a == "--sort" || a == "--app" || a == "--control":
 			if i+1 == len(args) {
 				return fmt.Errorf("%s needs a value\n%s", a, control.Usage)
 			}
@@ -26,10 +26,11 @@ func runShow(args []string, w io.Writer) error {
 			if a == "--control" {
 				path = args[i]
 			} else {
-				req.Args = append(req.Args, "--sort", args[i])
+				req.Args = append(req.Args, a, args[i])
 			}
-		case strings.HasPrefix(a, "--sort="):
-			req.Args = append(req.Args, "--sort", strings.TrimPrefix(a, "--sort="))
+		case strings.HasPrefix(a, "--sort=") || strings.HasPrefix(a, "--app="):
+			name, value, _ := strings.Cut(a, "=")
+			req.Args = append(req.Args, name, value)
 		case strings.HasPrefix(a, "--control="):
 			path = strings.TrimPrefix(a, "--control=")
 		case strings.HasPrefix(a, "-"):

@@ -35,6 +35,13 @@ var (
 	descSkipped   = prometheus.NewDesc("spanflow_export_records_skipped_total", "Records the export version cannot carry (IPv6 in v1/v5/v7/v8).", []string{"collector"}, nil)
 	descDatagrams = prometheus.NewDesc("spanflow_export_datagrams_total", "Datagrams sent to a collector.", []string{"collector"}, nil)
 	descSendErr   = prometheus.NewDesc("spanflow_export_errors_total", "Failed sends, by reason.", []string{"collector", "reason"}, nil)
+	descAppFlows  = prometheus.NewDesc("spanflow_application_flows_total", "One-way flows exported, by application: nDPI 4.2's name, Unknown when unclassified, so at most the ~300 names of nDPI's table.", []string{"application"}, nil)
+	descAppPkts   = prometheus.NewDesc("spanflow_application_packets_total", "Packets of the flows exported, by application (nDPI 4.2's names and Unknown: bounded).", []string{"application"}, nil)
+	descAppBytes  = prometheus.NewDesc("spanflow_application_bytes_total", "Bytes of the flows exported, by application (nDPI 4.2's names and Unknown: bounded).", []string{"application"}, nil)
+	descVerdicts  = prometheus.NewDesc("spanflow_application_verdicts_total", "One-way flows exported, by how their application was known: payload, port_guess or unknown (the classifier gave up), protocol (IP protocol number).", []string{"verdict"}, nil)
+	descConvs     = prometheus.NewDesc("spanflow_classifier_conversations_total", "Conversations (both directions of a flow) the classifier started.", nil, nil)
+	descConvsDone = prometheus.NewDesc("spanflow_classifier_finished_total", "Conversations the classifier finished while fed samples: named by their payload, or given up with the sample budget spent both ways (spanflow_application_verdicts_total tells the two apart).", nil, nil)
+	descConvsKept = prometheus.NewDesc("spanflow_classifier_conversations", "Conversations the classifier keeps: those with a flow in the table.", nil, nil)
 	descIfEvents  = prometheus.NewDesc("spanflow_interface_events_total", "Interface events: down, up, deleted, reattached, reattach-failed.", []string{"interface", "event"}, nil)
 )
 
@@ -83,7 +90,32 @@ func (d *Agent) Collect(ch chan<- prometheus.Metric) {
 			counter(descSendErr, n, s.Name, reason)
 		}
 	}
+	if d.pipe.apps != nil {
+		d.collectApps(counter, ch)
+	}
 	d.harvestHist.Collect(ch)
+}
+
+// collectApps reads the per-application tally and the classifier.
+func (d *Agent) collectApps(counter func(*prometheus.Desc, uint64, ...string), ch chan<- prometheus.Metric) {
+	var payload, guess, protocol, unknown uint64
+	for _, r := range d.pipe.tally.Snapshot(0) {
+		counter(descAppFlows, r.Flows, r.Name)
+		counter(descAppPkts, r.Packets, r.Name)
+		counter(descAppBytes, r.Bytes, r.Name)
+		payload += r.Payload
+		guess += r.PortGuess
+		protocol += r.Protocol
+		unknown += r.Flows - r.Payload - r.PortGuess - r.Protocol
+	}
+	counter(descVerdicts, payload, "payload")
+	counter(descVerdicts, guess, "port_guess")
+	counter(descVerdicts, protocol, "protocol")
+	counter(descVerdicts, unknown, "unknown")
+	convs, finished, kept := d.pipe.apps.counts()
+	counter(descConvs, convs)
+	counter(descConvsDone, finished)
+	ch <- prometheus.MustNewConstMetric(descConvsKept, prometheus.GaugeValue, float64(kept))
 }
 
 // metricsServer serves /metrics until closed.

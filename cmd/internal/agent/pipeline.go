@@ -23,6 +23,9 @@ type pipeline struct {
 	// apps labels records with their application before they are
 	// printed or exported; nil when classification is off.
 	apps *Classifier
+	// tally counts the labelled records per application for the views
+	// and /metrics.
+	tally cache.AppTally
 }
 
 // newPipeline opens one export stream per collector (per aggregation
@@ -118,6 +121,7 @@ func (p *pipeline) export(recs []cache.Record) error {
 	}
 	if p.apps != nil {
 		p.apps.Label(recs)
+		p.tally.Add(recs)
 	}
 	if p.printer != nil {
 		if err := p.printer.Print(recs); err != nil {

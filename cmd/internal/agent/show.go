@@ -13,6 +13,7 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/app"
 )
 
 // show answers one control request.
@@ -20,20 +21,29 @@ func (d *Agent) show(req control.Request, w io.Writer) error {
 	switch req.Show {
 	case "cache":
 		s := d.table.Stats()
+		if d.pipe.apps != nil {
+			s.Applications = d.pipe.tally.Snapshot(0)
+		}
 		if req.JSON {
 			return writeJSON(w, s)
 		}
-		return s.WriteText(w)
+		if err := s.WriteText(w); err != nil || s.Applications != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(w, "\nNo application table: application classification is off.")
+		return err
 	case "top-talkers":
-		n, by, err := topTalkerArgs(req.Args)
+		q, err := topTalkerArgs(req.Args, d.appOf())
 		if err != nil {
 			return err
 		}
-		tt := d.table.TopTalkers(n, by)
+		tt := d.table.TopTalkersOf(q)
 		if req.JSON {
 			return writeJSON(w, tt)
 		}
 		return tt.WriteText(w, d.ifName)
+	case "applications":
+		return d.showApplications(w, req.JSON)
 	case "export":
 		return d.showExport(w, req.JSON)
 	case "stats":
@@ -44,24 +54,39 @@ func (d *Agent) show(req control.Request, w io.Writer) error {
 	return fmt.Errorf("cannot show %q: %s", req.Show, control.Usage)
 }
 
-func topTalkerArgs(args []string) (int, cache.SortBy, error) {
-	n, by := 10, cache.ByBytes
+// topTalkerArgs reads `top-talkers [N] [--sort bytes|packets|application]
+// [--app NAME]`; appOf is nil when classification is off, which the
+// application sort and filter need.
+func topTalkerArgs(args []string, appOf cache.AppOf) (cache.TalkerQuery, error) {
+	q := cache.TalkerQuery{N: 10, By: cache.ByBytes, AppOf: appOf}
 	for i := 0; i < len(args); i++ {
-		if args[i] == "--sort" && i+1 < len(args) {
+		switch {
+		case args[i] == "--sort" && i+1 < len(args):
 			var err error
-			if by, err = cache.ParseSortBy(args[i+1]); err != nil {
-				return 0, 0, fmt.Errorf("--sort %s: must be bytes or packets", args[i+1])
+			if q.By, err = cache.ParseSortBy(args[i+1]); err != nil {
+				return q, fmt.Errorf("--sort %s: must be bytes, packets or application", args[i+1])
 			}
+			i++
+			continue
+		case args[i] == "--app" && i+1 < len(args):
+			id, ok := app.Lookup(args[i+1])
+			if !ok {
+				return q, fmt.Errorf("--app %s: not an application name (nDPI's names: HTTP, TLS, DNS, Unknown …)", args[i+1])
+			}
+			q.FilterApp, q.App = true, id
 			i++
 			continue
 		}
 		v, err := strconv.Atoi(args[i])
 		if err != nil || v < 1 || v > 10000 {
-			return 0, 0, fmt.Errorf("top-talkers %s: N must be 1 to 10000", args[i])
+			return q, fmt.Errorf("top-talkers %s: N must be 1 to 10000", args[i])
 		}
-		n = v
+		q.N = v
 	}
-	return n, by, nil
+	if appOf == nil && (q.FilterApp || q.By == cache.ByApplication) {
+		return q, fmt.Errorf("top-talkers by application: application classification is off")
+	}
+	return q, nil
 }
 
 func (d *Agent) ifName(index uint32) string {

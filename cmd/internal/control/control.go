@@ -14,7 +14,7 @@ import (
 )
 
 // Usage is what `spanflow show` takes.
-const Usage = "usage: spanflow show cache|export|top-talkers [N] [--sort bytes|packets]|stats|interfaces [--json] [--control PATH]"
+const Usage = "usage: spanflow show cache|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json] [--control PATH]"
 
 // DefaultPath is where the control socket listens by default.
 const DefaultPath = "/run/spanflow.sock"
@@ -22,7 +22,7 @@ const DefaultPath = "/run/spanflow.sock"
 // Request is one line of JSON a client sends; the server answers
 // with the text (or JSON) to print and closes the connection.
 type Request struct {
-	Show string   `json:"show"` // cache, export, top-talkers, stats, interfaces
+	Show string   `json:"show"` // cache, export, top-talkers, applications, stats, interfaces
 	Args []string `json:"args,omitempty"`
 	JSON bool     `json:"json,omitempty"`
 }
