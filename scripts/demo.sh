@@ -1,34 +1,62 @@
 #!/usr/bin/env bash
-# demo.sh: the classic NetFlow lecture, live. Three throwaway network
-# namespaces: a client (198.18.0.1, 2001:db8::1) and a server (198.18.0.2,
-# 2001:db8::2) joined through a bridge in a "switch" namespace, where
-# spanflow watches both bridge ports with XDP (as on a SPAN port) and
-# exports bidirectional NetFlow v9 to `spanflow collect` on loopback.
-# The client opens a telnet session, pings, fetches a page from a web
-# server on port 9090, asks DNS and pings over IPv6. The decoded flows
-# print as they arrive, then `show cache` and `show top-talkers`.
-# Uses only 198.18.0.0/15 and 2001:db8::/32; removes everything it made.
+# demo.sh: the NetFlow lecture's "Network Flows" slides, live, one slide a
+# step. Three throwaway network namespaces: a client (198.18.0.1) and a
+# server (198.18.0.2) joined through a bridge in a "switch" namespace, where
+# spanflow watches both bridge ports with XDP, as a passive monitor on a
+# mirror port would. The client does what the slides do — telnet, ping,
+# a browser on a web server at port 9090 — and each step runs spanflow
+# with the flow definition of its slide and prints the flows as a table:
+#
+#   1  unidirectional, source/destination IP key       --key ip
+#   2  unidirectional, IP + port + protocol key        --key full
+#   3  bidirectional, IP + port + protocol key         --bidirectional
+#   4  application flow: HTTP on port 9090, by payload  (no port configured)
+#   5  aggregated flow, flows of flows                  -v 8 --aggregation source-destination
+#
+# Step 5's aggregates are what `spanflow collect` decodes from the NetFlow
+# v8 export on loopback. IPv6 is off in the namespaces so that the tables
+# hold only what the slides do (no neighbour discovery or MLD). Uses only
+# 198.18.0.0/15; every process, namespace and file it makes is removed on
+# exit, also when interrupted. About half a minute.
 set -euo pipefail
 [[ "${1:-}" == "-h" ]] && { echo "usage: scripts/demo.sh   (needs root; run 'make demo')"; exit 0; }
 [[ $(id -u) -eq 0 ]] || { echo "demo.sh: needs root (network namespaces and XDP)" >&2; exit 1; }
+for tool in ip ss nc ping python3 timeout; do
+	command -v "$tool" >/dev/null || { echo "demo.sh: $tool not found: run scripts/setup.sh" >&2; exit 1; }
+done
 
 cd "$(dirname "$0")/.."
 bin=$PWD/bin/spanflow
-tag=sfdemo$$
+[[ -x $bin ]] || { echo "demo.sh: $bin missing: run 'make build'" >&2; exit 1; }
+tag=sfdemo$$ # unique to this run: the e2e tests make namespaces too
 client=$tag-client server=$tag-server switch=$tag-switch
 control=/run/$tag.sock
-pins=/sys/fs/bpf/$tag
+collector=127.0.0.1:2055 # loopback of the switch namespace
+tmp=$(mktemp -d "/tmp/$tag.XXXXXX")
 pids=()
 cleanup() {
+	local pid
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	# and whatever still runs inside the demo's own namespaces
+	for ns in "$client" "$server" "$switch"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+	done
 	wait 2>/dev/null || true
 	for ns in "$client" "$server" "$switch"; do ip netns del "$ns" 2>/dev/null || true; done
-	rm -rf "$control" "$pins" 2>/dev/null || true
+	rm -rf "$control" "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
+# nsdo NS CMD…: run CMD in NS. A process started in the background uses
+# `ip netns exec` itself, so that $! is its pid (exec, no subshell) and
+# `timeout` passes a TERM on to it.
+nsdo() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# The network: client ── sw-client [br0] sw-server ── server.
 for ns in "$client" "$server" "$switch"; do
 	ip netns add "$ns"
+	nsdo "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	ip -n "$ns" link set lo up
 done
 ip -n "$switch" link add br0 type bridge
@@ -41,52 +69,176 @@ for side in client server; do
 done
 ip -n "$client" addr add 198.18.0.1/24 dev eth0
 ip -n "$server" addr add 198.18.0.2/24 dev eth0
-ip -n "$client" addr add 2001:db8::1/64 dev eth0 nodad
-ip -n "$server" addr add 2001:db8::2/64 dev eth0 nodad
-nsdo() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-echo "== spanflow collect (v9 decoder) on 127.0.0.1:2055 in the switch namespace"
-ip netns exec "$switch" "$bin" collect -l 127.0.0.1:2055 &
-pids+=($!)
-echo "== spanflow on sw-client and sw-server: bidirectional v9, 2 s inactive timeout"
-# The interface is left out of the key so the two directions, which enter
-# on different bridge ports, pair into one record.
-ip netns exec "$switch" "$bin" -i sw-client -i sw-server -n 127.0.0.1:2055 -v 9 --bidirectional \
-	--key src-addr,dst-addr,src-port,dst-port,proto,tos,vlan \
-	--inactive-timeout 2s --fin-grace 500ms --harvest-interval 200ms \
-	--control "$control" --pin-dir "$pins" --detach --log-level warn &
-spanflow=$!
-pids+=($spanflow)
-for _ in $(seq 50); do [[ -S $control ]] && break; sleep 0.1; done
+# waitlisten NS PORT: wait (at most 5 s) until a TCP socket listens on PORT
+# in NS; it asks the socket table, so it sends nothing a probe would count.
+waitlisten() {
+	local _
+	for _ in $(seq 50); do
+		[[ -n $(nsdo "$1" ss -Hltn "sport = :$2") ]] && return 0
+		sleep 0.1
+	done
+	echo "demo.sh: nothing listens on port $2 in $1" >&2
+	return 1
+}
 
-echo "== servers: telnet (23), web (9090), DNS (53) on 198.18.0.2"
-nsdo "$server" bash -c 'printf "login: " | timeout 5 nc -l 23 >/dev/null' &
+# The web server of the application slide: a real HTTP server on port
+# 9090, up for the whole demo (bounded by timeout).
+mkdir -p "$tmp/www"
+echo "hello from port 9090" >"$tmp/www/index.html"
+ip netns exec "$server" timeout 120 python3 -m http.server 9090 --bind 198.18.0.2 --directory "$tmp/www" >/dev/null 2>&1 &
 pids+=($!)
-nsdo "$server" bash -c 'printf "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from 9090\n" | timeout 5 nc -N -l 9090 >/dev/null' &
-pids+=($!)
-nsdo "$server" bash -c 'timeout 5 nc -u -l 53 >/dev/null' &
-pids+=($!)
-sleep 0.5
+waitlisten "$server" 9090
 
-echo "== client 198.18.0.1: telnet, ping, web on 9090, DNS, IPv6 ping"
-printf 'demo\r\nexit\r\n' | nsdo "$client" timeout 3 nc -N 198.18.0.2 23 >/dev/null || true
-nsdo "$client" ping -c 3 -i 0.2 -q 198.18.0.2 >/dev/null || true
-printf 'GET / HTTP/1.0\r\nHost: 198.18.0.2\r\n\r\n' | nsdo "$client" timeout 3 nc -N 198.18.0.2 9090 >/dev/null || true
-# A DNS query for www.example. (type A), as a resolver would send it.
-nsdo "$client" bash -c 'printf "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x00\x00\x01\x00\x01" >/dev/udp/198.18.0.2/53' || true
-nsdo "$client" ping -6 -c 2 -i 0.2 -q 2001:db8::2 >/dev/null || true
+# The collector on loopback, for the whole demo: it decodes every export
+# (v9 for steps 1-4, v8 aggregates for step 5) as JSON lines.
+ip netns exec "$switch" timeout 120 "$bin" collect -l "$collector" --json >"$tmp/collect.json" 2>"$tmp/collect.log" &
+pids+=($!)
 
-sleep 1
+# telnet: no telnet client or server is installed by setup.sh, so a
+# listener on TCP 23 that says "login: " and a client that types a line
+# stand in for them: the same TCP conversation as far as flows go.
+run_telnet() {
+	ip netns exec "$server" bash -c 'printf "login: " | timeout 5 nc -l 198.18.0.2 23 >/dev/null' &
+	local srv=$!
+	waitlisten "$server" 23
+	printf 'demo\r\n' | nsdo "$client" timeout 3 nc -N 198.18.0.2 23 >/dev/null || true
+	wait "$srv" || true
+}
+run_ping() { nsdo "$client" ping -c 3 -i 0.2 -q 198.18.0.2 >/dev/null || true; }
+# The browser of the slide ("firefox http://10.0.0.2:9090"): curl if it is
+# installed, else Python's urllib; either sends a plain HTTP GET.
+run_browser() {
+	if command -v curl >/dev/null; then
+		nsdo "$client" timeout 3 curl -s -o /dev/null http://198.18.0.2:9090/ || true
+	else
+		nsdo "$client" timeout 3 python3 -c 'import urllib.request; urllib.request.urlopen("http://198.18.0.2:9090/", timeout=2).read()' || true
+	fi
+}
+
+# probe FLAGS…: run spanflow on both switch ports with the step's flags
+# until the step's traffic is done (stop), printing expired flows as JSON.
+probe() {
+	rm -f "$control"
+	ip netns exec "$switch" timeout 30 "$bin" -i sw-client -i sw-server -n "$collector" \
+		--inactive-timeout 10s --harvest-interval 200ms --pin-dir "" --control "$control" \
+		--print=json --log-level warn "$@" >"$tmp/flows.json" &
+	probe_pid=$!
+	pids+=($probe_pid)
+	local _
+	for _ in $(seq 50); do [[ -S $control ]] && return 0; sleep 0.1; done
+	echo "demo.sh: spanflow did not start" >&2
+	return 1
+}
+# stop: spanflow flushes every flow in its cache on SIGTERM (end reason
+# "forced"), prints them and sends the last export.
+stop() {
+	sleep 0.5 # the last packets reach a harvest
+	kill -TERM "$probe_pid"
+	wait "$probe_pid" || true
+}
+
+# table MODE FILE: the slide's table of the JSON records in FILE.
+table() {
+	python3 - "$@" <<'EOF'
+import json, sys
+mode, path = sys.argv[1], sys.argv[2]
+recs = [json.loads(l) for l in open(path) if l.strip()]
+if mode == "agg":
+    recs = [r for r in recs if r.get("version") == 8]
+recs.sort(key=lambda r: (r["start"], r["src_addr"], r["src_port"]))
+protos = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
+def port(r, which):
+    p = r[which]
+    if r["proto"] in (1, 58) and which == "dst_port":  # NetFlow puts ICMP type.code in the dst port
+        return "%d.%d" % (p >> 8, p & 0xff)
+    return str(p)
+cols = {
+    "ip":    ["Flow", "Source IP", "Destination IP", "Packets", "Bytes"],
+    "full":  ["Flow", "Source IP", "Destination IP", "prot", "srcPort", "dstPort", "Packets", "Bytes"],
+    "bidir": ["Flow", "Source IP", "Destination IP", "prot", "srcPort", "dstPort", "Pkts ->", "Pkts <-", "Bytes ->", "Bytes <-"],
+    "app":   ["Flow", "Source IP", "Destination IP", "prot", "srcPort", "dstPort", "Application", "Verdict", "Server"],
+    "agg":   ["Flow", "Source IP", "Destination IP", "Flows", "Packets", "Bytes"],
+}[mode]
+rows = []
+for i, r in enumerate(recs, 1):
+    base = [str(i), r["src_addr"], r["dst_addr"]]
+    full = base + [protos.get(r["proto"], str(r["proto"])), port(r, "src_port"), port(r, "dst_port")]
+    rows.append({
+        "ip": base + [str(r["packets"]), str(r["bytes"])],
+        "full": full + [str(r["packets"]), str(r["bytes"])],
+        "bidir": full + [str(r["packets"]), str(r.get("rev_packets", 0)), str(r["bytes"]), str(r.get("rev_bytes", 0))],
+        "app": full + [r["application"] or "-", r["app_verdict"], r.get("app_server") or "-"],
+        "agg": base + [str(r.get("flows", 0)), str(r["packets"]), str(r["bytes"])],
+    }[mode])
+if not rows:
+    print("   (no flows)")
+    sys.exit(0)
+if mode == "agg" and not any(r.get("flows") for r in recs):
+    # the Catalyst v8 schemes (source-destination among them) carry no flow count
+    cols = cols[:3] + cols[4:]
+    rows = [row[:3] + row[4:] for row in rows]
+w = [max(len(c), *(len(row[k]) for row in rows)) for k, c in enumerate(cols)]
+line = lambda cells: "   " + "  ".join(c.ljust(w[k]) for k, c in enumerate(cells)).rstrip()
+print(line(cols))
+for row in rows:
+    print(line(row))
+EOF
+}
+
+step() { echo; echo "== $1"; }
+cmd() { echo "   client% $*"; }
+flags() { echo "   spanflow -i sw-client -i sw-server $*"; }
+
+echo "spanflow demo: the NetFlow lecture's flow definitions, live"
+echo "   client 198.18.0.1 ── [switch: spanflow on both ports] ── server 198.18.0.2 (telnet 23, web 9090)"
+
+step '1/5 "Unidirectional Flow with Source/Destination IP Key"'
+flags --key ip
+probe --key ip
+cmd telnet 198.18.0.2; run_telnet
+cmd ping 198.18.0.2; run_ping
+stop
+table ip "$tmp/flows.json"
+
+step '2/5 "Unidirectional Flow with IP, Port, Protocol Key"  (the 7-tuple: + ports, protocol, ToS, interface)'
+flags --key full
+probe --key full
+cmd telnet 198.18.0.2; run_telnet
+cmd ping 198.18.0.2; run_ping
+stop
+table full "$tmp/flows.json"
+echo "   (ICMP: dstPort is type.code, as NetFlow exports it: 8.0 echo request, 0.0 echo reply)"
+
+# Bidirectional: the two directions enter on different switch ports, so
+# the input interface is left out of the key for them to pair.
+bikey=src-addr,dst-addr,src-port,dst-port,proto,tos,vlan
+step '3/5 "Bidirectional Flow with IP, Port, Protocol Key"  (RFC 5103: one record, both directions)'
+flags --bidirectional --key $bikey
+probe --bidirectional --key $bikey
+cmd telnet 198.18.0.2; run_telnet
+cmd ping 198.18.0.2; run_ping
+stop
+table bidir "$tmp/flows.json"
+
+step '4/5 "Application Flow"  (the web server on port 9090, named from its payload; no port configured)'
+flags --bidirectional --key $bikey --classify
+probe --bidirectional --key $bikey --classify
+cmd firefox http://198.18.0.2:9090; run_browser
+stop
+table app "$tmp/flows.json"
+
+step '5/5 "Aggregated Flow": flows of flows  (NetFlow v8 source-destination aggregation, decoded by spanflow collect)'
+flags -v 8 --aggregation source-destination -n $collector
+probe -v 8 --aggregation source-destination
+cmd telnet 198.18.0.2; run_telnet
+cmd ping 198.18.0.2; run_ping
+stop
+echo "   main active flow table:"
+table full "$tmp/flows.json"
+sleep 0.3 # the last datagrams reach the collector
+echo "   source/destination IP aggregate, as the collector received it (each row sums the flows above between"
+echo "   that source and destination; this v8 scheme has no flow count field):"
+table agg "$tmp/collect.json"
 echo
-echo "== spanflow show cache"
-"$bin" show cache --control "$control"
-echo
-echo "== spanflow show top-talkers 5"
-"$bin" show top-talkers 5 --control "$control"
-echo
-echo "== waiting for the inactive timeout, then stopping spanflow (it flushes and detaches)"
-sleep 3
-kill -TERM "$spanflow"
-wait "$spanflow" || true
-sleep 0.5 # the last datagrams reach the collector
-echo "== demo done; namespaces, pins and sockets removed"
+echo "demo done; namespaces, processes and files removed"
