@@ -86,7 +86,7 @@ func TestParseSortBy(t *testing.T) {
 		in      string
 		want    SortBy
 		wantErr bool
-	}{{"bytes", ByBytes, false}, {"packets", ByPackets, false}, {"flows", 0, true}} {
+	}{{"bytes", ByBytes, false}, {"packets", ByPackets, false}, {"application", ByApplication, false}, {"app", ByApplication, false}, {"flows", 0, true}} {
 		got, err := ParseSortBy(tc.in)
 		if got != tc.want || (err != nil) != tc.wantErr {
 			t.Errorf("ParseSortBy(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
