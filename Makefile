@@ -45,7 +45,7 @@ bench: setup build ## run the benchmarks; results go to bench/results/
 	@scripts/bench.sh
 
 .PHONY: demo
-demo: setup build ## replay a small scenario through spanflow in a test namespace
+demo: setup build ## walk the NetFlow lecture (IP key, 7-tuple, bidirectional, application, aggregate) live in test namespaces
 	@scripts/demo.sh
 
 .PHONY: lint
