@@ -236,7 +236,11 @@ cmd ping 198.18.0.2; run_ping
 stop
 echo "   main active flow table:"
 table full "$tmp/flows.json"
-sleep 0.3 # the last datagrams reach the collector
+for _ in $(seq 20); do # the last datagrams reach the collector
+	grep -q '"version":8' "$tmp/collect.json" && break
+	sleep 0.1
+done
+sleep 0.2
 echo "   source/destination IP aggregate, as the collector received it (each row sums the flows above between"
 echo "   that source and destination; this v8 scheme has no flow count field):"
 table agg "$tmp/collect.json"
