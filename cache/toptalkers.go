@@ -53,6 +53,12 @@ func (b SortBy) String() string {
 // MarshalText names the order in JSON.
 func (b SortBy) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote.
+func (b *SortBy) UnmarshalText(text []byte) (err error) {
+	*b, err = ParseSortBy(string(text))
+	return err
+}
+
 // AppLabel is what the classifier says so far of a flow in the table.
 type AppLabel struct {
 	ID     app.ID

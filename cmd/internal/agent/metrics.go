@@ -90,14 +90,19 @@ func (d *Agent) Collect(ch chan<- prometheus.Metric) {
 			counter(descSendErr, n, s.Name, reason)
 		}
 	}
-	if d.pipe.apps != nil {
-		d.collectApps(counter, ch)
-	}
+	d.collectApps(ch)
 	d.harvestHist.Collect(ch)
 }
 
-// collectApps reads the per-application tally and the classifier.
-func (d *Agent) collectApps(counter func(*prometheus.Desc, uint64, ...string), ch chan<- prometheus.Metric) {
+// collectApps reads the per-application tally and the classifier: no
+// series while classification is off.
+func (d *Agent) collectApps(ch chan<- prometheus.Metric) {
+	if d.pipe.apps == nil {
+		return
+	}
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
 	var payload, guess, protocol, unknown uint64
 	for _, r := range d.pipe.tally.Snapshot(0) {
 		counter(descAppFlows, r.Flows, r.Name)
