@@ -17,7 +17,7 @@
 # v8 export on loopback. IPv6 is off in the namespaces so that the tables
 # hold only what the slides do (no neighbour discovery or MLD). Uses only
 # 198.18.0.0/15; every process, namespace and file it makes is removed on
-# exit, also when interrupted. About half a minute.
+# exit, also when interrupted. About 20 seconds.
 set -euo pipefail
 [[ "${1:-}" == "-h" ]] && { echo "usage: scripts/demo.sh   (needs root; run 'make demo')"; exit 0; }
 [[ $(id -u) -eq 0 ]] || { echo "demo.sh: needs root (network namespaces and XDP)" >&2; exit 1; }
