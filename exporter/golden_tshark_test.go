@@ -584,7 +584,7 @@ var tplFlows = [4]tplFlow{
 		src: "198.18.0.10", dst: "198.19.1.20", nexthop: "198.18.0.1", sport: "51514", dport: "443",
 		v9ICMP: "icmp_type_code_ipv4=0x0000", ipfixICMP: "icmp_type_code_ipv4=0x0000",
 		in: "2", out: "3", srcAS: "64500", dstAS: "64501", vlan: "100", proto: "6", tos: "0x10", flags: "0x1b",
-		srcMask: "24", dstMask: "16", version: "4", reason: "3", appEngine: "3", appSelector: "00:01:bb",
+		srcMask: "24", dstMask: "16", version: "4", reason: "3", appEngine: "3", appSelector: "00:00:01:bb",
 	},
 	{ // IPv6 UDP, one packet 15 s before export, idle timeout, applicationId 3:53.
 		v6: true, octets: "81", packets: "1", v9Start: "3585.000000000", v9End: "3585.000000000",
@@ -592,7 +592,7 @@ var tplFlows = [4]tplFlow{
 		src: "2001:db8::10", dst: "2001:db8:1::53", nexthop: "::", sport: "40000", dport: "53",
 		v9ICMP: "icmp_type_code_ipv4=0x0000", ipfixICMP: "icmp_ipv6_type=0 icmp_ipv6_code=0",
 		in: "2", out: "0", srcAS: "0", dstAS: "0", vlan: "0", proto: "17", tos: "0x00", flags: "0x00",
-		srcMask: "48", dstMask: "64", version: "6", reason: "1", appEngine: "3", appSelector: "00:00:35",
+		srcMask: "48", dstMask: "64", version: "6", reason: "1", appEngine: "3", appSelector: "00:00:00:35",
 	},
 	{ // IPv4 TCP biflow: forward 30 min to 2 ms before export, reverse 10 ms later to 1 ms before; active timeout.
 		bi: true, octets: "900", packets: "10", revOctets: "12000", revPackets: "8",
@@ -602,7 +602,7 @@ var tplFlows = [4]tplFlow{
 		src: "198.18.0.11", dst: "198.19.0.80", nexthop: "0.0.0.0", sport: "33000", dport: "80",
 		v9ICMP: "icmp_type_code_ipv4=0x0000", ipfixICMP: "icmp_type_code_ipv4=0x0000",
 		in: "2", out: "3", srcAS: "0", dstAS: "0", vlan: "0", proto: "6", tos: "0x00", flags: "0x1a", revFlags: "0x12",
-		srcMask: "0", dstMask: "0", version: "4", reason: "2", appEngine: "3", appSelector: "00:00:50",
+		srcMask: "0", dstMask: "0", version: "4", reason: "2", appEngine: "3", appSelector: "00:00:00:50",
 	},
 	{ // ICMPv6 echo request (type 128, code 0, kept as destination port 128<<8) biflow, forced end, no applicationId.
 		v6: true, bi: true, octets: "312", packets: "3", revOctets: "312", revPackets: "3",
@@ -612,7 +612,7 @@ var tplFlows = [4]tplFlow{
 		src: "2001:db8::11", dst: "2001:db8:2::1", nexthop: "2001:db8::1", sport: "0", dport: "32768",
 		v9ICMP: "icmp_type_code_ipv4=0x8000", ipfixICMP: "icmp_ipv6_type=128 icmp_ipv6_code=0",
 		in: "4", out: "0", srcAS: "0", dstAS: "0", vlan: "0", proto: "58", tos: "0x00", flags: "0x00", revFlags: "0x00",
-		srcMask: "0", dstMask: "0", version: "6", reason: "4", appEngine: "0", appSelector: "00:00:00",
+		srcMask: "0", dstMask: "0", version: "6", reason: "4", appEngine: "0", appSelector: "00:00:00:00",
 	},
 }
 
@@ -645,7 +645,9 @@ func (f tplFlow) leaves(ipfix, app bool) []string {
 	}
 	b = append(b, "srcmask"+v6+"="+f.srcMask, "dstmask"+v6+"="+f.dstMask, "ip_version="+f.version,
 		"direction=0", "flow_end_reason="+f.reason)
-	if app {
+	if app && ipfix { // variable-length: tshark shows the length, 5
+		b = append(b, "appl_id.classification_engine_id="+f.appEngine, "string_len_short=5", "appl_id.selector_id="+f.appSelector)
+	} else if app {
 		b = append(b, "appl_id.classification_engine_id="+f.appEngine, "appl_id.selector_id="+f.appSelector)
 	}
 	if ipfix && f.bi {
@@ -695,8 +697,10 @@ func flowTemplate(ipfix, v6, bi, app bool) []string {
 		f = append(f, "9/1", "13/1")
 	}
 	f = append(f, "60/1", "61/1", "136/1")
-	if app {
-		f = append(f, "95/4")
+	if app && ipfix {
+		f = append(f, "95/65535") // variable-length
+	} else if app {
+		f = append(f, "95/5")
 	}
 	if ipfix && bi {
 		f = append(f, "29305:1/8", "29305:2/8", "29305:152/8", "29305:153/8", "29305:6/1")
@@ -768,14 +772,15 @@ func (g tplGolden) templates() map[string][]string {
 	// interface names (10, IF_NAME 82, IF_DESC 83) and application names
 	// (95, APPLICATION_NAME 96, APPLICATION_DESC 94). v9 scopes are
 	// System (1); IPFIX scopes observationDomainId (149), selectorId,
-	// ingressInterface, applicationId.
+	// ingressInterface, observationDomainId; applicationId 95 is 5 bytes
+	// (engine, 4-byte selector), variable-length in IPFIX flow records.
 	if g.ipfix {
 		m["260"] = templateLeaves(true, "149/4", []string{"34/4", "35/1"})
 		m["261"] = templateLeaves(true, "302/8", []string{"304/2", "305/4", "306/4", "309/4", "310/4"})
 		m["262"] = templateLeaves(true, "149/4", []string{"34/4"})
 		if g.names {
 			m["263"] = templateLeaves(true, "10/4", []string{"82/32", "83/64"})
-			m["264"] = templateLeaves(true, "95/4", []string{"96/32", "94/64"})
+			m["264"] = templateLeaves(true, "149/4", []string{"95/5", "96/32", "94/64"})
 		}
 	} else {
 		m["260"] = templateLeaves(false, "1/4", []string{"34/4", "35/1"})
@@ -783,7 +788,7 @@ func (g tplGolden) templates() map[string][]string {
 		m["262"] = templateLeaves(false, "1/4", []string{"34/4"})
 		if g.names {
 			m["263"] = templateLeaves(false, "1/4", []string{"10/4", "82/32", "83/64"})
-			m["264"] = templateLeaves(false, "1/4", []string{"95/4", "96/32", "94/64"})
+			m["264"] = templateLeaves(false, "1/4", []string{"95/5", "96/32", "94/64"})
 		}
 	}
 	return m
@@ -819,7 +824,11 @@ func (g tplGolden) options() map[string][][]string {
 			leaves(scope + "inputint=2 if_name=eth0 if_descr=SPAN~from~sw1~Gi0/1"),
 			leaves(scope + "inputint=3 if_name=eth1 if_descr=uplink"),
 		}
-		m["264"] = [][]string{leaves(scope + "appl_id.classification_engine_id=3 appl_id.selector_id=00:01:bb appl_name=https appl_desc=HTTP~over~TLS")}
+		appScope := scope
+		if g.ipfix {
+			appScope = fmt.Sprintf("od_id=%d ", g.domain)
+		}
+		m["264"] = [][]string{leaves(appScope + "appl_id.classification_engine_id=3 appl_id.selector_id=00:00:01:bb appl_name=https appl_desc=HTTP~over~TLS")}
 	}
 	return m
 }

@@ -116,7 +116,7 @@ func v9FlowFields(v6, bi, app bool) []field {
 		field{ie.FlowEndReason, 1, 0, ie.KindEndReason},
 	)
 	if app {
-		f = append(f, field{ie.AppID, 4, 0, ie.KindAppID})
+		f = append(f, field{ie.AppID, ie.AppIDLen, 0, ie.KindAppID})
 	}
 	return f
 }
@@ -158,7 +158,11 @@ func ipfixFlowFields(v6, bi, app bool) []field {
 		field{ie.FlowEndReason, 1, 0, ie.KindEndReason},
 	)
 	if app {
-		f = append(f, field{ie.AppID, 4, 0, ie.KindAppID})
+		// Variable-length (RFC 7011 §7), always AppIDLen bytes: nfdump
+		// 1.7.1 reads a fixed-length IPFIX applicationId as a number and
+		// stores it byte-swapped, but copies a variable-length one as the
+		// octet array it is; pmacct and Wireshark read either.
+		f = append(f, field{ie.AppID, ie.VarLen, 0, ie.KindAppID})
 	}
 	if bi {
 		f = append(f,
@@ -197,9 +201,19 @@ func maskFields(v6 bool) []field {
 func recordLen(fields []field) int {
 	n := 0
 	for _, f := range fields {
-		n += int(f.length)
+		n += f.wireLen()
 	}
 	return n
+}
+
+// wireLen is the bytes a field takes in a data record. The one
+// variable-length field spanflow writes, applicationId, always holds
+// AppIDLen bytes after its 1-byte length prefix, so records stay fixed.
+func (f field) wireLen() int {
+	if f.length == ie.VarLen {
+		return 1 + ie.AppIDLen
+	}
+	return int(f.length)
 }
 
 // timeRef is what relative time fields are measured against.
@@ -231,7 +245,7 @@ func unixMs(at time.Time) uint64 {
 func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 	for i := range fields {
 		f := &fields[i]
-		n := int(f.length)
+		n := f.wireLen()
 		switch f.kind {
 		case ie.KindBytes:
 			binary.BigEndian.PutUint64(b, r.Bytes)
@@ -314,7 +328,12 @@ func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 		case ie.KindEndReason:
 			b[0] = uint8(r.EndReason)
 		case ie.KindAppID:
-			binary.BigEndian.PutUint32(b, r.AppID)
+			if f.length == ie.VarLen {
+				b[0] = ie.AppIDLen
+				ie.PutAppID(b[1:], r.AppID)
+			} else {
+				ie.PutAppID(b, r.AppID)
+			}
 		default:
 			clear(b[:n])
 		}

@@ -317,7 +317,7 @@ func compareTshark(version uint16, e Encoder, s Settings, r *cache.Record, f map
 	if e.(interface{ hasAppID() bool }).hasAppID() {
 		want["cflow.appl_id.classification_engine_id"] = fmt.Sprint(w.AppID >> 24)
 		sel := w.AppID & 0xffffff
-		want["cflow.appl_id.selector_id"] = fmt.Sprintf("%02x:%02x:%02x", sel>>16, sel>>8&0xff, sel&0xff)
+		want["cflow.appl_id.selector_id"] = fmt.Sprintf("00:%02x:%02x:%02x", sel>>16, sel>>8&0xff, sel&0xff) // 4-byte selector
 	}
 	var errs []string
 	for k, v := range want {
@@ -455,7 +455,7 @@ func TestNfdumpDecodesTemplateEncoders(t *testing.T) {
 			}
 		}
 		if cc.o.AppID {
-			checkNfdumpAppIDs(t, ek.version, file, cc.recs)
+			checkNfdumpAppIDs(t, file, cc.recs, cc.o.Applications)
 		}
 	})
 }
@@ -542,29 +542,30 @@ func runNfdump(t *testing.T, file string, args ...string) []byte {
 	return out
 }
 
-// checkNfdumpAppIDs compares the applicationIds nfdump's raw output shows
-// (its JSON has none) as "<engine>..<selector>". v9 is right. Quirk: from
-// IPFIX nfdump 1.7 stores the 4-byte RFC 6759 value byte-swapped, so
-// engine 3 (IANA-L4) selector 443, on the wire 03 00 01 bb, shows as
-// 187..65539 (engine 0xbb, selector 01 00 03).
-func checkNfdumpAppIDs(t *testing.T, version uint16, file string, recs []cache.Record) {
+// checkNfdumpAppIDs compares the applicationIds nfdump shows (its JSON has
+// none) as "<engine>..<selector>" (%nbid), and their names (%nbnam,
+// "name/description" from the application options, "<no info>" for an id
+// the table does not name), with what was sent.
+func checkNfdumpAppIDs(t *testing.T, file string, recs []cache.Record, apps []ie.Application) {
 	t.Helper()
-	out := runNfdump(t, file, "-o", "raw")
-	got := regexp.MustCompile(`app ID\s+=\s+(\S+?):?\s`).FindAllStringSubmatch(string(out), -1)
-	if len(got) != len(recs) {
-		t.Fatalf("nfdump raw output has %d app IDs, want %d", len(got), len(recs))
+	out := runNfdump(t, file, "-q", "-o", "fmt:%nbid|%nbnam")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(recs) {
+		t.Fatalf("nfdump printed %d app IDs, want %d:\n%s", len(lines), len(recs), out)
+	}
+	names := map[uint32]string{}
+	for _, a := range apps {
+		names[a.ID] = a.Name + "/" + a.Description
 	}
 	for i, r := range recs {
 		id := r.AppID
-		if version == 10 {
-			id = id>>24 | id>>8&0xff00 | id<<8&0xff0000 | id<<24
+		name, ok := names[id]
+		if !ok {
+			name = "<no info>"
 		}
-		if id>>24 == 20 {
-			continue // engine 20 (PANA-L7-PEN) prints a PEN: not comparable
-		}
-		want := fmt.Sprintf("%d..%d", id>>24, id&0xffffff)
-		if got[i][1] != want {
-			t.Errorf("record %d: nfdump app ID %s, want %s (applicationId %#08x)", i, got[i][1], want, id)
+		want := fmt.Sprintf("%d..%d|%s", id>>24, id&0xffffff, name)
+		if got := strings.TrimSpace(lines[i]); got != want {
+			t.Errorf("record %d: nfdump shows app %q, want %q (applicationId %#08x)", i, got, want, id)
 		}
 	}
 }

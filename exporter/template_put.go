@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/exporter/ie"
 )
 
 // putV9 and putIPFIX are the hot path: straight-line writers of the flow
@@ -33,8 +34,10 @@ func putV9(b []byte, r *cache.Record, ref timeRef, v6, bi, app bool) {
 	b[o] = r.Proto
 	b[o+1] = r.ToS
 	b[o+2] = flags
-	o = putTail(b, o+3, r, v6, app)
-	_ = o
+	o = putTail(b, o+3, r, v6)
+	if app {
+		ie.PutAppID(b[o:], r.AppID)
+	}
 }
 
 func putIPFIX(b []byte, r *cache.Record, v6, bi, app bool) {
@@ -49,7 +52,12 @@ func putIPFIX(b []byte, r *cache.Record, v6, bi, app bool) {
 	b[o] = r.TCPFlags
 	b[o+1] = r.Proto
 	b[o+2] = r.ToS
-	o = putTail(b, o+3, r, v6, app)
+	o = putTail(b, o+3, r, v6)
+	if app { // variable-length: the length, then the value
+		b[o] = ie.AppIDLen
+		ie.PutAppID(b[o+1:], r.AppID)
+		o += 1 + ie.AppIDLen
+	}
 	if bi {
 		be.PutUint64(b[o:], r.RevBytes)
 		be.PutUint64(b[o+8:], r.RevPackets)
@@ -97,9 +105,8 @@ func putRouting(b []byte, o int, r *cache.Record) int {
 	return o + 18
 }
 
-// putTail writes masks, IP version, direction, end reason and
-// applicationId.
-func putTail(b []byte, o int, r *cache.Record, v6, app bool) int {
+// putTail writes masks, IP version, direction and end reason.
+func putTail(b []byte, o int, r *cache.Record, v6 bool) int {
 	b[o] = r.SrcMask
 	b[o+1] = r.DstMask
 	b[o+2] = 4
@@ -108,10 +115,5 @@ func putTail(b []byte, o int, r *cache.Record, v6, app bool) int {
 	}
 	b[o+3] = 0 // ingress
 	b[o+4] = uint8(r.EndReason)
-	o += 5
-	if app {
-		binary.BigEndian.PutUint32(b[o:], r.AppID)
-		o += 4
-	}
-	return o
+	return o + 5
 }

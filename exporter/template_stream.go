@@ -37,7 +37,7 @@ type item struct {
 	setID uint16 // set (flowset) it belongs in
 	data  []byte // the record's bytes
 	isTpl bool   // template or options template record
-	alone bool   // needs a set of its own (v9 options templates)
+	alone bool   // needs a set of its own (v9 options templates, IPFIX application records)
 }
 
 // flowTmpl is one flow template: its fields and its template record.
@@ -234,18 +234,37 @@ func (st *stream) optionItems(id uint16, s Settings, o TemplateOptions) []item {
 		}
 	}
 	id++
-	if st.ipfix {
-		scope = []field{{ie.AppID, 4, 0, ie.KindIgnore}}
-	}
 	if len(o.Applications) > 0 {
-		fields := []field{{ie.AppName, ie.AppNameLen, 0, ie.KindIgnore}, {ie.AppDesc, ie.AppDescLen, 0, ie.KindIgnore}}
-		if !st.ipfix {
-			fields = append([]field{{ie.AppID, 4, 0, ie.KindIgnore}}, fields...)
-		}
-		items = append(items, st.templateItem(id, scope, fields))
-		for _, app := range o.Applications {
-			items = append(items, item{setID: id, data: st.namedRecord(app.ID, app.Name, app.Description)})
-		}
+		items = append(items, st.applicationItems(id, o.Applications)...)
+	}
+	return items
+}
+
+// applicationItems is the application name table: an options template
+// scoped, like NBAR's, to the whole exporter (v9 System, IPFIX
+// observationDomainId) with applicationId 95, APPLICATION_NAME 96 and
+// APPLICATION_DESC 94 as fields, and one record per application. nfdump
+// 1.7.1 finds the id only among the non-scope fields, and from IPFIX steps
+// through an options set as if records had no scope, so in IPFIX each
+// record goes in a set of its own (a valid layout it reads right).
+func (st *stream) applicationItems(id uint16, apps []ie.Application) []item {
+	scope := []field{{ie.ScopeSystem, 4, 0, ie.KindIgnore}}
+	if st.ipfix {
+		scope = []field{{ie.ObsDomainID, 4, 0, ie.KindIgnore}}
+	}
+	fields := []field{
+		{ie.AppID, ie.AppIDLen, 0, ie.KindIgnore},
+		{ie.AppName, ie.AppNameLen, 0, ie.KindIgnore},
+		{ie.AppDesc, ie.AppDescLen, 0, ie.KindIgnore},
+	}
+	items := []item{st.templateItem(id, scope, fields)}
+	for _, app := range apps {
+		b := make([]byte, 4+recordLen(fields))
+		binary.BigEndian.PutUint32(b, st.sourceID)
+		ie.PutAppID(b[4:], app.ID)
+		putString(b[4+ie.AppIDLen:4+ie.AppIDLen+ie.AppNameLen], app.Name)
+		putString(b[4+ie.AppIDLen+ie.AppNameLen:], app.Description)
+		items = append(items, item{setID: id, data: b, alone: st.ipfix})
 	}
 	return items
 }

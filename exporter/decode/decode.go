@@ -579,7 +579,7 @@ func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
 	case ie.KindEndReason:
 		r.EndReason = cache.EndReason(u)
 	case ie.KindAppID:
-		r.AppID = uint32(u)
+		r.AppID = ie.ParseAppID(v)
 	}
 }
 
@@ -643,7 +643,7 @@ func (o *optionValues) set(f *decField, v []byte, v9 bool) {
 	case f.id == ie.IfDesc:
 		o.desc = cString(v)
 	case f.id == ie.AppID:
-		o.appID, o.hasApp = uint32(u), true
+		o.appID, o.hasApp = ie.ParseAppID(v), true
 	case f.id == ie.AppName:
 		o.appName = cString(v)
 	case f.id == ie.AppDesc:

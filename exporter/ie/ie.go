@@ -1,6 +1,10 @@
 package ie
 
-import "github.com/spanflow/spanflow/cache"
+import (
+	"encoding/binary"
+
+	"github.com/spanflow/spanflow/cache"
+)
 
 // Information element numbers used by the v9 and IPFIX encoders and read by
 // the Decoder. Below 128 the NetFlow v9 field types (RFC 3954 §8) and the
@@ -167,6 +171,33 @@ type Interface struct {
 	Index       uint32
 	Name        string
 	Description string
+}
+
+// AppIDLen is the length spanflow gives applicationId on the wire: the
+// RFC 6759 classification engine id (1 byte) and a 4-byte selector id.
+// RFC 6759 leaves the selector's length to the field length; pmacct 1.7
+// reads applicationId only when it is 2, 3 or 5 bytes long, so the 3-byte
+// selector of the 4-byte form (cache.Record.AppID) goes out as 4 bytes.
+const AppIDLen = 5
+
+// PutAppID writes id (engine<<24 | selector, cache.Record.AppID's form) as
+// AppIDLen bytes: the engine, then the selector as a 4-byte number.
+func PutAppID(b []byte, id uint32) {
+	b[0] = byte(id >> 24)
+	binary.BigEndian.PutUint32(b[1:], id&0xffffff)
+}
+
+// ParseAppID reads an applicationId of any length back into the 4-byte
+// form: the engine byte, then the selector's low 3 bytes.
+func ParseAppID(v []byte) uint32 {
+	if len(v) == 0 {
+		return 0
+	}
+	var sel uint32
+	for _, c := range v[1:] {
+		sel = sel<<8 | uint32(c)
+	}
+	return uint32(v[0])<<24 | sel&0xffffff
 }
 
 // Application maps an applicationId (RFC 6759) to a name, for the
