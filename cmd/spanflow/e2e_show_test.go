@@ -99,8 +99,11 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		out, apps := e2eSplitApplications(out)
 		compareWithExpected(t, filepath.Join("testdata", "e2e", show.file), []byte(e2eNormalise(out)))
+		e2eCheckApplicationText(t, show.args, apps)
 	}
+	e2eCheckApplicationViews(t, d, len(c.Flows)-ended, ended)
 
 	// show stats --json: the datapath accounted every frame, nothing else.
 	st := d.stats(t)
@@ -196,6 +199,107 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	f := e2eFields{inIf: true, vlan: true, flags: true}
 	if diff := e2eDiff(e2eTruth(c, f), e2eCollected(recs, f)); diff != "" {
 		t.Errorf("spanflow collect's totals differ from the ground truth:\n%s\n%s", diff, colLog)
+	}
+}
+
+// e2eSplitApplications takes what application classification adds to
+// `show cache` and `show top-talkers` — the application table (or the
+// line saying there is none), the Application column — out of the
+// router's view the golden files hold, so that they hold whether or not
+// the live daemon classifies. apps has the application table's lines, or
+// the column's values (header first).
+func e2eSplitApplications(out string) (router string, apps []string) {
+	for _, mark := range []string{"\nApplications of the exported flows", "\nNo application table"} {
+		if i := strings.Index(out, mark); i >= 0 {
+			return out[:i], strings.Split(strings.TrimSpace(out[i:]), "\n")
+		}
+	}
+	lines := strings.SplitAfter(out, "\n")
+	if !strings.HasSuffix(lines[0], " Application\n") {
+		return out, nil
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if strings.Contains(l, "top talkers shown") || l == "" {
+			b.WriteString(l)
+			continue
+		}
+		i := strings.LastIndexByte(strings.TrimSuffix(l, "\n"), ' ')
+		apps = append(apps, strings.TrimSpace(l[i:]))
+		b.WriteString(strings.TrimRight(l[:i], " ") + "\n")
+	}
+	return b.String(), apps
+}
+
+// e2eCheckApplicationText checks what e2eSplitApplications took out: the
+// known capture's flows still in the table are a UDP flow to port 514
+// (Syslog, a guess unless the payload says so), ICMP and ICMPv6 (by
+// protocol) and TCP to 9090 (whatever its payload is).
+func e2eCheckApplicationText(t *testing.T, show string, apps []string) {
+	t.Helper()
+	switch {
+	case strings.HasPrefix(show, "cache"):
+		if len(apps) == 0 || apps[0] != "No application table: application classification is off." && !strings.HasPrefix(apps[len(apps)-1], "Total:") {
+			t.Errorf("show cache: no application table nor a line saying classification is off: %q", apps)
+		}
+	case strings.HasPrefix(show, "top-talkers") && apps != nil:
+		if apps[0] != "Application" {
+			t.Errorf("show %s: Application column header %q", show, apps[0])
+		}
+		for _, a := range apps[1:] {
+			switch a {
+			case "Syslog", "Syslog?", "ICMP", "ICMPV6", "-", "HTTP", "HTTP?":
+			default:
+				t.Errorf("show %s: application %q; the capture's flows are Syslog, ICMP, ICMPV6 and TCP to 9090", show, a)
+			}
+		}
+	}
+}
+
+// e2eCheckApplicationViews checks `show applications` and the application
+// filter of top-talkers against the capture: every flow still in the
+// table is active under some application, the ended ones are counted as
+// exported flows. With classification off (the live daemon does not
+// classify yet), both say so.
+func e2eCheckApplicationViews(t *testing.T, d *e2eDaemon, active, ended int) {
+	t.Helper()
+	var v struct {
+		Classifying  bool
+		Applications []struct {
+			Name                                      string
+			Flows, Packets, Bytes, Payload, PortGuess uint64
+			Active                                    int
+		}
+	}
+	d.showJSON(t, &v, "applications")
+	out, err := d.show("applications")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syslog, err := d.show("top-talkers", "--app", "syslog")
+	if !v.Classifying {
+		if v.Applications != nil || out != "Application classification is off: no applications to show.\n" {
+			t.Errorf("show applications with classification off: %+v\n%s", v, out)
+		}
+		if err == nil || !strings.Contains(err.Error(), "classification is off") {
+			t.Errorf("show top-talkers --app syslog with classification off: %v %q; want an error saying so", err, syslog)
+		}
+		return
+	}
+	var flows uint64
+	var inTable int
+	for _, a := range v.Applications {
+		flows += a.Flows
+		inTable += a.Active
+		if a.Payload+a.PortGuess > a.Flows {
+			t.Errorf("show applications: %s has %d flows, %d by payload and %d guessed", a.Name, a.Flows, a.Payload, a.PortGuess)
+		}
+	}
+	if inTable != active || flows != uint64(ended) || !strings.Contains(out, "\nTotal: ") {
+		t.Errorf("show applications: %d flows active, %d exported; want %d and %d (one-way flows)\n%s", inTable, flows, active, ended, out)
+	}
+	if err != nil || !strings.Contains(syslog, "flows matched (application Syslog)") || strings.Contains(syslog, " 06 ") {
+		t.Errorf("show top-talkers --app syslog: %v\n%s", err, syslog)
 	}
 }
 
