@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,9 +103,20 @@ func writeAppRow(b *strings.Builder, r cache.AppStats) {
 		if i == serversShownText {
 			break
 		}
-		servers = append(servers, fmt.Sprintf("%s (%d)", s.Name, s.Flows))
+		servers = append(servers, fmt.Sprintf("%s (%d)", serverText(s.Name), s.Flows))
 	}
 	line := fmt.Sprintf("%-21s%9d%9d%9d%12d%15d%8d  %s", r.Name, r.Flows, r.Payload, r.PortGuess, r.Packets, r.Bytes, r.Active, strings.Join(servers, ", "))
 	b.WriteString(strings.TrimRight(line, " "))
 	b.WriteByte('\n')
+}
+
+// serverText is a server name as the text view prints it: quoted unless
+// plain printable ASCII, since it comes off the wire.
+func serverText(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] <= ' ' || name[i] > '~' || name[i] == '"' {
+			return strconv.Quote(name)
+		}
+	}
+	return name
 }

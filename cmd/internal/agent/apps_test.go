@@ -245,3 +245,11 @@ spanflow_classifier_conversations 2
 		t.Errorf("%d application series with classification off, want none", n)
 	}
 }
+
+func TestServerTextQuotesWhatIsNotPlain(t *testing.T) {
+	for in, want := range map[string]string{"www.example": "www.example", "a b": `"a b"`, "x\x1b[2J": `"x\x1b[2J"`} {
+		if got := serverText(in); got != want {
+			t.Errorf("serverText(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
