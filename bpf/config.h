@@ -16,3 +16,9 @@ volatile const __u32 cfg_action = XDP_PASS;         /* XDP_PASS or XDP_DROP */
  * last tick, 1/CONFIG_HZ resolution), half the hot path's cost; 0: the
  * precise bpf_ktime_get_ns. Both count from the same origin. */
 volatile const __u32 cfg_coarse_clock = 0;
+/* 1: sample the payload heads of TCP and UDP flows into app_samples for
+ * the application classifier; 0: no sampling code runs at all. */
+volatile const __u32 cfg_classify = 0;
+/* Payload packets per direction handed out at most (classify.Budget). */
+volatile const __u32 cfg_app_budget_tcp = 4;
+volatile const __u32 cfg_app_budget_udp = 4;

@@ -32,9 +32,56 @@ struct flow_value {
 	__u64 first_ns; /* CLOCK_MONOTONIC (coarse if cfg_coarse_clock) of the first packet on this CPU */
 	__u64 last_ns;  /* same clock, of the last packet on this CPU */
 	__u8 tcp_flags; /* OR of the TCP flag byte (CWR..FIN) */
-	__u8 _pad[7];
+	__u8 app;       /* enum app_step of this CPU's copy: whether packets still go to app_state */
+	__u8 _pad[6];
 };
 _Static_assert(sizeof(struct flow_value) == 40, "flow_value must stay 40 bytes");
+
+/* app_step: where a flow's copy in the active slot stands with payload
+ * sampling (cfg_classify). It caches the answer of app_state on this CPU
+ * for this slot, so that a classified flow costs one byte test per packet;
+ * app_state itself outlives the slot flip. */
+enum app_step {
+	APP_LOOKUP = 0,   /* not asked yet on this CPU in this slot: look up app_state */
+	APP_SAMPLING = 1, /* payload packets still go to app_state */
+	APP_DONE = 2,     /* verdict reached, budget spent or not TCP/UDP: nothing more */
+};
+
+/* app_state: the sampling state of one direction of a flow, shared by all
+ * CPUs and slots. Created by xdp_flow at the direction's first packet;
+ * done set by user space when the conversation has its verdict; deleted by
+ * user space when the conversation is forgotten (or evicted, LRU). */
+struct app_state {
+	__u32 sampled; /* payload packets of this direction handed out (atomic) */
+	__u32 done;    /* 1: user space needs no more */
+};
+
+/* APP_HEAD_SIZE is the most payload bytes a sample carries: the
+ * classifier's HeadSize (probe/classify), where its reasons are given. */
+#define APP_HEAD_SIZE 512
+
+/* app_sample_flags */
+enum app_sample_flag {
+	APP_FIRST = 1, /* the first packet of this direction the datapath saw */
+};
+
+/* app_note: a sample's header; alone (head_len 0) it tells user space a
+ * direction began without payload (a TCP SYN), so it knows which end
+ * initiated the conversation. */
+struct app_note {
+	struct flow_key key; /* as accounted (masked by cfg_key_fields) */
+	__u32 payload_len;   /* transport payload length on the wire */
+	__u16 head_len;      /* bytes of head that follow (≤ APP_HEAD_SIZE) */
+	__u8 flags;          /* app_sample_flag bits */
+	__u8 _pad;
+};
+_Static_assert(sizeof(struct app_note) == 56, "app_note must stay 56 bytes");
+
+/* app_sample: one payload head handed to user space through app_samples. */
+struct app_sample {
+	struct app_note note;
+	__u8 head[APP_HEAD_SIZE];
+};
 
 /* stat_reason: every packet lands in exactly one outcome from
  * STAT_ACCOUNTED to STAT_MAP_FULL. Reasons after STAT_OUTCOMES are
@@ -49,12 +96,16 @@ enum stat_reason {
 	STAT_MAP_FULL = 6,    /* the active flow slot had no room for a new flow */
 	STAT_OUTCOMES = 7,
 	STAT_NO_L4 = 7, /* informational: accounted, but the transport header was cut off (ports 0) */
-	STAT_MAX = 8,
+	STAT_APP_SAMPLED = 8, /* informational: accounted, and its head (or note) went to user space */
+	STAT_APP_DROPPED = 9, /* informational: accounted, but app_samples had no room for its sample */
+	STAT_MAX = 10,
 };
 
 /* stat_value: per-CPU counters of one reason. bytes is the IP total
  * length for STAT_ACCOUNTED, STAT_MAP_FULL and STAT_NO_L4 (what NetFlow
- * would have counted) and the frame length for every other reason. */
+ * would have counted), the head bytes handed out for STAT_APP_SAMPLED,
+ * the payload length for STAT_APP_DROPPED, and the frame length for
+ * every other reason. */
 struct stat_value {
 	__u64 packets;
 	__u64 bytes;

@@ -46,3 +46,26 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } sample_count SEC(".maps");
+
+/* app_state: flow_key (one direction) → struct app_state, while payload
+ * sampling goes on for it (cfg_classify). LRU: a direction evicted before
+ * its verdict only starts sampling again. max_entries is set at load time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key);
+	__type(value, struct app_state);
+} app_state SEC(".maps");
+
+/* app_samples: the ring buffer of struct app_sample and app_note records,
+ * read by probe.SampleReader. Size set at load time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} app_samples SEC(".maps");
+
+/* Unused: they make the compiler emit the BTF bpf2go builds the Go
+ * mirrors of a sample, app_step and app_sample_flag from. */
+const struct app_sample *unused_app_sample __attribute__((unused));
+const enum app_step *unused_app_step __attribute__((unused));
+const enum app_sample_flag *unused_app_sample_flag __attribute__((unused));

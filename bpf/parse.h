@@ -13,6 +13,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "config.h"
 #include "flow.h"
 
 #define MAX_VLAN_TAGS 2
@@ -30,6 +31,14 @@ struct packet {
 	__u64 ip_bytes;  /* IPv4 total length, IPv6 40 + payload (or jumbo) length */
 	__u8 tcp_flags;  /* TCP flag byte, 0 for other protocols */
 	__u8 no_l4;      /* the transport header was cut off */
+	/* With cfg_classify, for TCP and UDP: the transport payload's length
+	 * inside the IP packet (0: none, or the header is cut or overlong) and
+	 * its offset in the frame, as probe.ParseFramePayload says. Scalars,
+	 * not a packet pointer: one that differs on every parse path would
+	 * keep the verifier from merging the paths after it. */
+	__u32 payload_len;
+	__u32 payload_off;
+	void *frame; /* the frame's start (ctx->data), set before parsing */
 };
 
 struct vlan_tag {
@@ -125,6 +134,30 @@ static __always_inline int parse_l2(void **pos, void *end, struct flow_key *key,
 	return STAT_ACCOUNTED;
 }
 
+/* locate_payload finds the TCP or UDP payload of the header at l4, of
+ * which avail bytes lie inside the IP payload. */
+static __always_inline void locate_payload(__u8 *l4, void *end, __u32 avail, __u8 proto,
+					   struct packet *pkt)
+{
+	__u32 hlen;
+
+	if (proto == IPPROTO_UDP) {
+		hlen = 8;
+	} else if (proto == IPPROTO_TCP) {
+		if (avail < 13 || (void *)(l4 + 13) > end)
+			return;
+		hlen = (l4[12] >> 4) * 4;
+		if (hlen < 20)
+			return;
+	} else {
+		return;
+	}
+	if (hlen >= avail)
+		return;
+	pkt->payload_len = avail - hlen;
+	pkt->payload_off = (void *)l4 + hlen - pkt->frame;
+}
+
 /* parse_l4 reads ports (and TCP flags) of the transport header at p, of
  * which avail bytes lie inside the IP payload. A header that is cut off
  * leaves the ports 0 and sets pkt->no_l4; it never fails the packet. */
@@ -148,6 +181,8 @@ static __always_inline void parse_l4(void *p, void *end, __u32 avail, struct flo
 		key->dst_port = ((__u16)l4[2] << 8) | l4[3];
 		if (key->proto == IPPROTO_TCP && avail >= 14 && (void *)(l4 + 14) <= end)
 			pkt->tcp_flags = l4[13];
+		if (cfg_classify)
+			locate_payload(l4, end, avail, key->proto, pkt);
 		return;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:

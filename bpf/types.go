@@ -15,6 +15,8 @@ type (
 	StatReason = xdpStatReason
 	KeyField   = xdpKeyField
 	SampleMode = xdpSampleMode
+	AppSample  = xdpAppSample
+	AppState   = xdpAppState
 )
 
 // Outcomes and informational reasons of the stats map.
@@ -28,6 +30,8 @@ const (
 	StatMapFull     = xdpStatReasonSTAT_MAP_FULL
 	StatOutcomes    = xdpStatReasonSTAT_OUTCOMES
 	StatNoL4        = xdpStatReasonSTAT_NO_L4
+	StatAppSampled  = xdpStatReasonSTAT_APP_SAMPLED
+	StatAppDropped  = xdpStatReasonSTAT_APP_DROPPED
 	StatMax         = xdpStatReasonSTAT_MAX
 )
 
@@ -58,13 +62,21 @@ const (
 	MapFlowsSlot   = xdpMapFlowsSlot
 	MapStats       = xdpMapStats
 	MapSampleCount = xdpMapSampleCount
+	MapAppState    = xdpMapAppState
+	MapAppSamples  = xdpMapAppSamples
 	ProgFlow       = xdpProgXdpFlow
 	VarKeyFields   = xdpVarCfgKeyFields
 	VarSampleMode  = xdpVarCfgSampleMode
 	VarSampleRate  = xdpVarCfgSampleRate
 	VarAction      = xdpVarCfgAction
 	VarCoarseClock = xdpVarCfgCoarseClock
+	VarClassify    = xdpVarCfgClassify
+	VarBudgetTCP   = xdpVarCfgAppBudgetTcp
+	VarBudgetUDP   = xdpVarCfgAppBudgetUdp
 )
+
+// AppFirst marks a sample of a direction's first packet (AppSample.Note.Flags).
+const AppFirst = xdpAppSampleFlagAPP_FIRST
 
 // LoadSpec returns the embedded collection spec of the XDP program.
 func LoadSpec() (*ebpf.CollectionSpec, error) { return loadXdp() }

@@ -7,7 +7,9 @@
  *     transport header into a flow_key (parse.h);
  *  3. zeroes the key fields left out of cfg_key_fields;
  *  4. adds the packet to its flow in the active slot (flows_slot[0]);
- *  5. counts the outcome in stats and returns cfg_action.
+ *  5. with cfg_classify, hands the payload heads of a TCP or UDP flow's
+ *     first packets to user space (app_samples) until it needs no more;
+ *  6. counts the outcome in stats and returns cfg_action.
  * No packet leaves without exactly one outcome counted in stats. */
 
 #include <linux/bpf.h>
@@ -80,9 +82,114 @@ static __always_inline void add(struct flow_value *v, struct packet *pkt, __u64 
 	v->tcp_flags |= pkt->tcp_flags;
 }
 
+/* emit hands user space the packet's payload head (or, with no payload,
+ * a bare note) through app_samples. */
+static __always_inline void emit(struct xdp_md *ctx, struct flow_key *key, __u32 payload_off,
+				 __u32 payload_len, __u8 flags)
+{
+	if (payload_len == 0) {
+		struct app_note *n = bpf_ringbuf_reserve(&app_samples, sizeof(*n), 0);
+		if (!n) {
+			count(STAT_APP_DROPPED, 0);
+			return;
+		}
+		n->key = *key;
+		n->payload_len = 0;
+		n->head_len = 0;
+		n->flags = flags;
+		n->_pad = 0;
+		bpf_ringbuf_submit(n, 0);
+		count(STAT_APP_SAMPLED, 0);
+		return;
+	}
+	struct app_sample *s = bpf_ringbuf_reserve(&app_samples, sizeof(*s), 0);
+	if (!s) {
+		count(STAT_APP_DROPPED, payload_len);
+		return;
+	}
+	/* 64-bit, so that the verifier sees the bounds on the register the
+	 * helper gets (32-bit clamps are made on copies under -mcpu=v1). */
+	__u64 frame = (__u64)ctx->data_end - (__u64)ctx->data;
+	__u64 len = 0;
+	if (payload_off < frame) {
+		len = frame - payload_off;
+		if (len > payload_len)
+			len = payload_len;
+		if (len > APP_HEAD_SIZE)
+			len = APP_HEAD_SIZE;
+		if (len > 0 && bpf_xdp_load_bytes(ctx, payload_off, s->head, len) != 0)
+			len = 0;
+	}
+	s->note.key = *key;
+	s->note.payload_len = payload_len;
+	s->note.head_len = len;
+	s->note.flags = flags;
+	s->note._pad = 0;
+	bpf_ringbuf_submit(s, 0);
+	count(STAT_APP_SAMPLED, len);
+}
+
+/* app_sample_packet decides, for a packet of a flow at step (enum
+ * app_step), whether its head goes to user space, and returns the flow's
+ * next step. A direction's first packet always sends something (its head,
+ * or a note), so that user space knows which end spoke first; then only
+ * payload packets count, up to the budget, until user space marks the
+ * direction done. A global function: the verifier checks it once, not
+ * once per parse path that reaches it, and the hot path of a flow that is
+ * done never calls it. */
+__noinline int app_sample_packet(struct xdp_md *ctx, struct flow_key *key, __u32 payload_off,
+				 __u32 payload_len, __u32 step)
+{
+	if (!ctx || !key)
+		return APP_DONE;
+	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
+		return APP_DONE;
+	if (step == APP_SAMPLING && payload_len == 0)
+		return APP_SAMPLING; /* nothing to hand out: skip the lookup */
+
+	__u8 flags = 0;
+	struct app_state *st = bpf_map_lookup_elem(&app_state, key);
+	if (!st) {
+		struct app_state fresh = {};
+		/* Of two CPUs racing here, only the one that creates it is first. */
+		if (bpf_map_update_elem(&app_state, key, &fresh, BPF_NOEXIST) == 0)
+			flags = APP_FIRST;
+		st = bpf_map_lookup_elem(&app_state, key);
+		if (!st)
+			return APP_DONE; /* evicted at once: the map is far too small */
+	}
+	if (st->done)
+		return APP_DONE;
+	if (payload_len > 0) {
+		__u32 budget = key->proto == IPPROTO_TCP ? cfg_app_budget_tcp : cfg_app_budget_udp;
+		/* Read, then add: two CPUs may both take the last sample (the
+		 * classifier ignores what passes its budget), but the add needs
+		 * no fetch, which -mcpu=v1 lacks. */
+		if (st->sampled >= budget) {
+			if (!flags)
+				return APP_DONE;
+			payload_len = 0; /* first, yet past the budget: a note only */
+		} else {
+			__sync_fetch_and_add(&st->sampled, 1);
+		}
+	} else if (!flags) {
+		return APP_SAMPLING;
+	}
+	emit(ctx, key, payload_off, payload_len, flags);
+	return APP_SAMPLING;
+}
+
+/* sample is app_sample_packet for a packet of flow value v. */
+static __always_inline void sample(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt,
+				   struct flow_value *v)
+{
+	if (cfg_classify && v->app != APP_DONE)
+		v->app = app_sample_packet(ctx, key, pkt->payload_off, pkt->payload_len, v->app);
+}
+
 /* account adds the packet to its flow in the active slot and returns
  * STAT_ACCOUNTED, or STAT_MAP_FULL when the slot has no room. */
-static __always_inline __u32 account(struct flow_key *key, struct packet *pkt)
+static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt)
 {
 	__u32 zero = 0;
 	void *flows = bpf_map_lookup_elem(&flows_slot, &zero);
@@ -93,6 +200,7 @@ static __always_inline __u32 account(struct flow_key *key, struct packet *pkt)
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
 		add(v, pkt, now);
+		sample(ctx, key, pkt, v);
 		return STAT_ACCOUNTED;
 	}
 
@@ -104,12 +212,18 @@ static __always_inline __u32 account(struct flow_key *key, struct packet *pkt)
 		.tcp_flags = pkt->tcp_flags,
 	};
 	long err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
-	if (err == 0)
+	if (err == 0) {
+		/* The copy in the map stays at APP_LOOKUP: its next packet asks
+		 * app_state again, which this one has just set up. */
+		if (cfg_classify)
+			app_sample_packet(ctx, key, pkt->payload_off, pkt->payload_len, APP_LOOKUP);
 		return STAT_ACCOUNTED;
+	}
 	if (err == -EEXIST) { /* another CPU inserted it first */
 		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
 			add(v, pkt, now);
+			sample(ctx, key, pkt, v);
 			return STAT_ACCOUNTED;
 		}
 	}
@@ -131,6 +245,8 @@ int xdp_flow(struct xdp_md *ctx)
 	struct flow_key key = {};
 	struct packet pkt = {};
 	void *ip = data;
+	if (cfg_classify)
+		pkt.frame = data;
 	__u32 reason = parse_l2(&ip, data_end, &key, &key.ip_version);
 	if (reason == STAT_ACCOUNTED) {
 		if (key.ip_version == 4)
@@ -145,7 +261,7 @@ int xdp_flow(struct xdp_md *ctx)
 
 	key.ifindex = ctx->ingress_ifindex;
 	mask_key(&key);
-	reason = account(&key, &pkt);
+	reason = account(ctx, &key, &pkt);
 	count(reason, pkt.ip_bytes);
 	if (reason == STAT_ACCOUNTED && pkt.no_l4)
 		count(STAT_NO_L4, pkt.ip_bytes);

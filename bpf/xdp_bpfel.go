@@ -13,6 +13,39 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xdpAppSample struct {
+	_    structs.HostLayout
+	Note struct {
+		_          structs.HostLayout
+		Key        xdpFlowKey
+		PayloadLen uint32
+		HeadLen    uint16
+		Flags      uint8
+		Pad        uint8
+	}
+	Head [512]uint8
+}
+
+type xdpAppSampleFlag uint32
+
+const (
+	xdpAppSampleFlagAPP_FIRST xdpAppSampleFlag = 1
+)
+
+type xdpAppState struct {
+	_       structs.HostLayout
+	Sampled uint32
+	Done    uint32
+}
+
+type xdpAppStep uint32
+
+const (
+	xdpAppStepAPP_LOOKUP   xdpAppStep = 0
+	xdpAppStepAPP_SAMPLING xdpAppStep = 1
+	xdpAppStepAPP_DONE     xdpAppStep = 2
+)
+
 type xdpFlowKey struct {
 	_           structs.HostLayout
 	SrcAddr     [16]uint8
@@ -35,7 +68,8 @@ type xdpFlowValue struct {
 	FirstNs  uint64
 	LastNs   uint64
 	TcpFlags uint8
-	Pad      [7]uint8
+	App      uint8
+	Pad      [6]uint8
 }
 
 type xdpKeyField uint32
@@ -72,7 +106,9 @@ const (
 	xdpStatReasonSTAT_MAP_FULL    xdpStatReason = 6
 	xdpStatReasonSTAT_OUTCOMES    xdpStatReason = 7
 	xdpStatReasonSTAT_NO_L4       xdpStatReason = 7
-	xdpStatReasonSTAT_MAX         xdpStatReason = 8
+	xdpStatReasonSTAT_APP_SAMPLED xdpStatReason = 8
+	xdpStatReasonSTAT_APP_DROPPED xdpStatReason = 9
+	xdpStatReasonSTAT_MAX         xdpStatReason = 10
 )
 
 type xdpStatValue struct {
@@ -85,17 +121,25 @@ type xdpStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpMapFlowsA         = "flows_a"
-	xdpMapFlowsB         = "flows_b"
-	xdpMapFlowsSlot      = "flows_slot"
-	xdpMapSampleCount    = "sample_count"
-	xdpMapStats          = "stats"
-	xdpProgXdpFlow       = "xdp_flow"
-	xdpVarCfgAction      = "cfg_action"
-	xdpVarCfgCoarseClock = "cfg_coarse_clock"
-	xdpVarCfgKeyFields   = "cfg_key_fields"
-	xdpVarCfgSampleMode  = "cfg_sample_mode"
-	xdpVarCfgSampleRate  = "cfg_sample_rate"
+	xdpMapAppSamples          = "app_samples"
+	xdpMapAppState            = "app_state"
+	xdpMapFlowsA              = "flows_a"
+	xdpMapFlowsB              = "flows_b"
+	xdpMapFlowsSlot           = "flows_slot"
+	xdpMapSampleCount         = "sample_count"
+	xdpMapStats               = "stats"
+	xdpProgXdpFlow            = "xdp_flow"
+	xdpVarCfgAction           = "cfg_action"
+	xdpVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
+	xdpVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
+	xdpVarCfgClassify         = "cfg_classify"
+	xdpVarCfgCoarseClock      = "cfg_coarse_clock"
+	xdpVarCfgKeyFields        = "cfg_key_fields"
+	xdpVarCfgSampleMode       = "cfg_sample_mode"
+	xdpVarCfgSampleRate       = "cfg_sample_rate"
+	xdpVarUnusedAppSample     = "unused_app_sample"
+	xdpVarUnusedAppSampleFlag = "unused_app_sample_flag"
+	xdpVarUnusedAppStep       = "unused_app_step"
 )
 
 // loadXdp returns the embedded CollectionSpec for xdp.
@@ -147,6 +191,8 @@ type xdpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpMapSpecs struct {
+	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
+	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -158,11 +204,17 @@ type xdpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpVariableSpecs struct {
-	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 }
 
 // xdpObjects contains all objects after they have been loaded into the kernel.
@@ -185,6 +237,8 @@ func (o *xdpObjects) Close() error {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpMaps struct {
+	AppSamples  *ebpf.Map `ebpf:"app_samples"`
+	AppState    *ebpf.Map `ebpf:"app_state"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -194,6 +248,8 @@ type xdpMaps struct {
 
 func (m *xdpMaps) Close() error {
 	return _XdpClose(
+		m.AppSamples,
+		m.AppState,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -206,11 +262,17 @@ func (m *xdpMaps) Close() error {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpVariables struct {
-	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.Variable `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.Variable `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 }
 
 // xdpPrograms contains all programs after they have been loaded into the kernel.

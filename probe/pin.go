@@ -30,7 +30,8 @@ type pinMeta struct {
 	Action     uint32
 	MapEntries uint32
 	Coarse     uint32
-	_          [8]byte
+	Classify   uint32
+	_          [4]byte
 }
 
 func (o *Options) meta() pinMeta {
@@ -42,6 +43,7 @@ func (o *Options) meta() pinMeta {
 		Action:     uint32(o.Action),
 		MapEntries: o.MapEntries,
 		Coarse:     boolU32(o.CoarseClock),
+		Classify:   o.sampleRingInUse(),
 	}
 }
 
@@ -62,6 +64,9 @@ func (m pinMeta) differences(want pinMeta) []string {
 	}
 	if m.Coarse != want.Coarse {
 		d = append(d, "clock")
+	}
+	if m.Classify != want.Classify {
+		d = append(d, "classification or sample ring size")
 	}
 	if m.MapEntries != want.MapEntries {
 		d = append(d, fmt.Sprintf("map size (%d, want %d)", m.MapEntries, want.MapEntries))
@@ -152,3 +157,12 @@ func writeMeta(dir string, opts *Options) error {
 }
 
 func linkPinPath(dir, iface string) string { return filepath.Join(dir, "link_"+iface) }
+
+// sampleRingInUse is the sample ring's size when classification is on, 0
+// when it is off: pinned state is adopted only where both match.
+func (o *Options) sampleRingInUse() uint32 {
+	if !o.Classify {
+		return 0
+	}
+	return o.SampleRing
+}

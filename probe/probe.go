@@ -17,6 +17,7 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/probe/classify"
 )
 
 // Mode is how the program is attached to an interface.
@@ -59,6 +60,7 @@ type Attachment struct {
 type Probe struct {
 	pinDir   string // "" when nothing is pinned
 	adopted  bool   // state was taken over: drain both slots at the first harvest
+	classify bool   // payload heads go to the sample ring
 	coll     *ebpf.Collection
 	prog     *ebpf.Program
 	slot     *ebpf.Map    // flows_slot: entry 0 is the active slot
@@ -94,6 +96,9 @@ func Open(opts Options) (*Probe, error) {
 		return nil, err
 	}
 	p, err := newProbe(coll, opts.PinDir, adopted)
+	if p != nil {
+		p.classify = opts.Classify
+	}
 	if err != nil {
 		coll.Close()
 		return nil, err
@@ -120,6 +125,9 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 		bpf.VarSampleRate:  opts.SampleRate,
 		bpf.VarAction:      uint32(opts.Action),
 		bpf.VarCoarseClock: boolU32(opts.CoarseClock),
+		bpf.VarClassify:    boolU32(opts.Classify),
+		bpf.VarBudgetTCP:   uint32(classify.BudgetTCP),
+		bpf.VarBudgetUDP:   uint32(classify.BudgetUDP),
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("set %s: %w", name, err)
@@ -129,6 +137,9 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 		spec.Maps[name].MaxEntries = opts.MapEntries
 	}
 	spec.Maps[bpf.MapFlowsSlot].InnerMap.MaxEntries = opts.MapEntries
+	// Both directions of every flow of a full slot, while they sample.
+	spec.Maps[bpf.MapAppState].MaxEntries = 2 * opts.MapEntries
+	spec.Maps[bpf.MapAppSamples].MaxEntries = opts.SampleRing
 	// The active slot is installed by newProbe, never by the loader: when
 	// state is adopted, the slot that is active must stay so.
 	spec.Maps[bpf.MapFlowsSlot].Contents = nil

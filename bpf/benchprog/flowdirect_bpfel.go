@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type flowDirectAppState struct {
+	_       structs.HostLayout
+	Sampled uint32
+	Done    uint32
+}
+
 type flowDirectFlowKey struct {
 	_           structs.HostLayout
 	SrcAddr     [16]uint8
@@ -35,7 +41,8 @@ type flowDirectFlowValue struct {
 	FirstNs  uint64
 	LastNs   uint64
 	TcpFlags uint8
-	Pad      [7]uint8
+	App      uint8
+	Pad      [6]uint8
 }
 
 type flowDirectKeyField uint32
@@ -72,7 +79,9 @@ const (
 	flowDirectStatReasonSTAT_MAP_FULL    flowDirectStatReason = 6
 	flowDirectStatReasonSTAT_OUTCOMES    flowDirectStatReason = 7
 	flowDirectStatReasonSTAT_NO_L4       flowDirectStatReason = 7
-	flowDirectStatReasonSTAT_MAX         flowDirectStatReason = 8
+	flowDirectStatReasonSTAT_APP_SAMPLED flowDirectStatReason = 8
+	flowDirectStatReasonSTAT_APP_DROPPED flowDirectStatReason = 9
+	flowDirectStatReasonSTAT_MAX         flowDirectStatReason = 10
 )
 
 type flowDirectStatValue struct {
@@ -85,17 +94,25 @@ type flowDirectStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowDirectMapFlowsA         = "flows_a"
-	flowDirectMapFlowsB         = "flows_b"
-	flowDirectMapFlowsSlot      = "flows_slot"
-	flowDirectMapSampleCount    = "sample_count"
-	flowDirectMapStats          = "stats"
-	flowDirectProgXdpFlow       = "xdp_flow"
-	flowDirectVarCfgAction      = "cfg_action"
-	flowDirectVarCfgCoarseClock = "cfg_coarse_clock"
-	flowDirectVarCfgKeyFields   = "cfg_key_fields"
-	flowDirectVarCfgSampleMode  = "cfg_sample_mode"
-	flowDirectVarCfgSampleRate  = "cfg_sample_rate"
+	flowDirectMapAppSamples          = "app_samples"
+	flowDirectMapAppState            = "app_state"
+	flowDirectMapFlowsA              = "flows_a"
+	flowDirectMapFlowsB              = "flows_b"
+	flowDirectMapFlowsSlot           = "flows_slot"
+	flowDirectMapSampleCount         = "sample_count"
+	flowDirectMapStats               = "stats"
+	flowDirectProgXdpFlow            = "xdp_flow"
+	flowDirectVarCfgAction           = "cfg_action"
+	flowDirectVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
+	flowDirectVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
+	flowDirectVarCfgClassify         = "cfg_classify"
+	flowDirectVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowDirectVarCfgKeyFields        = "cfg_key_fields"
+	flowDirectVarCfgSampleMode       = "cfg_sample_mode"
+	flowDirectVarCfgSampleRate       = "cfg_sample_rate"
+	flowDirectVarUnusedAppSample     = "unused_app_sample"
+	flowDirectVarUnusedAppSampleFlag = "unused_app_sample_flag"
+	flowDirectVarUnusedAppStep       = "unused_app_step"
 )
 
 // loadFlowDirect returns the embedded CollectionSpec for flowDirect.
@@ -147,6 +164,8 @@ type flowDirectProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowDirectMapSpecs struct {
+	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
+	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -158,11 +177,17 @@ type flowDirectMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowDirectVariableSpecs struct {
-	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 }
 
 // flowDirectObjects contains all objects after they have been loaded into the kernel.
@@ -185,6 +210,8 @@ func (o *flowDirectObjects) Close() error {
 //
 // It can be passed to loadFlowDirectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowDirectMaps struct {
+	AppSamples  *ebpf.Map `ebpf:"app_samples"`
+	AppState    *ebpf.Map `ebpf:"app_state"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -194,6 +221,8 @@ type flowDirectMaps struct {
 
 func (m *flowDirectMaps) Close() error {
 	return _FlowDirectClose(
+		m.AppSamples,
+		m.AppState,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -206,11 +235,17 @@ func (m *flowDirectMaps) Close() error {
 //
 // It can be passed to loadFlowDirectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowDirectVariables struct {
-	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.Variable `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.Variable `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 }
 
 // flowDirectPrograms contains all programs after they have been loaded into the kernel.

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type flowNoclockAppState struct {
+	_       structs.HostLayout
+	Sampled uint32
+	Done    uint32
+}
+
 type flowNoclockFlowKey struct {
 	_           structs.HostLayout
 	SrcAddr     [16]uint8
@@ -35,7 +41,8 @@ type flowNoclockFlowValue struct {
 	FirstNs  uint64
 	LastNs   uint64
 	TcpFlags uint8
-	Pad      [7]uint8
+	App      uint8
+	Pad      [6]uint8
 }
 
 type flowNoclockKeyField uint32
@@ -72,7 +79,9 @@ const (
 	flowNoclockStatReasonSTAT_MAP_FULL    flowNoclockStatReason = 6
 	flowNoclockStatReasonSTAT_OUTCOMES    flowNoclockStatReason = 7
 	flowNoclockStatReasonSTAT_NO_L4       flowNoclockStatReason = 7
-	flowNoclockStatReasonSTAT_MAX         flowNoclockStatReason = 8
+	flowNoclockStatReasonSTAT_APP_SAMPLED flowNoclockStatReason = 8
+	flowNoclockStatReasonSTAT_APP_DROPPED flowNoclockStatReason = 9
+	flowNoclockStatReasonSTAT_MAX         flowNoclockStatReason = 10
 )
 
 type flowNoclockStatValue struct {
@@ -85,17 +94,25 @@ type flowNoclockStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowNoclockMapFlowsA         = "flows_a"
-	flowNoclockMapFlowsB         = "flows_b"
-	flowNoclockMapFlowsSlot      = "flows_slot"
-	flowNoclockMapSampleCount    = "sample_count"
-	flowNoclockMapStats          = "stats"
-	flowNoclockProgXdpFlow       = "xdp_flow"
-	flowNoclockVarCfgAction      = "cfg_action"
-	flowNoclockVarCfgCoarseClock = "cfg_coarse_clock"
-	flowNoclockVarCfgKeyFields   = "cfg_key_fields"
-	flowNoclockVarCfgSampleMode  = "cfg_sample_mode"
-	flowNoclockVarCfgSampleRate  = "cfg_sample_rate"
+	flowNoclockMapAppSamples          = "app_samples"
+	flowNoclockMapAppState            = "app_state"
+	flowNoclockMapFlowsA              = "flows_a"
+	flowNoclockMapFlowsB              = "flows_b"
+	flowNoclockMapFlowsSlot           = "flows_slot"
+	flowNoclockMapSampleCount         = "sample_count"
+	flowNoclockMapStats               = "stats"
+	flowNoclockProgXdpFlow            = "xdp_flow"
+	flowNoclockVarCfgAction           = "cfg_action"
+	flowNoclockVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
+	flowNoclockVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
+	flowNoclockVarCfgClassify         = "cfg_classify"
+	flowNoclockVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowNoclockVarCfgKeyFields        = "cfg_key_fields"
+	flowNoclockVarCfgSampleMode       = "cfg_sample_mode"
+	flowNoclockVarCfgSampleRate       = "cfg_sample_rate"
+	flowNoclockVarUnusedAppSample     = "unused_app_sample"
+	flowNoclockVarUnusedAppSampleFlag = "unused_app_sample_flag"
+	flowNoclockVarUnusedAppStep       = "unused_app_step"
 )
 
 // loadFlowNoclock returns the embedded CollectionSpec for flowNoclock.
@@ -147,6 +164,8 @@ type flowNoclockProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNoclockMapSpecs struct {
+	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
+	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -158,11 +177,17 @@ type flowNoclockMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNoclockVariableSpecs struct {
-	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 }
 
 // flowNoclockObjects contains all objects after they have been loaded into the kernel.
@@ -185,6 +210,8 @@ func (o *flowNoclockObjects) Close() error {
 //
 // It can be passed to loadFlowNoclockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNoclockMaps struct {
+	AppSamples  *ebpf.Map `ebpf:"app_samples"`
+	AppState    *ebpf.Map `ebpf:"app_state"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -194,6 +221,8 @@ type flowNoclockMaps struct {
 
 func (m *flowNoclockMaps) Close() error {
 	return _FlowNoclockClose(
+		m.AppSamples,
+		m.AppState,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -206,11 +235,17 @@ func (m *flowNoclockMaps) Close() error {
 //
 // It can be passed to loadFlowNoclockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNoclockVariables struct {
-	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.Variable `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.Variable `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 }
 
 // flowNoclockPrograms contains all programs after they have been loaded into the kernel.

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type flowNomapAppState struct {
+	_       structs.HostLayout
+	Sampled uint32
+	Done    uint32
+}
+
 type flowNomapFlowKey struct {
 	_           structs.HostLayout
 	SrcAddr     [16]uint8
@@ -35,7 +41,8 @@ type flowNomapFlowValue struct {
 	FirstNs  uint64
 	LastNs   uint64
 	TcpFlags uint8
-	Pad      [7]uint8
+	App      uint8
+	Pad      [6]uint8
 }
 
 type flowNomapKeyField uint32
@@ -72,7 +79,9 @@ const (
 	flowNomapStatReasonSTAT_MAP_FULL    flowNomapStatReason = 6
 	flowNomapStatReasonSTAT_OUTCOMES    flowNomapStatReason = 7
 	flowNomapStatReasonSTAT_NO_L4       flowNomapStatReason = 7
-	flowNomapStatReasonSTAT_MAX         flowNomapStatReason = 8
+	flowNomapStatReasonSTAT_APP_SAMPLED flowNomapStatReason = 8
+	flowNomapStatReasonSTAT_APP_DROPPED flowNomapStatReason = 9
+	flowNomapStatReasonSTAT_MAX         flowNomapStatReason = 10
 )
 
 type flowNomapStatValue struct {
@@ -85,17 +94,25 @@ type flowNomapStatValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowNomapMapFlowsA         = "flows_a"
-	flowNomapMapFlowsB         = "flows_b"
-	flowNomapMapFlowsSlot      = "flows_slot"
-	flowNomapMapSampleCount    = "sample_count"
-	flowNomapMapStats          = "stats"
-	flowNomapProgXdpFlow       = "xdp_flow"
-	flowNomapVarCfgAction      = "cfg_action"
-	flowNomapVarCfgCoarseClock = "cfg_coarse_clock"
-	flowNomapVarCfgKeyFields   = "cfg_key_fields"
-	flowNomapVarCfgSampleMode  = "cfg_sample_mode"
-	flowNomapVarCfgSampleRate  = "cfg_sample_rate"
+	flowNomapMapAppSamples          = "app_samples"
+	flowNomapMapAppState            = "app_state"
+	flowNomapMapFlowsA              = "flows_a"
+	flowNomapMapFlowsB              = "flows_b"
+	flowNomapMapFlowsSlot           = "flows_slot"
+	flowNomapMapSampleCount         = "sample_count"
+	flowNomapMapStats               = "stats"
+	flowNomapProgXdpFlow            = "xdp_flow"
+	flowNomapVarCfgAction           = "cfg_action"
+	flowNomapVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
+	flowNomapVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
+	flowNomapVarCfgClassify         = "cfg_classify"
+	flowNomapVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowNomapVarCfgKeyFields        = "cfg_key_fields"
+	flowNomapVarCfgSampleMode       = "cfg_sample_mode"
+	flowNomapVarCfgSampleRate       = "cfg_sample_rate"
+	flowNomapVarUnusedAppSample     = "unused_app_sample"
+	flowNomapVarUnusedAppSampleFlag = "unused_app_sample_flag"
+	flowNomapVarUnusedAppStep       = "unused_app_step"
 )
 
 // loadFlowNomap returns the embedded CollectionSpec for flowNomap.
@@ -147,6 +164,8 @@ type flowNomapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNomapMapSpecs struct {
+	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
+	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -158,11 +177,17 @@ type flowNomapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNomapVariableSpecs struct {
-	CfgAction      *ebpf.VariableSpec `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.VariableSpec `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 }
 
 // flowNomapObjects contains all objects after they have been loaded into the kernel.
@@ -185,6 +210,8 @@ func (o *flowNomapObjects) Close() error {
 //
 // It can be passed to loadFlowNomapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNomapMaps struct {
+	AppSamples  *ebpf.Map `ebpf:"app_samples"`
+	AppState    *ebpf.Map `ebpf:"app_state"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -194,6 +221,8 @@ type flowNomapMaps struct {
 
 func (m *flowNomapMaps) Close() error {
 	return _FlowNomapClose(
+		m.AppSamples,
+		m.AppState,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -206,11 +235,17 @@ func (m *flowNomapMaps) Close() error {
 //
 // It can be passed to loadFlowNomapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNomapVariables struct {
-	CfgAction      *ebpf.Variable `ebpf:"cfg_action"`
-	CfgCoarseClock *ebpf.Variable `ebpf:"cfg_coarse_clock"`
-	CfgKeyFields   *ebpf.Variable `ebpf:"cfg_key_fields"`
-	CfgSampleMode  *ebpf.Variable `ebpf:"cfg_sample_mode"`
-	CfgSampleRate  *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgAction           *ebpf.Variable `ebpf:"cfg_action"`
+	CfgAppBudgetTcp     *ebpf.Variable `ebpf:"cfg_app_budget_tcp"`
+	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
+	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
+	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
+	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
+	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
+	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 }
 
 // flowNomapPrograms contains all programs after they have been loaded into the kernel.

@@ -9,6 +9,7 @@ import (
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/cache/app"
 	"github.com/spanflow/spanflow/exporter/ie"
+	"github.com/spanflow/spanflow/probe"
 	"github.com/spanflow/spanflow/probe/classify"
 )
 
@@ -90,24 +91,52 @@ func (c *Classifier) Observe(d cache.Delta, head []byte, payloadLen int) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ck := conversationKey(d.Key)
-	cv := c.convs[ck]
+	c.feed(d.Key, head, payloadLen)
+}
+
+// ObserveSample feeds one sample of the live datapath, which hands out a
+// note for the first packet of each direction (so the initiator is the
+// sender of the first sample of a conversation) and the heads of payload
+// packets until MarkClassified. It returns the keys of both directions
+// when the conversation's verdict was reached by this sample: the
+// datapath need sample them no more.
+func (c *Classifier) ObserveSample(s *probe.AppSample) (done []bpf.FlowKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv, reached := c.feed(s.Key, s.Head, s.PayloadLen)
+	if !reached {
+		return nil
+	}
+	done = append(done, cv.initiator)
+	if r, ok := cache.ReverseKey(cv.initiator); ok {
+		done = append(done, r)
+	}
+	return done
+}
+
+// feed is Observe's and ObserveSample's work, under c.mu; reached says
+// that this packet gave the conversation its verdict.
+func (c *Classifier) feed(k bpf.FlowKey, head []byte, payloadLen int) (cv *conversation, reached bool) {
+	ck := conversationKey(k)
+	cv = c.convs[ck]
 	if cv == nil {
-		cv = &conversation{initiator: d.Key}
+		cv = &conversation{initiator: k}
 		cv.flow = c.newFlow()
-		cv.flow.Reset(d.Key.Proto, d.Key.SrcPort, d.Key.DstPort)
+		cv.flow.Reset(k.Proto, k.SrcPort, k.DstPort)
 		c.convs[ck] = cv
 		c.Conversations++
 		if cv.flow.Done() { // known by protocol number
 			c.finish(cv)
 		}
 	}
-	dir := cv.direction(d.Key)
+	dir := cv.direction(k)
 	cv.open[dir] = true
 	if cv.flow != nil && cv.flow.Feed(dir, head, payloadLen) {
 		c.Classified++
 		c.finish(cv)
+		return cv, true
 	}
+	return cv, false
 }
 
 func (cv *conversation) direction(k bpf.FlowKey) classify.Direction {

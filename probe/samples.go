@@ -1,0 +1,139 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/spanflow/spanflow/bpf"
+	"github.com/spanflow/spanflow/probe/classify"
+)
+
+// The ring's head size is the classifier's: a compile-time check.
+var _ [classify.HeadSize]byte = bpf.AppSample{}.Head
+
+// noteSize is the header every sample record starts with.
+const noteSize = int(unsafe.Sizeof(bpf.AppSample{}.Note))
+
+// AppSample is one packet the datapath handed to the classifier: the
+// head of its transport payload, or a bare note that a direction began.
+type AppSample struct {
+	Key bpf.FlowKey
+	// First: the first packet of this direction the datapath saw (its
+	// sampling state was created by it).
+	First bool
+	// PayloadLen is the payload's length on the wire, 0 for a note.
+	PayloadLen int
+	// Head is the payload's first bytes (≤ classify.HeadSize), valid
+	// until the next Read.
+	Head []byte
+}
+
+// SampleReader reads the samples of the datapath's ring buffer. One
+// goroutine reads; Close may be called from another to end a Read.
+type SampleReader struct {
+	rd  *ringbuf.Reader
+	rec ringbuf.Record
+}
+
+// ErrSamplesClosed is what Read returns once the reader was closed.
+var ErrSamplesClosed = ringbuf.ErrClosed
+
+// Samples opens the reader of the sample ring. It fails unless the probe
+// was opened with Options.Classify.
+func (p *Probe) Samples() (*SampleReader, error) {
+	m := p.coll.Maps[bpf.MapAppSamples]
+	if !p.classify {
+		return nil, errors.New("samples: the datapath was opened without classification")
+	}
+	rd, err := ringbuf.NewReader(m)
+	if err != nil {
+		return nil, fmt.Errorf("open sample ring: %w", err)
+	}
+	return &SampleReader{rd: rd}, nil
+}
+
+// Read waits for the next sample (until the deadline, if one is set) and
+// fills s. A record too short to hold a note is an error (it cannot come
+// from the program).
+func (r *SampleReader) Read(s *AppSample) error {
+	if err := r.rd.ReadInto(&r.rec); err != nil {
+		return err
+	}
+	raw := r.rec.RawSample
+	if len(raw) < noteSize {
+		return fmt.Errorf("sample ring: record of %d bytes, want ≥ %d", len(raw), noteSize)
+	}
+	note := (*bpf.AppSample)(unsafe.Pointer(&raw[0])).Note
+	head := min(int(note.HeadLen), len(raw)-noteSize, classify.HeadSize)
+	*s = AppSample{
+		Key:        note.Key,
+		First:      note.Flags&uint8(bpf.AppFirst) != 0,
+		PayloadLen: int(note.PayloadLen),
+		Head:       raw[noteSize : noteSize+head],
+	}
+	return nil
+}
+
+// ReadPending calls fn for every sample already in the ring and returns
+// without waiting; for tests and for draining at shutdown.
+func (r *SampleReader) ReadPending(fn func(*AppSample)) error {
+	r.rd.SetDeadline(time.Now())
+	defer r.rd.SetDeadline(time.Time{})
+	var s AppSample
+	for {
+		err := r.Read(&s)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fn(&s)
+	}
+}
+
+// Close ends a waiting Read with ErrSamplesClosed.
+func (r *SampleReader) Close() error { return r.rd.Close() }
+
+// MarkClassified tells the datapath to sample no more of these flow
+// directions: their conversations have a verdict.
+func (p *Probe) MarkClassified(keys []bpf.FlowKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	states := make([]bpf.AppState, len(keys))
+	for i := range states {
+		states[i].Done = 1
+	}
+	_, err := p.coll.Maps[bpf.MapAppState].BatchUpdate(keys, states, &ebpf.BatchOptions{})
+	if err != nil {
+		return fmt.Errorf("mark classified: %w", err)
+	}
+	return nil
+}
+
+// ForgetSampling drops the sampling state of these flow directions, whose
+// conversations ended: a new flow with the same key is sampled afresh.
+// Keys the datapath never tracked (or the LRU evicted) are skipped.
+func (p *Probe) ForgetSampling(keys []bpf.FlowKey) error {
+	m := p.coll.Maps[bpf.MapAppState]
+	for len(keys) > 0 {
+		n, err := m.BatchDelete(keys, &ebpf.BatchOptions{})
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ebpf.ErrKeyNotExist) || errors.Is(err, unix.ENOENT):
+			keys = keys[n+1:] // the batch stops at the missing key
+		default:
+			return fmt.Errorf("forget sampling state: %w", err)
+		}
+	}
+	return nil
+}
