@@ -99,12 +99,14 @@ func startNfcapd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	return port, func(t *testing.T, run *interopRun) {
 		iopWaitDrained(t, p, port)
 		p.Stop(t, syscall.SIGTERM, 15*time.Second)
-		flows, failures := readNfdump(t, dir)
+		flows, failures := readNfdump(t, dir, run.cfg.version >= 9)
 		checkNfdump(t, run, port, flows, failures, p.Out.String())
 	}
 }
 
-func readNfdump(t *testing.T, dir string) ([]map[string]any, int) {
+// readNfdump reads nfdump's JSON (which has no application) and, with
+// apps, each record's application as "%nbid|%nbnam" in key "nbar".
+func readNfdump(t *testing.T, dir string, apps bool) ([]map[string]any, int) {
 	t.Helper()
 	dump := func(args ...string) []byte {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -122,6 +124,16 @@ func readNfdump(t *testing.T, dir string) ([]map[string]any, int) {
 	d.UseNumber()
 	if err := d.Decode(&flows); err != nil {
 		t.Fatalf("nfdump JSON: %v", err)
+	}
+	if apps {
+		out := strings.TrimSpace(string(dump("-q", "-o", "fmt:%nbid|%nbnam")))
+		lines := strings.Split(out, "\n")
+		if len(lines) != len(flows) {
+			t.Fatalf("nfdump printed %d applications for %d records:\n%s", len(lines), len(flows), out)
+		}
+		for i, l := range lines {
+			flows[i]["nbar"] = strings.TrimSpace(l)
+		}
 	}
 	m := regexp.MustCompile(`Sequence failures: (\d+)`).FindSubmatch(dump("-I"))
 	if m == nil {
@@ -229,12 +241,27 @@ func checkNfdump(t *testing.T, run *interopRun, port int, flows []map[string]any
 	}
 	var want, got []iopFields
 	for _, c := range iopStreamRecords(t, run, port) {
-		want = append(want, nfdumpWant(run, c.rec))
+		w := nfdumpWant(run, c.rec)
+		if run.cfg.version >= 9 {
+			// %nbid is engine..selector (the ids tshark decoded), %nbnam
+			// the name/description the options data gave it.
+			e, sel, _ := iopAppOf(c.w)
+			name := c.rec.Application
+			if name == "" {
+				name = "<no info>"
+			}
+			w["nbar"] = fmt.Sprintf("%d..%d|%s", e, sel, name)
+		}
+		want = append(want, w)
 	}
 	for _, f := range flows {
 		g := iopFields{}
 		for k, v := range f {
 			g[k] = iopJSONString(v)
+		}
+		if id, name, ok := strings.Cut(g["nbar"], "|"); ok {
+			name, _, _ = strings.Cut(name, "/") // drop the description
+			g["nbar"] = id + "|" + name
 		}
 		got = append(got, g)
 	}
@@ -262,7 +289,9 @@ func startNfacctd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 		fmt.Sprintf("nfacctd_port: %d", port),
 		"plugins: print[p]",
 		"aggregate[p]: src_host, dst_host, src_port, dst_port, proto, tos, in_iface, out_iface, src_as, dst_as," +
-			" src_mask, dst_mask, vlan, tcpflags, timestamp_start, timestamp_end, sampling_rate",
+			" src_mask, dst_mask, vlan, tcpflags, timestamp_start, timestamp_end, sampling_rate, class",
+		// The name table has ~280 entries; pmacct keeps 256 by default.
+		"classifier_table_num: 512",
 		"print_output[p]: json",
 		"print_output_file[p]: " + out,
 		"print_output_file_append[p]: true",
@@ -432,6 +461,12 @@ func nfacctdWant(t *testing.T, run *interopRun, port int) []iopFields {
 			// (and ICMP's type/code) only; SCTP, DCCP, UDP-Lite … read 0.
 			sport, dport = "0", "0"
 		}
+		// The class primitive: the name the options data gave the
+		// applicationId, "unknown" for none (and for v5, which has none).
+		class := r.Application
+		if class == "" || v < 9 {
+			class = "unknown"
+		}
 		// nfacctd accounts a biflow's forward direction only: it reads
 		// neither OUT_BYTES/OUT_PKTS nor RFC 5103 reverse elements.
 		out = append(out, iopFields{
@@ -440,7 +475,7 @@ func nfacctdWant(t *testing.T, run *interopRun, port int) []iopFields {
 			"iface_in": iopU(uint64(r.InIf)), "iface_out": "0", "as_src": "0", "as_dst": "0",
 			"mask_src": "0", "mask_dst": "0", "vlan": vlan, "sampling_rate": sampling,
 			"packets": iopU(r.Packets), "bytes": iopU(r.Bytes),
-			"timestamp_start": start, "timestamp_end": end,
+			"timestamp_start": start, "timestamp_end": end, "class": class,
 		})
 	}
 	return out
@@ -464,6 +499,7 @@ func startGoflow2(t *testing.T) (int, func(*testing.T, *interopRun)) {
 	// ahead of it ("template error": records lost).
 	p, err := iopStartDaemon(t, port, "goflow2",
 		"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?workers=1", port),
+		"-mapping", filepath.Join("..", "..", "docs", "goflow2-mapping.yaml"),
 		"-addr", "127.0.0.1:0", "-format", "json", "-transport", "file", "-transport.file", out)
 	if err != nil {
 		return iopStartFailed(err)
@@ -560,6 +596,13 @@ func goflow2Want(t *testing.T, run *interopRun, port int) []iopFields {
 			w["bytes"], w["packets"] = iopU(r.revBytes()), iopU(r.revPackets())
 			w["time_flow_start_ns"], w["time_flow_end_ns"] = nsOf(r.spanStart()), nsOf(r.spanEnd())
 			w["tcp_flags"] = iopU(uint64(r.TCPFlags | r.revFlags()))
+		}
+		if v != 5 {
+			// docs/goflow2-mapping.yaml: applicationId in hex, engine
+			// then 4-byte selector (the ids tshark decoded). goflow2
+			// reads no names; the tshark check ties each id to its name.
+			e, sel, _ := iopAppOf(c.w)
+			w["application_id"] = fmt.Sprintf("%02x%08x", e, sel)
 		}
 		// IPFIX biflows: goflow2 ignores the RFC 5103 reverse elements
 		// (PEN 29305) and shows the forward direction.

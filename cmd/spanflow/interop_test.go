@@ -16,6 +16,11 @@ package main
 // goflow2 for v5/v9/IPFIX. Each skips, naming the tool, when it is not
 // installed; scripts/setup.sh installs them all for CI.
 //
+// Applications (v9/IPFIX): nfdump's %nbid/%nbnam, nfacctd's class
+// primitive, goflow2's application_id (docs/goflow2-mapping.yaml) and
+// tshark's applicationId with the name its options data gives must name
+// each record's application as --print=json does.
+//
 // Collector quirks asserted here (see the README):
 //   - nfdump 1.7.1 advances its IPFIX sequence expectation by flow records
 //     only, so every message after one carrying options data counts one
@@ -161,12 +166,13 @@ type iopRecord flowprint.JSON
 var iopComparedFields = []string{
 	"start", "end", "src_addr", "dst_addr", "src_port", "dst_port", "proto", "tos", "vlan", "inner_vlan", "in_if",
 	"packets", "bytes", "tcp_flags", "end_reason", "rev_packets", "rev_bytes", "rev_tcp_flags", "rev_start", "rev_end",
-	"sampling_interval",
+	"sampling_interval", "application",
 }
 
-// iopNotYetCompared are printed fields the interop runs leave out, with
-// --classify=false, until their assertions land (issue 9).
-var iopNotYetCompared = []string{"application", "app_verdict", "app_server"}
+// iopNotYetCompared are printed fields no collector shows: how the
+// application was known (payload or port guess) and the server name,
+// which go out only with nProbe's fields (exporter tests).
+var iopNotYetCompared = []string{"app_verdict", "app_server"}
 
 func TestInteropComparesEveryPrintedField(t *testing.T) {
 	var printed []string
@@ -305,9 +311,9 @@ func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopC
 	}
 	capture := startIopCapture(t, tshark, ports, marker)
 
-	// Applications stay out of these runs until the collectors' reading of
-	// IE 95 and the name table is asserted here (issue 9's interop item).
-	args := []string{"-r", c.path, "-v", strconv.Itoa(cfg.version), "--print=json", "--log-level", "info", "--classify=false",
+	// Classification is on (the default): v9/IPFIX carry applicationId
+	// and the name table, which every collector must show.
+	args := []string{"-r", c.path, "-v", strconv.Itoa(cfg.version), "--print=json", "--log-level", "info",
 		"-n", fmt.Sprintf("127.0.0.1:%d", sink.port)}
 	for _, p := range ports[2:] {
 		args = append(args, "-n", fmt.Sprintf("127.0.0.1:%d", p))

@@ -526,6 +526,7 @@ func checkTsharkStream(t *testing.T, run *interopRun, port int, dgs []iopDatagra
 	}
 	var seq, i int64
 	var sawSampling, shown bool
+	apps := map[string]string{} // "engine:selector" → name, from the application options
 	for di := range dgs {
 		d := &dgs[di]
 		if got := d.h("cflow.version"); got != strconv.Itoa(v) {
@@ -568,6 +569,14 @@ func checkTsharkStream(t *testing.T, run *interopRun, port int, dgs []iopDatagra
 			iopCheckHeader(t, d, iopFields{"cflow.od_id": strconv.Itoa(interopSourceID)})
 		}
 		for _, o := range d.options {
+			if name, ok := o.get("cflow.appl_name", 0); ok { // the application name table
+				if e, sel, ok := iopAppOf(o); ok {
+					apps[fmt.Sprintf("%d:%d", e, sel)] = name
+				} else {
+					t.Errorf("port %d frame %d: application name %q without an applicationId: %v", port, d.frame, name, o)
+				}
+				continue
+			}
 			sawSampling = sawSampling || checkSamplingOption(t, run, d, o)
 		}
 		for _, f := range d.flows {
@@ -582,6 +591,22 @@ func checkTsharkStream(t *testing.T, run *interopRun, port int, dgs []iopDatagra
 				w = tsharkWantTemplate(v, &want[i])
 			}
 			got := tsharkView(t, d, f, w)
+			if v >= 9 {
+				// The application: the name the options data gives the
+				// record's applicationId, "" for none (engine 0).
+				w["application"] = want[i].Application
+				e, sel, ok := iopAppOf(f)
+				switch name, named := apps[fmt.Sprintf("%d:%d", e, sel)]; {
+				case !ok:
+					got["application"] = "<no applicationId>"
+				case e == 0 && sel == 0:
+					got["application"] = ""
+				case named:
+					got["application"] = name
+				default:
+					got["application"] = fmt.Sprintf("<%d:%d not in the name table>", e, sel)
+				}
+			}
 			if got.canon() != w.canon() {
 				t.Errorf("port %d frame %d, record %d: tshark shows\n  %s\nwant\n  %s", port, d.frame, i, iopDiffFields(got, w), iopDiffFields(w, got))
 				if !shown {
@@ -601,8 +626,22 @@ func checkTsharkStream(t *testing.T, run *interopRun, port int, dgs []iopDatagra
 	return len(want)
 }
 
+// iopAppOf reads the applicationId (RFC 6759: engine, then selector) tshark
+// decoded in a record.
+func iopAppOf(w iopWireFields) (engine, selector uint64, ok bool) {
+	e, ok1 := w.get("cflow.appl_id.classification_engine_id", 0)
+	s, ok2 := w.get("cflow.appl_id.selector_id", 0)
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	engine, err1 := strconv.ParseUint(e, 10, 8)
+	selector, err2 := strconv.ParseUint(strings.ReplaceAll(s, ":", ""), 16, 64)
+	return engine, selector, err1 == nil && err2 == nil
+}
+
 // checkSamplingOption checks an options data record that carries
-// sampling: it reports whether o is one.
+// sampling (the application name table is read before): it reports
+// whether o is one.
 func checkSamplingOption(t *testing.T, run *interopRun, d *iopDatagram, o iopWireFields) bool {
 	n := run.sample
 	var want iopFields
