@@ -70,7 +70,11 @@ func (r *SampleReader) Read(s *AppSample) error {
 	if len(raw) < noteSize {
 		return fmt.Errorf("sample ring: record of %d bytes, want ≥ %d", len(raw), noteSize)
 	}
-	note := (*bpf.AppSample)(unsafe.Pointer(&raw[0])).Note
+	// Copied out, not cast: the record may be a bare note, shorter than
+	// an AppSample.
+	var a bpf.AppSample
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&a.Note)), noteSize), raw)
+	note := a.Note
 	head := min(int(note.HeadLen), len(raw)-noteSize, classify.HeadSize)
 	*s = AppSample{
 		Key:        note.Key,
@@ -98,6 +102,9 @@ func (r *SampleReader) ReadPending(fn func(*AppSample)) error {
 		fn(&s)
 	}
 }
+
+// Pending is the number of bytes of samples waiting in the ring.
+func (r *SampleReader) Pending() int { return r.rd.AvailableBytes() }
 
 // Close ends a waiting Read with ErrSamplesClosed.
 func (r *SampleReader) Close() error { return r.rd.Close() }

@@ -78,6 +78,7 @@ func (d *Agent) close() {
 // metrics, link watch), then drops root if asked.
 func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	cfg, log := d.cfg, d.log
+	cfg.Probe.Classify = cfg.classifies()
 	p, err := probe.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -107,6 +108,9 @@ func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 		return nil, err
 	}
 	if d.pipe, err = newPipeline(cfg, log, d.start, clock.Now, exportIfaces); err != nil {
+		return nil, err
+	}
+	if err := d.startSamples(); err != nil {
 		return nil, err
 	}
 	if err := d.serve(); err != nil {
@@ -231,7 +235,9 @@ const syncLimit = time.Second
 // export hands records to the streams; with a ledger it waits (bounded)
 // until they were sent, then lets the ledger forget them.
 func (d *Agent) export(recs []cache.Record) error {
-	if err := d.pipe.export(recs); err != nil || d.keep == nil || len(recs) == 0 {
+	err := d.pipe.export(recs)
+	d.forgetEnded()
+	if err != nil || d.keep == nil || len(recs) == 0 {
 		return err
 	}
 	sent := d.pipe.sync(syncLimit)

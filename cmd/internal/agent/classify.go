@@ -40,6 +40,11 @@ type Classifier struct {
 	convs map[bpf.FlowKey]*conversation
 	free  []*classify.Flow // classify.Flows of finished conversations, for reuse
 
+	// ended collects the keys of conversations Label forgot, for the
+	// live datapath to drop their sampling state (TakeEnded); nil offline.
+	ended []bpf.FlowKey
+	live  bool
+
 	// Counters, for the closing log line and tests.
 	Conversations uint64 // conversations started
 	Classified    uint64 // conversations whose verdict was reached while fed (classify.Flow.Done)
@@ -198,8 +203,26 @@ func (c *Classifier) Label(recs []cache.Record) {
 		}
 		if !cv.open[0] && !cv.open[1] {
 			delete(c.convs, ck)
+			if c.live {
+				c.ended = append(c.ended, cv.initiator)
+				if r, ok := cache.ReverseKey(cv.initiator); ok {
+					c.ended = append(c.ended, r)
+				}
+			}
 		}
 	}
+}
+
+// TakeEnded returns the keys (both directions) of the conversations
+// forgotten since the last call, and forgets them: the live datapath
+// drops their sampling state, so a new flow on the same key is sampled
+// afresh.
+func (c *Classifier) TakeEnded() []bpf.FlowKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ended := c.ended
+	c.ended = nil
+	return ended
 }
 
 // Len is the number of conversations kept.

@@ -281,18 +281,16 @@ func TestExportCarriesTheApplication(t *testing.T) {
 	}
 }
 
-// TestExportWithoutApplicationsOffline: with classification off the flow
-// templates carry no applicationId.
-func TestExportWithoutApplicationsOffline(t *testing.T) {
-	cfg := &Config{ReadFile: "x.pcap", NoClassify: true}
-	if cfg.classifies() {
-		t.Fatal("NoClassify, yet classifying")
-	}
-	if (&Config{}).classifies() {
-		t.Fatal("live mode classifies: no datapath feeds it yet")
-	}
-	if !(&Config{ReadFile: "x.pcap"}).classifies() {
-		t.Fatal("offline mode does not classify by default")
+// TestClassifiesByDefault: live and offline classify unless told not to.
+func TestClassifiesByDefault(t *testing.T) {
+	for _, cfg := range []*Config{{}, {ReadFile: "x.pcap"}} {
+		if !cfg.classifies() {
+			t.Errorf("%+v does not classify by default", cfg)
+		}
+		cfg.NoClassify = true
+		if cfg.classifies() {
+			t.Errorf("%+v: NoClassify, yet classifying", cfg)
+		}
 	}
 }
 

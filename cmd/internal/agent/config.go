@@ -41,9 +41,10 @@ type Config struct {
 	Stdout      io.Writer        // nil: os.Stdout
 
 	// NoClassify turns application classification off. It is on by
-	// default offline (-r), the only mode that feeds the classifier so
-	// far: records carry their application and v9/IPFIX export it (IE
-	// 95 and the application options template).
+	// default: live, the datapath samples payload heads for it (Probe's
+	// Classify is set from it); offline, the reference parser feeds it.
+	// Records carry their application and v9/IPFIX export it (IE 95 and
+	// the application options template).
 	NoClassify bool
 
 	// Operations.
@@ -63,9 +64,8 @@ func (c *Config) ledgerEntries() uint32 {
 	return uint32(2*c.Cache.MaxFlows + ledgerSlack)
 }
 
-// classifies reports whether records get an application: offline mode
-// unless NoClassify.
-func (c *Config) classifies() bool { return c.ReadFile != "" && !c.NoClassify }
+// classifies reports whether records get an application.
+func (c *Config) classifies() bool { return !c.NoClassify }
 
 // stdout is where --print writes.
 func (c *Config) stdout() io.Writer {

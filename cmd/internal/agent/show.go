@@ -202,8 +202,8 @@ func (d *Agent) showStats(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(w, "  %-12s %14s %16s\n", "outcome", "packets", "bytes")
 	for r := range bpf.StatMax {
 		name := statOutcomeNames[r]
-		if r == bpf.StatNoL4 {
-			name = "(no_l4)" // a subset of accounted
+		if r >= bpf.StatOutcomes {
+			name = "(" + name + ")" // a subset of accounted
 		}
 		fmt.Fprintf(w, "  %-12s %14d %16d\n", name, v.Packets[statOutcomeNames[r]], v.Bytes[statOutcomeNames[r]])
 	}
