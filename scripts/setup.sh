@@ -14,6 +14,7 @@ usage() {
 packages=(
 	clang-14 llvm-14 libbpf-dev linux-libc-dev  # building the XDP program
 	iproute2 iputils-ping ethtool netcat-openbsd  # namespaces, veth, demo traffic
+	python3                                       # the demo's web server and table formatter
 	tcpreplay                                     # replaying captures into a veth
 	tshark nfdump pmacct softflowd                # collectors and peer probes
 	libcap2-bin util-linux                        # capability tests (setpriv, capsh)
