@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/app"
 	"github.com/spanflow/spanflow/exporter/ie"
 )
 
@@ -39,6 +40,10 @@ type TemplateOptions struct {
 	// (hundreds of records, tens of datagrams) with every 20-datagram
 	// refresh would outweigh the flow records.
 	ApplicationRefresh time.Duration
+	// NtopFields adds nProbe's L7_PROTO, L7_PROTO_NAME and server name
+	// elements (HTTP_HOST, SSL_SERVER_NAME, DNS_QUERY) to the flow
+	// templates, after every other field, for nProbe and ntopng.
+	NtopFields bool
 }
 
 func (o TemplateOptions) firstID() uint16 {
@@ -83,7 +88,7 @@ func isV6(r *cache.Record) bool {
 // v9FlowFields lists the fields of a v9 flow template. Counters are 8
 // bytes so no flow wraps them; a biflow carries the reverse direction in
 // OUT_BYTES/OUT_PKTS and its times and flags cover both directions.
-func v9FlowFields(v6, bi, app bool) []field {
+func v9FlowFields(v6, bi, app, ntop bool) []field {
 	f := []field{
 		{ie.InBytes, 8, 0, ie.KindBytes},
 		{ie.InPkts, 8, 0, ie.KindPackets},
@@ -118,12 +123,15 @@ func v9FlowFields(v6, bi, app bool) []field {
 	if app {
 		f = append(f, field{ie.AppID, ie.AppIDLen, 0, ie.KindAppID})
 	}
+	if ntop {
+		f = append(f, ntopFields(false)...)
+	}
 	return f
 }
 
 // ipfixFlowFields lists the fields of an IPFIX flow template: absolute
 // millisecond times, and for biflows the RFC 5103 reverse elements.
-func ipfixFlowFields(v6, bi, app bool) []field {
+func ipfixFlowFields(v6, bi, app, ntop bool) []field {
 	f := []field{
 		{ie.InBytes, 8, 0, ie.KindBytes},
 		{ie.InPkts, 8, 0, ie.KindPackets},
@@ -173,7 +181,107 @@ func ipfixFlowFields(v6, bi, app bool) []field {
 			field{ie.TCPFlags, 1, ie.PENReverse, ie.KindRevTCPFlags},
 		)
 	}
+	if ntop {
+		f = append(f, ntopFields(true)...)
+	}
 	return f
+}
+
+// ntopFields are nProbe's application elements. ntopng takes L7_PROTO as
+// the application's nDPI id (a bare number is the app protocol; nProbe
+// sends one 2-byte id in NetFlow), and shows the server name from the
+// protocol's own element — SSL_SERVER_NAME, HTTP_HOST, DNS_QUERY — not
+// from the generic FLOW_SERVER_NAME, which it leaves unparsed. So all
+// three go in the template and a record fills the one its application
+// names a server in (serverKind); IPFIX sends the others empty (1 byte
+// each), v9 zero-filled.
+func ntopFields(ipfix bool) []field {
+	ids := []struct {
+		id   uint16
+		v9   uint16
+		kind ie.Kind
+	}{
+		{ie.NtopL7Proto, 2, ie.KindL7Proto},
+		{ie.NtopL7ProtoName, ie.NtopL7NameLen, ie.KindL7Name},
+		{ie.NtopHTTPHost, ie.NtopServerLen, ie.KindHTTPHost},
+		{ie.NtopSSLServer, ie.NtopServerLen, ie.KindSSLServer},
+		{ie.NtopDNSQuery, ie.NtopServerLen, ie.KindDNSQuery},
+	}
+	f := make([]field, len(ids))
+	for i, e := range ids {
+		switch {
+		case !ipfix:
+			f[i] = field{ie.NtopV9Base + e.id, e.v9, 0, e.kind}
+		case e.kind == ie.KindL7Proto:
+			f[i] = field{e.id, 2, ie.PENNtop, e.kind}
+		default:
+			f[i] = field{e.id, ie.VarLen, ie.PENNtop, e.kind}
+		}
+	}
+	return f
+}
+
+// serverKind is the ntop element r's server name goes in: DNS_QUERY for
+// the DNS family (query names), SSL_SERVER_NAME for TLS, QUIC and DTLS
+// and the TLS-wrapped mail protocols (SNI), HTTP_HOST for the rest (the
+// Host header of HTTP and its text relatives). KindIgnore when r has none.
+func serverKind(r *cache.Record) ie.Kind {
+	if r.AppServer == "" {
+		return ie.KindIgnore
+	}
+	switch r.App() {
+	case app.DNS, app.MDNS, app.LLMNR, app.NetBIOS:
+		return ie.KindDNSQuery
+	case app.TLS, app.QUIC, app.DTLS, app.IMAPS, app.POPS, app.SMTPS, app.DoHDoT:
+		return ie.KindSSLServer
+	}
+	return ie.KindHTTPHost
+}
+
+// ntopString is the value of string element k for r: "" where r has none.
+func ntopString(r *cache.Record, k ie.Kind) string {
+	switch {
+	case k == ie.KindL7Name:
+		return truncString(r.App().String(), ie.NtopL7NameLen)
+	case k == serverKind(r):
+		return truncString(r.AppServer, maxServerLen)
+	}
+	return ""
+}
+
+// maxServerLen bounds a server name in IPFIX: the classifier keeps at
+// most 255 bytes, and the bound keeps records below what newStream checks.
+const maxServerLen = 255
+
+// maxNtopExtra is how much longer than recordLen an IPFIX record with
+// ntop strings can be: a name and one server name (3-byte length form).
+const maxNtopExtra = ie.NtopL7NameLen + maxServerLen + 2
+
+// varString writes s as an RFC 7011 §7 variable-length value: a 1-byte
+// length, or 255 and a 2-byte length from 255 bytes on. It returns the
+// bytes written.
+func varString(b []byte, s string) int {
+	if len(s) < 255 {
+		b[0] = byte(len(s))
+		return 1 + copy(b[1:], s)
+	}
+	b[0] = 255
+	binary.BigEndian.PutUint16(b[1:], uint16(len(s)))
+	return 3 + copy(b[3:], s)
+}
+
+// varStringLen is the bytes varString writes for s.
+func varStringLen(s string) int {
+	if len(s) < 255 {
+		return 1 + len(s)
+	}
+	return 3 + len(s)
+}
+
+// ntopExtra is how much longer than recordLen r's IPFIX record is with
+// ntop fields: its strings beyond the 1-byte empty form.
+func ntopExtra(r *cache.Record) int {
+	return varStringLen(ntopString(r, ie.KindL7Name)) - 1 + varStringLen(ntopString(r, serverKind(r))) - 1
 }
 
 func addrFields(v6 bool) []field {
@@ -206,14 +314,18 @@ func recordLen(fields []field) int {
 	return n
 }
 
-// wireLen is the bytes a field takes in a data record. The one
-// variable-length field spanflow writes, applicationId, always holds
-// AppIDLen bytes after its 1-byte length prefix, so records stay fixed.
+// wireLen is the bytes a field takes in a data record at least.
+// applicationId, variable-length, always holds AppIDLen bytes after its
+// 1-byte length prefix; the ntop strings take 1 byte when empty and
+// more when not (ntopExtra).
 func (f field) wireLen() int {
-	if f.length == ie.VarLen {
+	switch {
+	case f.length != ie.VarLen:
+		return int(f.length)
+	case f.kind == ie.KindAppID:
 		return 1 + ie.AppIDLen
 	}
-	return int(f.length)
+	return 1
 }
 
 // timeRef is what relative time fields are measured against.
@@ -333,6 +445,14 @@ func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 				ie.PutAppID(b[1:], r.AppID)
 			} else {
 				ie.PutAppID(b, r.AppID)
+			}
+		case ie.KindL7Proto:
+			binary.BigEndian.PutUint16(b, uint16(r.App()))
+		case ie.KindL7Name, ie.KindHTTPHost, ie.KindSSLServer, ie.KindDNSQuery:
+			if f.length == ie.VarLen {
+				n = varString(b, ntopString(r, f.kind))
+			} else {
+				putString(b[:n], ntopString(r, f.kind))
 			}
 		default:
 			clear(b[:n])

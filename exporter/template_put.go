@@ -12,7 +12,7 @@ import (
 // as walking the field list with putFields. TestFastWritersMatchFieldLists
 // holds them to the field lists byte for byte.
 
-func putV9(b []byte, r *cache.Record, ref timeRef, v6, bi, app bool) {
+func putV9(b []byte, r *cache.Record, ref timeRef, v6, bi, app, ntop bool) {
 	be := binary.BigEndian
 	be.PutUint64(b[0:], r.Bytes)
 	be.PutUint64(b[8:], r.Packets)
@@ -37,10 +37,14 @@ func putV9(b []byte, r *cache.Record, ref timeRef, v6, bi, app bool) {
 	o = putTail(b, o+3, r, v6)
 	if app {
 		ie.PutAppID(b[o:], r.AppID)
+		o += ie.AppIDLen
+	}
+	if ntop {
+		putNtop(b[o:], r, false)
 	}
 }
 
-func putIPFIX(b []byte, r *cache.Record, v6, bi, app bool) {
+func putIPFIX(b []byte, r *cache.Record, v6, bi, app, ntop bool) {
 	be := binary.BigEndian
 	be.PutUint64(b[0:], r.Bytes)
 	be.PutUint64(b[8:], r.Packets)
@@ -64,6 +68,42 @@ func putIPFIX(b []byte, r *cache.Record, v6, bi, app bool) {
 		be.PutUint64(b[o+16:], unixMs(r.RevStart))
 		be.PutUint64(b[o+24:], unixMs(r.RevEnd))
 		b[o+32] = r.RevTCPFlags
+		o += 33
+	}
+	if ntop {
+		putNtop(b[o:], r, true)
+	}
+}
+
+// putNtop writes the ntop fields (ntopFields): L7_PROTO, L7_PROTO_NAME,
+// then HTTP_HOST, SSL_SERVER_NAME and DNS_QUERY, of which only
+// serverKind's holds the server name.
+func putNtop(b []byte, r *cache.Record, ipfix bool) {
+	binary.BigEndian.PutUint16(b, uint16(r.App()))
+	o := 2
+	name, server := ntopString(r, ie.KindL7Name), ""
+	sk := serverKind(r)
+	if sk != ie.KindIgnore {
+		server = ntopString(r, sk)
+	}
+	for _, k := range [...]ie.Kind{ie.KindL7Name, ie.KindHTTPHost, ie.KindSSLServer, ie.KindDNSQuery} {
+		s := ""
+		switch k {
+		case ie.KindL7Name:
+			s = name
+		case sk:
+			s = server
+		}
+		if ipfix {
+			o += varString(b[o:], s)
+			continue
+		}
+		n := ie.NtopServerLen
+		if k == ie.KindL7Name {
+			n = ie.NtopL7NameLen
+		}
+		putString(b[o:o+n], s)
+		o += n
 	}
 }
 

@@ -55,6 +55,7 @@ type flowTmpl struct {
 type stream struct {
 	ipfix    bool
 	appID    bool
+	ntop     bool
 	sourceID uint32
 	ref      timeRef
 	limit    int
@@ -94,6 +95,7 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 	st := &stream{
 		ipfix:    ipfix,
 		appID:    o.AppID,
+		ntop:     o.NtopFields,
 		sourceID: s.SourceID,
 		ref:      timeRef{bootMs: s.Boot.UnixMilli()},
 		limit:    s.payloadLimit(),
@@ -127,9 +129,9 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 		v6, bi := v&variantV6 != 0, v&variantBi != 0
 		var fields []field
 		if ipfix {
-			fields = ipfixFlowFields(v6, bi, o.AppID)
+			fields = ipfixFlowFields(v6, bi, o.AppID, o.NtopFields)
 		} else {
-			fields = v9FlowFields(v6, bi, o.AppID)
+			fields = v9FlowFields(v6, bi, o.AppID, o.NtopFields)
 		}
 		st.flows[v] = flowTmpl{id: id, fields: fields, recLen: recordLen(fields)}
 		st.flows[v].tmpl = st.templateItem(id, nil, fields)
@@ -150,6 +152,9 @@ func newStream(ipfix bool, s Settings, o TemplateOptions) (*stream, error) {
 	for v := range st.flows {
 		f := &st.flows[v]
 		if st.hdrLen+4+len(f.tmpl.data)+4+f.recLen+6 > st.limit {
+			return nil, fmt.Errorf("payload limit %d: %w", st.limit, errTooSmall)
+		}
+		if st.ntop && ipfix && st.hdrLen+4+f.recLen+maxNtopExtra+3 > st.limit {
 			return nil, fmt.Errorf("payload limit %d: %w", st.limit, errTooSmall)
 		}
 	}
@@ -369,12 +374,16 @@ func (st *stream) encode(now time.Time, recs []cache.Record, emit func([]byte)) 
 				st.add(&t.tmpl)
 				st.announced[v] = true
 			}
-			if st.fits(t.id, t.recLen, false) {
-				b := st.reserve(t.id, t.recLen, false)
+			n := t.recLen
+			if st.ntop && st.ipfix { // variable-length strings
+				n += ntopExtra(r)
+			}
+			if st.fits(t.id, n, false) {
+				b := st.reserve(t.id, n, false)
 				if st.ipfix {
-					putIPFIX(b, r, v&variantV6 != 0, v&variantBi != 0, st.appID)
+					putIPFIX(b, r, v&variantV6 != 0, v&variantBi != 0, st.appID, st.ntop)
 				} else {
-					putV9(b, r, st.ref, v&variantV6 != 0, v&variantBi != 0, st.appID)
+					putV9(b, r, st.ref, v&variantV6 != 0, v&variantBi != 0, st.appID, st.ntop)
 				}
 				st.count++
 				st.dataRecs++

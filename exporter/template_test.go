@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/app"
 	"github.com/spanflow/spanflow/exporter/decode"
 	"github.com/spanflow/spanflow/exporter/ie"
 )
@@ -483,31 +485,45 @@ func TestTemplateRefreshLargerThanADatagramDoesNotStarveRecords(t *testing.T) {
 func TestFastWritersMatchFieldLists(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	ref := timeRef{bootMs: tplBoot.UnixMilli()}
+	// Server names around the v9 and IPFIX length limits, multi-byte
+	// runes across the v9 cut, and none.
+	servers := []string{"", "example.com", strings.Repeat("é", 40), strings.Repeat("a", 254),
+		strings.Repeat("b", 255), strings.Repeat("c", 300)}
+	apps := []app.ID{app.HTTP, app.TLS, app.QUIC, app.DNS, app.SSH, app.Unknown}
 	for i := 0; i < 2000; i++ {
 		r := randomRecord(rng, Settings{}, true)
 		if i%7 == 0 {
 			r.SrcAddr, r.DstAddr = netip.AddrFrom16(r.SrcAddr.As16()), netip.AddrFrom16(r.DstAddr.As16()) // 4in6
 		}
+		if i%3 == 0 {
+			r.AppID = cache.AppIDOf(apps[i%len(apps)])
+			r.AppServer = servers[i%len(servers)]
+		}
 		v := flowVariant(&r)
 		v6, bi := v&variantV6 != 0, v&variantBi != 0
-		for _, app := range []bool{false, true} {
+		for _, opt := range [][2]bool{{false, false}, {true, false}, {true, true}, {false, true}} {
+			appOn, ntop := opt[0], opt[1]
 			for _, ipfix := range []bool{false, true} {
 				var fields []field
 				if ipfix {
-					fields = ipfixFlowFields(v6, bi, app)
+					fields = ipfixFlowFields(v6, bi, appOn, ntop)
 				} else {
-					fields = v9FlowFields(v6, bi, app)
+					fields = v9FlowFields(v6, bi, appOn, ntop)
 				}
-				want := make([]byte, recordLen(fields))
+				n := recordLen(fields)
+				if ipfix && ntop {
+					n += ntopExtra(&r)
+				}
+				want := make([]byte, n)
 				got := make([]byte, len(want))
 				putFields(want, fields, &r, ref)
 				if ipfix {
-					putIPFIX(got, &r, v6, bi, app)
+					putIPFIX(got, &r, v6, bi, appOn, ntop)
 				} else {
-					putV9(got, &r, ref, v6, bi, app)
+					putV9(got, &r, ref, v6, bi, appOn, ntop)
 				}
 				if !bytes.Equal(got, want) {
-					t.Fatalf("record %d (ipfix %v, app %v, variant %d):\nfast   %x\nfields %x", i, ipfix, app, v, got, want)
+					t.Fatalf("record %d (ipfix %v, app %v, ntop %v, variant %d):\nfast   %x\nfields %x", i, ipfix, appOn, ntop, v, got, want)
 				}
 			}
 		}

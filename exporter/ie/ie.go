@@ -76,6 +76,32 @@ const (
 	VarLen = 0xffff
 )
 
+// nProbe's elements (ntop, PEN 35632), which ntopng reads from nProbe. In
+// IPFIX they are enterprise elements of PEN 35632; in v9, which has no
+// enterprise numbers, nProbe numbers them NtopV9Base + id.
+const (
+	PENNtop         = 35632
+	NtopV9Base      = 57472
+	NtopL7Proto     = 118 // L7_PROTO: nDPI protocol id, 2 bytes
+	NtopL7ProtoName = 119 // L7_PROTO_NAME
+	NtopHTTPHost    = 187 // HTTP_HOST
+	NtopSSLServer   = 188 // SSL_SERVER_NAME: TLS/QUIC/DTLS SNI
+	NtopDNSQuery    = 205 // DNS_QUERY
+)
+
+// Lengths of the ntop string elements in v9, which has no variable-length
+// fields: longer values are truncated, shorter ones zero-padded. nProbe's
+// own defaults are 16 (L7_PROTO_NAME), 64 (HTTP_HOST), 48
+// (SSL_SERVER_NAME) and 256 (DNS_QUERY); nDPI names reach 20 bytes, so the
+// name gets the options table's 32, and every server name gets 64 — most
+// names fit, and since each v9 record carries all three, 256 for DNS
+// alone would quadruple the record. IPFIX sends them variable-length,
+// whole (server names are at most 255 bytes).
+const (
+	NtopL7NameLen = AppNameLen
+	NtopServerLen = 64
+)
+
 // Sampling algorithm codes: v9 SAMPLING_ALGORITHM / FLOW_SAMPLER_MODE
 // (1 deterministic, 2 random) and PSAMP selectorAlgorithm (1 systematic
 // count-based, 3 random n-out-of-N).
@@ -139,6 +165,11 @@ const (
 	KindDirection
 	KindEndReason
 	KindAppID
+	KindL7Proto   // ntop L7_PROTO: the nDPI id of AppID
+	KindL7Name    // ntop L7_PROTO_NAME: its nDPI name
+	KindHTTPHost  // ntop HTTP_HOST: AppServer of an HTTP-like flow
+	KindSSLServer // ntop SSL_SERVER_NAME: AppServer of a TLS-like flow
+	KindDNSQuery  // ntop DNS_QUERY: AppServer of a DNS-like flow
 )
 
 // V8HeaderLen is the length of the NetFlow v8 header, the same for every
