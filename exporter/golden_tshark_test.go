@@ -968,6 +968,59 @@ func templateCases() map[string]goldenExpectation {
 		"ipfix_all_templates.hex":   {check: all(true).check},
 		"v9_mtu576_refresh2.hex":    {check: mtu576(false).check},
 		"ipfix_mtu576_refresh2.hex": {check: mtu576(true).check},
+		"v9_ntop.hex":               {check: ntopCheck(false)},
+		"ipfix_ntop.hex":            {check: ntopCheck(true)},
+	}
+}
+
+// ntopCheck: the ntop goldens of ntop_test.go — fixedRecords' four flows
+// as HTTP (Host www.example.com), DNS (query example.org), TLS (a 70-byte
+// SNI of 50 a's and .cdn.example.net.com) and unclassified ICMPv6, with
+// applicationId (engine 22, nDPI ids 7, 5, 91). Per record it compares the
+// source address, applicationId and nProbe's elements (PEN 35632) as
+// tshark names them. v9 has fixed 64-byte server names, all three
+// present and cut; IPFIX sends them whole and tshark leaves out the empty
+// ones.
+func ntopCheck(ipfix bool) func(t *testing.T, got [][]string, dgrams [][]byte) {
+	sni := strings.Repeat("a", 50) + ".cdn.example.net.com"
+	if !ipfix {
+		sni = sni[:64]
+	}
+	server := func(host, sslName, dns string) []string {
+		var out []string
+		for _, kv := range [][2]string{{"http_host", host}, {"ssl_server_name", sslName}, {"dns_query", dns}} {
+			if kv[1] != "" || !ipfix {
+				out = append(out, "cflow.pie.ntop."+kv[0]+"="+kv[1])
+			}
+		}
+		return out
+	}
+	rec := func(src, engine, selector, l7, name string, servers []string) []string {
+		out := []string{goldenRecordMark, src,
+			"cflow.appl_id.classification_engine_id=" + engine, "cflow.appl_id.selector_id=" + selector,
+			"cflow.pie.ntop.l7_proto=" + l7, "cflow.pie.ntop.l7_proto_name=" + name}
+		return append(out, servers...)
+	}
+	want := slices.Concat(
+		rec("cflow.srcaddr=198.18.0.10", "22", "00:00:00:07", "7", "HTTP", server("www.example.com", "", "")),
+		rec("cflow.srcaddrv6=2001:db8::10", "22", "00:00:00:05", "5", "DNS", server("", "", "example.org")),
+		rec("cflow.srcaddr=198.18.0.11", "22", "00:00:00:5b", "91", "TLS", server("", sni, "")),
+		rec("cflow.srcaddrv6=2001:db8::11", "0", "00:00:00:00", "0", "Unknown", server("", "", "")),
+	)
+	return func(t *testing.T, got [][]string, _ [][]byte) {
+		var g []string
+		for _, d := range got {
+			for _, l := range d {
+				k, _, _ := strings.Cut(l, "=")
+				if l == goldenRecordMark || k == "cflow.srcaddr" || k == "cflow.srcaddrv6" ||
+					strings.HasPrefix(k, "cflow.appl_id.") || strings.HasPrefix(k, "cflow.pie.ntop.") {
+					g = append(g, l)
+				}
+			}
+		}
+		if diff := cmp.Diff(want, g); diff != "" {
+			t.Errorf("nProbe elements as tshark decodes them (-want +tshark):\n%s", diff)
+		}
 	}
 }
 

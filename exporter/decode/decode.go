@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/app"
 	"github.com/spanflow/spanflow/exporter/ie"
 )
 
@@ -489,6 +490,20 @@ func (d *Decoder) flowRecord(s *decStream, t *decTemplate, b []byte, ht hdrTime)
 // setField stores one field's value in r; values of an unexpected length
 // are ignored rather than guessed at.
 func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
+	switch k {
+	case ie.KindHTTPHost, ie.KindSSLServer, ie.KindDNSQuery:
+		if s := cString(v); s != "" {
+			r.AppServer = s
+		}
+		return
+	case ie.KindL7Proto:
+		// nProbe's id stands in for applicationId only where IE 95 is
+		// absent or zero; its L7_PROTO_NAME is nDPI's name for the id.
+		if u := getUint(v); r.AppID == 0 && len(v) <= 2 && u != 0 {
+			r.AppID = cache.AppIDOf(app.ID(u))
+		}
+		return
+	}
 	if k == ie.KindIgnore || len(v) == 0 || len(v) > 16 {
 		return
 	}
@@ -734,8 +749,14 @@ func fieldKindOf(ipfix bool, pen uint32, id uint16) ie.Kind {
 		}
 		return ie.KindIgnore
 	}
+	if pen == ie.PENNtop && ipfix {
+		return ntopKind(id)
+	}
 	if pen != 0 {
 		return ie.KindIgnore
+	}
+	if !ipfix && id > ie.NtopV9Base {
+		return ntopKind(id - ie.NtopV9Base)
 	}
 	switch id {
 	case ie.InBytes:
@@ -806,6 +827,22 @@ func fieldKindOf(ipfix bool, pen uint32, id uint16) ie.Kind {
 		case ie.OutPkts:
 			return ie.KindRevPackets
 		}
+	}
+	return ie.KindIgnore
+}
+
+// ntopKind maps an nProbe element id (PEN 35632) to the Record value it
+// carries.
+func ntopKind(id uint16) ie.Kind {
+	switch id {
+	case ie.NtopL7Proto:
+		return ie.KindL7Proto
+	case ie.NtopHTTPHost:
+		return ie.KindHTTPHost
+	case ie.NtopSSLServer:
+		return ie.KindSSLServer
+	case ie.NtopDNSQuery:
+		return ie.KindDNSQuery
 	}
 	return ie.KindIgnore
 }
