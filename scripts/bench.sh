@@ -25,6 +25,7 @@ SUITES=(
 	"datapath|./bench|-benchtime=3x -timeout=30m"
 	"cache|./cache|-benchtime=1s -timeout=20m"
 	"exporter|./exporter|-benchtime=1s -timeout=20m"
+	"classify|./probe/classify|-benchtime=1s -timeout=10m"
 )
 
 # Targets: "what|benchmark name (no -N suffix)|metric unit|<= or >=|goal".
@@ -45,6 +46,25 @@ TARGETS=(
 	"export: v5 records encoded per second, one core|BenchmarkV5Encode|records/s|>=|10000000"
 	"export: v9 records encoded per second, one core|BenchmarkTemplateEncode/v9|records/s|>=|5000000"
 	"export: IPFIX records encoded per second, one core|BenchmarkTemplateEncode/ipfix|records/s|>=|5000000"
+	"classifier: payload heads of the real captures per second, one core|BenchmarkClassifyRealHeads|heads/s|>=|2000000"
+	"classifier: allocations per flow in steady state|BenchmarkClassifyRealHeads|allocs/op|<=|0"
+	"hot path, classified flow: classification on ÷ off (side by side)|BenchmarkXDPClassifyHotPath/flow-classified|x-off|<=|1.05"
+	"hot path, flow past its sampling budget: classification on ÷ off|BenchmarkXDPClassifyHotPath/flow-budget|x-off|<=|1.05"
+	"hot path, classified IPv6 flow: classification on ÷ off|BenchmarkXDPClassifyHotPath/flow-classified-ipv6|x-off|<=|1.05"
+	"hot path, classified flow, --clock coarse: on ÷ off|BenchmarkXDPClassifyHotPath/coarse-classified|x-off|<=|1.05"
+	"hot path, flow past its budget, --clock coarse: on ÷ off|BenchmarkXDPClassifyHotPath/coarse-budget|x-off|<=|1.05"
+)
+
+# Reported without a goal: "what|benchmark name|metric unit".
+REPORTED=(
+	"new flow with its sample (classification on), tail-call method|BenchmarkXDPNewFlowClassify/flow-classify|ns/pkt"
+	"new flow with its sample ÷ classification off, tail-call method|BenchmarkXDPNewFlowClassify/flow-classify|x-off"
+	"new flow with its sample ÷ classification off, one syscall a flow|BenchmarkXDPNewFlowClassify/cold-classify|x-off"
+	"sample ring, full speed: new flows with payload offered (one CPU)|BenchmarkSampleRing/full-speed|offered/s"
+	"sample ring, full speed: samples read by the classifier's reader|BenchmarkSampleRing/full-speed|samples/s"
+	"sample ring, full speed: app_dropped (default ring)|BenchmarkSampleRing/full-speed|app_dropped"
+	"sample ring: samples read at the first paced rate with no drop|BenchmarkSampleRing/no-drop|samples/s"
+	"sample ring: app_dropped at that rate|BenchmarkSampleRing/no-drop|app_dropped"
 )
 
 # Attribution: "what|benchmark A|benchmark B|unit", reported as A − B.
@@ -57,6 +77,9 @@ DIFFERENCES=(
 	"parse, key and stats (flow-nomap − baseline)|BenchmarkXDPHotPath/flow-nomap|BenchmarkXDPHotPath/baseline|ns/pkt"
 	"xdp_flow beyond the minimal counter (flow − minimal)|BenchmarkXDPHotPath/flow|BenchmarkXDPHotPath/minimal|ns/pkt"
 	"new flow beyond a hit (new flow − hot path), xdp_flow|BenchmarkXDPNewFlow/flow|BenchmarkXDPHotPath/flow|ns/pkt"
+	"the sample of a new flow: app_state insert + ring reserve, copy, submit (tail-call method)|BenchmarkXDPNewFlowClassify/flow-classify|BenchmarkXDPNewFlowClassify/flow|ns/pkt"
+	"the sample of a new flow, one syscall a flow|BenchmarkXDPNewFlowClassify/cold-classify|BenchmarkXDPNewFlowClassify/cold|ns/pkt"
+	"classified flow's hot path beyond classification off|BenchmarkXDPClassifyHotPath/flow-classified|BenchmarkXDPClassifyHotPath/flow|ns/pkt"
 )
 
 out=bench/results
@@ -125,6 +148,16 @@ done
 		verdict=$(awk -v v="$value" -v g="$goal" -v op="$op" \
 			'BEGIN { ok = (op == "<=") ? v <= g : v >= g; print ok ? "met" : "**missed**" }')
 		echo "| $what | $value $unit | $op $goal $unit | $verdict |"
+	done
+	echo
+	echo "## Reported (no goal)"
+	echo
+	echo "| what | measured |"
+	echo "| --- | ---: |"
+	for r in "${REPORTED[@]}"; do
+		IFS='|' read -r what bench unit <<<"$r"
+		value=$(metric "${results[@]}" "$bench" "$unit")
+		echo "| $what | ${value:-not measured} ${value:+$unit} |"
 	done
 	echo
 	echo "## What costs what"

@@ -69,6 +69,7 @@ type Config struct {
 	CollectorQueue   int
 	AggActiveTimeout time.Duration
 	AggIdleTimeout   time.Duration
+	NtopFields       bool
 
 	// operations
 	Control     string
@@ -124,6 +125,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.CollectorQueue, "collector-queue", 256, "export: expiry batches queued per collector before records are dropped (counted)")
 	fs.DurationVar(&c.AggActiveTimeout, "aggregation-active-timeout", 30*time.Minute, "export: active timeout of v8 aggregation caches")
 	fs.DurationVar(&c.AggIdleTimeout, "aggregation-inactive-timeout", 15*time.Second, "export: inactive timeout of v8 aggregation caches")
+	fs.BoolVar(&c.NtopFields, "ntop-fields", false, "export: v9/IPFIX: add nProbe's L7_PROTO, L7_PROTO_NAME and server name (HTTP_HOST, SSL_SERVER_NAME, DNS_QUERY) for nProbe/ntopng")
 
 	fs.StringVar(&c.Control, "control", control.DefaultPath, "operations: control socket `PATH` for spanflow show (mode 0600)")
 	fs.StringVar(&c.Metrics, "metrics", "", "operations: serve Prometheus /metrics on `ADDR` (a bare port means 127.0.0.1:PORT; off by default)")
@@ -289,6 +291,14 @@ func (c *Config) validateExport(bad complaint) {
 		bad("--aggregation-active-timeout, --aggregation-inactive-timeout: must be > 0")
 	}
 	a.Aggregation = cache.AggregatorConfig{ActiveTimeout: c.AggActiveTimeout, InactiveTimeout: c.AggIdleTimeout}
+	switch {
+	case !c.NtopFields:
+	case a.Version != 9 && a.Version != 10:
+		bad("--ntop-fields: only for v9 (-v 9) and IPFIX (-v 10): v1-v8 have no application field")
+	case !c.Classify:
+		bad("--ntop-fields: needs --classify (the fields carry its verdicts)")
+	}
+	a.NtopFields = c.NtopFields
 }
 
 func (c *Config) validateOperations(bad complaint) {

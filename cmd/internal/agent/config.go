@@ -46,6 +46,9 @@ type Config struct {
 	// Records carry their application and v9/IPFIX export it (IE 95 and
 	// the application options template).
 	NoClassify bool
+	// NtopFields adds nProbe's L7_PROTO, L7_PROTO_NAME and server name
+	// elements to v9/IPFIX flow records (--ntop-fields).
+	NtopFields bool
 
 	// Operations.
 	Control  string // control socket for `spanflow show`; "" for none

@@ -68,6 +68,7 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 			opts.AppID = true
 			opts.Applications = applicationTable()
 			opts.ApplicationRefresh = applicationRefresh
+			opts.NtopFields = cfg.NtopFields
 		}
 		s := settings
 		s.IPv6Transport = tr.HeaderLen() == 48
