@@ -38,7 +38,9 @@ type Agent struct {
 	lastEntries   int
 	harvestHist   prometheus.Histogram
 	ifaces        map[string]*ifaceState
-	closers       []func() // what open took, released by close
+	nic           nicReader         // nil: no NIC cross-check (nic.go)
+	accounted     map[uint32]uint64 // packets harvested, by the flow key's ifindex
+	closers       []func()          // what open took, released by close
 }
 
 // ifaceState is what `show interfaces` prints about one -i interface.
@@ -51,6 +53,11 @@ type ifaceState struct {
 	Down     bool
 	Events   map[string]uint64 // down, up, deleted, reattached, reattach-failed
 	LastErr  string
+	NIC      *nicCheck `json:",omitempty"` // filled in by show interfaces
+
+	nicBase, nicLast nicCounters // at attach, at the last harvest
+	nicErr           string
+	acctBase         uint64 // accounted[Index] at attach
 }
 
 // Run runs the live probe until ctx ends, then flushes and exports
@@ -87,6 +94,12 @@ func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	d.closers = append(d.closers, d.closeProbe)
 	if p.Adopted() {
 		log.Info("adopted pinned state: counts made while spanflow was down will be exported", "pin_dir", cfg.Probe.PinDir)
+	}
+	if read, closeNIC, err := openNICReader(); err != nil {
+		log.Warn("no NIC cross-check in show interfaces", "err", err)
+	} else {
+		d.nic = read
+		d.closers = append(d.closers, closeNIC)
 	}
 	var exportIfaces []ie.Interface
 	for _, name := range cfg.Interfaces {
@@ -250,6 +263,7 @@ func (d *Agent) export(recs []cache.Record) error {
 // harvest drains the datapath into the cache (through the ledger when
 // state is pinned).
 func (d *Agent) harvest(deltas []cache.Delta) []cache.Delta {
+	nics := d.readNICs() // before the flip, see nic.go
 	began := time.Now()
 	var stats probe.Stats
 	var err error
@@ -276,6 +290,7 @@ func (d *Agent) harvest(deltas []cache.Delta) []cache.Delta {
 			"packets", full, "bytes", stats[bpf.StatMapFull].Bytes-d.stats[bpf.StatMapFull].Bytes)
 	}
 	d.stats = stats
+	d.noteHarvested(deltas, nics)
 	d.harvests++
 	d.lastHarvest = took
 	d.lastEntries = len(deltas)
@@ -319,6 +334,7 @@ func (d *Agent) noteAttached(a *probe.Attachment) {
 		d.ifaces[a.Interface] = st
 	}
 	st.Index, st.Mode, st.Attached, st.Adopted = a.Index, a.Mode.String(), true, a.Adopted
+	d.noteNICBase(st)
 	if a.Fallback != nil {
 		d.log.Warn("native XDP refused, attached in generic mode (GRO may merge packets before XDP sees them: turn it off with ethtool -K IFACE gro off)",
 			"interface", a.Interface, "reason", a.Fallback)

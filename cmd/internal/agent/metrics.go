@@ -42,6 +42,11 @@ var (
 	descConvs     = prometheus.NewDesc("spanflow_classifier_conversations_total", "Conversations (both directions of a flow) the classifier started.", nil, nil)
 	descConvsDone = prometheus.NewDesc("spanflow_classifier_finished_total", "Conversations the classifier finished while fed samples: named by their payload, or given up with the sample budget spent both ways (spanflow_application_verdicts_total tells the two apart).", nil, nil)
 	descConvsKept = prometheus.NewDesc("spanflow_classifier_conversations", "Conversations the classifier keeps: those with a flow in the table.", nil, nil)
+	descNICPkts   = prometheus.NewDesc("spanflow_interface_nic_rx_packets_total", "Packets the NIC (driver) received on an attached interface since spanflow attached, as of the last harvest: compare with spanflow_interface_accounted_packets_total.", []string{"interface"}, nil)
+	descNICDrop   = prometheus.NewDesc("spanflow_interface_nic_rx_dropped_total", "Packets the NIC (driver or stack) dropped on receive since attach, as of the last harvest.", []string{"interface"}, nil)
+	descNICMiss   = prometheus.NewDesc("spanflow_interface_nic_rx_missed_total", "Packets the NIC missed (no room in its ring: lost before XDP) since attach, as of the last harvest.", []string{"interface"}, nil)
+	descNICErr    = prometheus.NewDesc("spanflow_interface_nic_rx_errors_total", "Receive errors the NIC counted since attach, as of the last harvest.", []string{"interface"}, nil)
+	descIfAcct    = prometheus.NewDesc("spanflow_interface_accounted_packets_total", "Packets XDP accounted into flows from an interface since attach (absent when --key leaves out the ifindex).", []string{"interface"}, nil)
 	descIfEvents  = prometheus.NewDesc("spanflow_interface_events_total", "Interface events: down, up, deleted, reattached, reattach-failed.", []string{"interface", "event"}, nil)
 )
 
@@ -68,6 +73,17 @@ func (d *Agent) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range d.ifaces {
 		for ev, n := range st.Events {
 			counter(descIfEvents, n, st.Name, ev)
+		}
+		if !st.Attached || d.nic == nil {
+			continue
+		}
+		c := d.nicCheckOf(st)
+		counter(descNICPkts, c.RxPackets, st.Name)
+		counter(descNICDrop, c.RxDropped, st.Name)
+		counter(descNICMiss, c.RxMissed, st.Name)
+		counter(descNICErr, c.RxErrors, st.Name)
+		if c.Accounted != nil {
+			counter(descIfAcct, *c.Accounted, st.Name)
 		}
 	}
 	d.mu.Unlock()

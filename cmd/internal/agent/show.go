@@ -220,6 +220,9 @@ func (d *Agent) showInterfaces(w io.Writer, asJSON bool) error {
 	var list []ifaceState
 	for _, st := range d.ifaces {
 		c := *st
+		if st.Attached {
+			c.NIC = d.nicCheckOf(st)
+		}
 		c.Events = make(map[string]uint64, len(st.Events))
 		for k, v := range st.Events {
 			c.Events[k] = v
@@ -254,6 +257,9 @@ func (d *Agent) showInterfaces(w io.Writer, asJSON bool) error {
 		}
 		if st.LastErr != "" {
 			fmt.Fprintf(w, "  last error: %s\n", st.LastErr)
+		}
+		if st.NIC != nil {
+			writeNICCheck(w, st.NIC, d.cfg.Probe.SampleRate)
 		}
 	}
 	return nil
