@@ -64,10 +64,10 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 			ended++
 		}
 	}
-	const colPort = 4739
+	const colPort, metrics = 4739, "127.0.0.1:9465"
 	col := startE2ECollect(t, bin, s.Capture, colPort)
 	d := startE2EDaemon(t, bin, s.Capture, e2eControlPath(t), "-i", s.RxName, "-n", fmt.Sprintf("127.0.0.1:%d", colPort), "-v", "9",
-		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach",
+		"--xdp-mode", "native", "--xdp-action", "drop", "--pin-dir", e2ePinDir(t), "--detach", "--metrics", metrics,
 		"--harvest-interval", "100ms", "--inactive-timeout", "10m", "--active-timeout", "30m", "--fin-grace", "0s", "--max-flows", "4096")
 
 	replay, err := s.StartReplay(context.Background(), t, c.Path)
@@ -78,6 +78,7 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitAccounted(t, uint64(c.Packets))
+	e2eCheckNICCrossCheck(t, d, s, c.Packets, metrics)
 	var ev e2eExportView
 	if !exportertest.Within(10*time.Second, func() bool {
 		d.showJSON(t, &ev, "export")
@@ -199,6 +200,51 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	f := e2eFields{inIf: true, vlan: true, flags: true}
 	if diff := e2eDiff(e2eTruth(c, f), e2eCollected(recs, f)); diff != "" {
 		t.Errorf("spanflow collect's totals differ from the ground truth:\n%s\n%s", diff, colLog)
+	}
+}
+
+// e2eCheckNICCrossCheck checks the NIC cross-check of show interfaces
+// --json and /metrics: the veth counts every frame the replay sent, and
+// XDP accounted every one of them, so both say packets (read at a harvest
+// after the last frame: polled) and nothing is missing.
+func e2eCheckNICCrossCheck(t *testing.T, d *e2eDaemon, s *probetest.ReplayNet, packets int, metrics string) {
+	t.Helper()
+	var ifs []struct {
+		Name string
+		NIC  *struct {
+			RxPackets, RxDropped, RxMissed, RxErrors uint64
+			Accounted                                *uint64
+			NotAccounted                             *int64
+			Error                                    string
+		}
+	}
+	want := uint64(packets)
+	settled := exportertest.Within(10*time.Second, func() bool {
+		d.showJSON(t, &ifs, "interfaces")
+		return len(ifs) == 1 && ifs[0].NIC != nil && ifs[0].NIC.RxPackets >= want && ifs[0].NIC.Accounted != nil && *ifs[0].NIC.Accounted >= want
+	})
+	if !settled {
+		t.Fatalf("show interfaces --json: no harvest saw %d packets on both sides within 10 s: %+v; links: %s", packets, ifs, s.LinkCounters())
+	}
+	n := ifs[0].NIC
+	if n.RxPackets != want || *n.Accounted != want || n.NotAccounted == nil || *n.NotAccounted != 0 ||
+		n.RxDropped+n.RxMissed+n.RxErrors != 0 || n.Error != "" {
+		t.Errorf("show interfaces --json NIC: %+v (accounted %d, not accounted %v); want %d received and accounted, none lost; links: %s",
+			*n, *n.Accounted, n.NotAccounted, packets, s.LinkCounters())
+	}
+	m, err := e2eScrape(s.Capture, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"spanflow_interface_nic_rx_packets_total", "spanflow_interface_accounted_packets_total"} {
+		if v := m[fmt.Sprintf("%s{interface=%q}", name, s.RxName)]; v != float64(packets) {
+			t.Errorf("/metrics %s{interface=%q} = %v, want %d", name, s.RxName, v, packets)
+		}
+	}
+	for _, name := range []string{"spanflow_interface_nic_rx_dropped_total", "spanflow_interface_nic_rx_missed_total"} {
+		if v, ok := m[fmt.Sprintf("%s{interface=%q}", name, s.RxName)]; !ok || v != 0 {
+			t.Errorf("/metrics %s{interface=%q} = %v (present: %v), want 0", name, s.RxName, v, ok)
+		}
 	}
 }
 
