@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/prefixes"
 	"github.com/spanflow/spanflow/cmd/internal/agent"
 	"github.com/spanflow/spanflow/cmd/internal/control"
 	"github.com/spanflow/spanflow/cmd/internal/flowprint"
@@ -53,6 +55,8 @@ type Config struct {
 	MaxFlows        int
 	Bidirectional   bool
 	Print           flowprint.Format
+	PrefixTables    stringList
+	AS              string
 
 	// export
 	Collectors       stringList
@@ -110,6 +114,8 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.MaxFlows, "max-flows", cache.DefaultMaxFlows, "flow cache: table size; beyond it the oldest flows are expired early")
 	fs.BoolVar(&c.Bidirectional, "bidirectional", false, "flow cache: pair A→B and B→A into one record (v9 IN/OUT counters, IPFIX RFC 5103)")
 	fs.Var(&c.Print, "print", "flow cache: print expired flows to stdout: --print (text) or --print=json")
+	fs.Var(&c.PrefixTables, "prefix-table", "flow cache: AS numbers and masks from a prefix table `FILE`: CIDR ASN lines, ip2asn TSV or an MRT RIB dump, detected or named as plain:|ip2asn:|mrt:FILE; gzip/bzip2 too (repeatable; reloaded on SIGHUP or change)")
+	fs.StringVar(&c.AS, "as", "origin", "flow cache: the AS records carry, `origin|peer`: the prefix's origin AS or the neighbour AS (IOS's ip flow-export version 5 origin-as|peer-as)")
 
 	fs.Var(&c.Collectors, "n", "export: collector `HOST:PORT` (repeatable; default "+DefaultCollector+")")
 	fs.StringVar(&c.Version, "v", "9", "export: NetFlow `VERSION`: 1, 5, 7, 8, 9 or 10 (IPFIX)")
@@ -206,6 +212,19 @@ func (c *Config) validateCapture(bad complaint) {
 	}
 	a.Print = c.Print
 	a.NoClassify = !c.Classify
+	for _, s := range c.PrefixTables {
+		src, err := prefixes.ParseSource(s)
+		if err != nil {
+			bad("--prefix-table: %v", err)
+		} else if _, err := os.Stat(src.Path); err != nil {
+			bad("--prefix-table: %v", err)
+		}
+		a.PrefixTables = append(a.PrefixTables, src)
+	}
+	if c.AS != "origin" && c.AS != "peer" {
+		bad("--as %s: must be origin or peer", c.AS)
+	}
+	a.PeerAS = c.AS == "peer"
 }
 
 // coarseClockIsPrecise says whether the kernel's coarse clock ticks at

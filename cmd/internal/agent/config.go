@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cache/prefixes"
 	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/probe"
@@ -49,6 +50,14 @@ type Config struct {
 	// NtopFields adds nProbe's L7_PROTO, L7_PROTO_NAME and server name
 	// elements to v9/IPFIX flow records (--ntop-fields).
 	NtopFields bool
+
+	// PrefixTables give records their AS numbers and masks
+	// (--prefix-table); PeerAS puts the neighbour AS in them instead of
+	// the origin AS (--as peer). Reload asks, live, for the tables to be
+	// read again (SIGHUP); they are also when a file changes.
+	PrefixTables []prefixes.Source
+	PeerAS       bool
+	Reload       <-chan os.Signal
 
 	// Operations.
 	Control  string // control socket for `spanflow show`; "" for none

@@ -26,12 +26,19 @@ type pipeline struct {
 	// tally counts the labelled records per application for the views
 	// and /metrics.
 	tally cache.AppTally
+	// routes gives records their AS numbers and masks; nil without
+	// --prefix-table.
+	routes *routes
 }
 
 // newPipeline opens one export stream per collector (per aggregation
 // scheme for v8), each with its own encoder, so its own sequence numbers.
 func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.Time, ifaces []ie.Interface) (*pipeline, error) {
-	p := &pipeline{log: log, wait: cfg.ReadFile != ""}
+	routes, err := openRoutes(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{log: log, wait: cfg.ReadFile != "", routes: routes}
 	if cfg.classifies() {
 		p.apps = NewClassifier()
 	}
@@ -120,6 +127,7 @@ func (p *pipeline) export(recs []cache.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	p.routes.enrich(recs)
 	if p.apps != nil {
 		p.apps.Label(recs)
 		p.tally.Add(recs)
@@ -153,6 +161,7 @@ func (p *pipeline) tick() {
 // close sends what is queued, bounded by ctx, and says what each stream
 // could not carry.
 func (p *pipeline) close(ctx context.Context) error {
+	p.routes.close()
 	err := closeStreamsCtx(ctx, p.streams)
 	for _, s := range p.streams {
 		st := s.Stats()

@@ -112,6 +112,13 @@ type JSON struct {
 
 	SamplingInterval uint32 `json:"sampling_interval,omitempty"`
 
+	// Routing information from --prefix-table: the AS numbers (origin or
+	// peer, per --as) and the matched prefix lengths; absent when 0.
+	SrcAS   uint32 `json:"src_as,omitempty"`
+	DstAS   uint32 `json:"dst_as,omitempty"`
+	SrcMask uint8  `json:"src_mask,omitempty"`
+	DstMask uint8  `json:"dst_mask,omitempty"`
+
 	// Application: its nDPI name ("" when unclassified), how it was
 	// known (payload, port-guess, protocol or unknown) and the server
 	// name the payload gave.
@@ -127,6 +134,7 @@ func JSONOf(r *cache.Record) JSON {
 		Proto: r.Proto, ToS: r.ToS, VLAN: r.VLAN, InnerVLAN: r.InnerVLAN, InIf: r.InIfIndex,
 		Packets: r.Packets, Bytes: r.Bytes, TCPFlags: r.TCPFlags,
 		EndReason: EndReasonNames[r.EndReason], SamplingInterval: r.SamplingInterval,
+		SrcAS: r.SrcAS, DstAS: r.DstAS, SrcMask: r.SrcMask, DstMask: r.DstMask,
 		Application: AppName(r), AppVerdict: r.AppKind.String(), AppServer: r.AppServer,
 	}
 	if r.Bidirectional {
