@@ -20,6 +20,9 @@ import (
 func (d *Agent) show(req control.Request, w io.Writer) error {
 	switch req.Show {
 	case "cache":
+		if len(req.Args) > 0 {
+			return d.showAggregation(req.Args, w, req.JSON)
+		}
 		s := d.table.Stats()
 		if d.pipe.apps != nil {
 			s.Applications = d.pipe.tally.Snapshot(0)
@@ -87,6 +90,27 @@ func topTalkerArgs(args []string, appOf cache.AppOf) (cache.TalkerQuery, error) 
 		return q, fmt.Errorf("top-talkers by application: application classification is off")
 	}
 	return q, nil
+}
+
+// showAggregation is `show cache aggregation SCHEME`: the flows now in
+// the table folded by a v8 scheme, as IOS's `show ip cache flow
+// aggregation` prints an aggregation cache.
+func (d *Agent) showAggregation(args []string, w io.Writer, asJSON bool) error {
+	if args[0] != "aggregation" || len(args) != 2 {
+		return fmt.Errorf("show cache %s: %s", strings.Join(args, " "), control.Usage)
+	}
+	s, err := cache.ParseAggregation(args[1])
+	if err != nil {
+		return err
+	}
+	v, err := d.table.AggregationView(s, nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(w, v)
+	}
+	return v.WriteText(w, d.ifName)
 }
 
 func (d *Agent) ifName(index uint32) string {

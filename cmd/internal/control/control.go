@@ -14,7 +14,31 @@ import (
 )
 
 // Usage is what `spanflow show` takes.
-const Usage = "usage: spanflow show cache|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json] [--control PATH]"
+const Usage = "usage: spanflow show cache [aggregation SCHEME]|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json] [--control PATH]"
+
+// Help is `spanflow show --help`: Usage and what each view prints.
+const Help = Usage + `
+
+Asks the running spanflow (over its control socket) and prints:
+  cache                    the flow cache, as show ip cache flow: packet sizes, timers,
+                           expiries, flows by protocol (and application)
+  cache aggregation SCHEME the flows now in the cache folded by a v8 aggregation scheme,
+                           as show ip cache flow aggregation: SCHEME is as --aggregation
+                           takes it (as, protocol-port, source-prefix, destination-prefix,
+                           prefix, destination, source-destination, full-flow, as-tos,
+                           protocol-port-tos, source-prefix-tos, destination-prefix-tos,
+                           prefix-tos, prefix-port, or 1-14)
+  export                   the export streams, as show ip flow export
+  top-talkers [N]          the N (10) largest flows in the cache, as show ip flow top-talkers;
+                           --sort bytes|packets|application, --app NAME keeps one application
+  applications             the exported flows by application, and the active ones
+  stats                    the XDP datapath's counters by outcome and the harvester's
+  interfaces               the attached interfaces, their events, and the NIC's receive
+                           counters since attach beside what XDP accounted
+
+  --json          print JSON instead of text
+  --control PATH  the control socket (default ` + DefaultPath + `)
+`
 
 // DefaultPath is where the control socket listens by default.
 const DefaultPath = "/run/spanflow.sock"
