@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -66,6 +67,17 @@ func listenAddr(flagName, s string) (string, error) {
 	return s, nil
 }
 
+// collectUsage heads `spanflow collect --help`, before the flags.
+const collectUsage = `usage: spanflow collect [-l ADDR] [--tcp ADDR] [--json] [--count N] [--duration D] [--quiet]
+
+Listens as a NetFlow v1/v5/v7/v8/v9 and IPFIX collector and prints every
+record it decodes (flow-print lines, or JSON), then a summary on stderr:
+what collectors would get from spanflow.
+
+`
+
+func isHelpFlag(a string) bool { return a == "--help" || a == "-help" || a == "-h" }
+
 // runCollect is `spanflow collect`.
 func runCollect(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,7 +90,14 @@ func runCollect(args []string) error {
 func collectArgs(ctx context.Context, args []string, out, errw io.Writer, hooks collect.Hooks) error {
 	fs := flag.NewFlagSet("spanflow collect", flag.ContinueOnError)
 	fs.SetOutput(errw)
+	if slices.ContainsFunc(args, isHelpFlag) {
+		fs.SetOutput(out) // asked for: the usage is the answer, not an error
+	}
 	cfg := bindCollectFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), collectUsage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -32,8 +32,7 @@ func main() {
 		case "collect":
 			err = runCollect(os.Args[2:])
 		case "version":
-			printVersion(os.Stdout)
-			return
+			err = runVersion(os.Args[2:], os.Stdout)
 		default:
 			os.Exit(runProbe(os.Args[1:]))
 		}

@@ -16,6 +16,9 @@ func runShow(args []string, w io.Writer) error {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
+		case a == "--help" || a == "-help" || a == "-h":
+			_, err := io.WriteString(w, control.Help)
+			return err
 		case a == "--json" || a == "-json":
 			req.JSON = true
 		case a == "--sort" || a == "--app" || a == "--control":
