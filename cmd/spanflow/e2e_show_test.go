@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/spanflow/spanflow/exporter/exportertest"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
@@ -170,6 +172,8 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 		}
 	}
 
+	e2eCheckAggregationView(t, d, c)
+
 	// show export --json: the ended flows went to the one collector, all
 	// sent.
 	d.showJSON(t, &ev, "export")
@@ -200,6 +204,72 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	f := e2eFields{inIf: true, vlan: true, flags: true}
 	if diff := e2eDiff(e2eTruth(c, f), e2eCollected(recs, f)); diff != "" {
 		t.Errorf("spanflow collect's totals differ from the ground truth:\n%s\n%s", diff, colLog)
+	}
+}
+
+// e2eCheckAggregationView checks show cache aggregation protocol-port
+// against the capture: the IPv4 flows still in the cache (those that did
+// not end with FIN or RST) grouped by protocol and ports, IPv6 ones left
+// out; in JSON and in the text's rows.
+func e2eCheckAggregationView(t *testing.T, d *e2eDaemon, c *probetest.Capture) {
+	t.Helper()
+	type group struct {
+		Proto            uint8
+		SrcPort, DstPort uint16
+	}
+	type sums struct{ Flows, Packets, Bytes uint64 }
+	want := map[group]sums{}
+	var v6 uint64
+	for k, f := range c.Flows {
+		if k.Proto == 6 && f.TCPFlags&0x05 != 0 {
+			continue // ended, exported: not in the cache
+		}
+		if k.IpVersion == 6 {
+			v6++
+			continue
+		}
+		g := group{k.Proto, k.SrcPort, k.DstPort}
+		w := want[g]
+		w.Flows, w.Packets, w.Bytes = w.Flows+1, w.Packets+f.Packets, w.Bytes+f.Bytes
+		want[g] = w
+	}
+	var v struct {
+		Scheme     string
+		Aggregates []struct {
+			group
+			sums
+		}
+		Skipped uint64
+	}
+	d.showJSON(t, &v, "cache", "aggregation", "protocol-port")
+	got := map[group]sums{}
+	for _, a := range v.Aggregates {
+		got[a.group] = a.sums
+	}
+	if diff := cmp.Diff(want, got); diff != "" || v.Scheme != "protocol-port" || v.Skipped != v6 {
+		t.Errorf("show cache aggregation protocol-port --json: scheme %q, %d skipped (want %d IPv6 flows); aggregates (-capture +shown):\n%s",
+			v.Scheme, v.Skipped, v6, diff)
+	}
+	out, err := d.show("cache", "aggregation", "protocol-port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		rows[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for g, w := range want {
+		row := fmt.Sprintf("%02X %04X %04X %d %d %d", g.Proto, g.SrcPort, g.DstPort, w.Flows, w.Packets, w.Bytes/w.Packets)
+		found := false
+		for r := range rows {
+			found = found || strings.HasPrefix(r, row+" ")
+		}
+		if !found {
+			t.Errorf("show cache aggregation protocol-port: no row %q (protocol, ports, flows, packets, bytes a packet):\n%s", row, out)
+		}
+	}
+	if _, err := d.show("cache", "aggregation", "by-colour"); err == nil || !strings.Contains(err.Error(), "prefix-port") {
+		t.Errorf("show cache aggregation by-colour: %v; want an error listing the schemes", err)
 	}
 }
 
