@@ -22,3 +22,6 @@ volatile const __u32 cfg_classify = 0;
 /* Payload packets per direction handed out at most (classify.Budget). */
 volatile const __u32 cfg_app_budget_tcp = 4;
 volatile const __u32 cfg_app_budget_udp = 4;
+/* 1: a software router's datapath: ask the kernel FIB where each new flow
+ * goes (output interface, Local, Null); 0: a mirror port, nothing asked. */
+volatile const __u32 cfg_route = 0;

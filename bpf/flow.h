@@ -33,9 +33,20 @@ struct flow_value {
 	__u64 last_ns;  /* same clock, of the last packet on this CPU */
 	__u8 tcp_flags; /* OR of the TCP flag byte (CWR..FIN) */
 	__u8 app;       /* enum app_step of this CPU's copy: whether packets still go to app_state */
-	__u8 _pad[6];
+	__u8 out;       /* enum route_out (cfg_route): what the FIB said, 0 if not asked */
+	__u8 _pad;
+	__u32 out_ifindex; /* ROUTE_IFACE: the output interface the FIB chose */
 };
 _Static_assert(sizeof(struct flow_value) == 40, "flow_value must stay 40 bytes");
+
+/* route_out: where the kernel's FIB sends a flow (bpf_fib_lookup, asked
+ * once per flow per slot and CPU, with cfg_route). */
+enum route_out {
+	ROUTE_UNKNOWN = 0, /* not asked, or the FIB could not say (forwarding off on input …) */
+	ROUTE_IFACE = 1,   /* forwarded out of out_ifindex */
+	ROUTE_LOCAL = 2,   /* to this host (or broadcast/multicast): IOS's "Local" */
+	ROUTE_NULL = 3,    /* blackhole, unreachable or prohibit route: IOS's "Null" */
+};
 
 /* app_step: where a flow's copy in the active slot stands with payload
  * sampling (cfg_classify). It caches the answer of app_state on this CPU

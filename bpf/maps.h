@@ -65,7 +65,8 @@ struct {
 } app_samples SEC(".maps");
 
 /* Unused: they make the compiler emit the BTF bpf2go builds the Go
- * mirrors of a sample, app_step and app_sample_flag from. */
+ * mirrors of a sample and of the enums no map names from. */
 const struct app_sample *unused_app_sample __attribute__((unused));
 const enum app_step *unused_app_step __attribute__((unused));
 const enum app_sample_flag *unused_app_sample_flag __attribute__((unused));
+const enum route_out *unused_route_out __attribute__((unused));

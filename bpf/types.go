@@ -17,6 +17,15 @@ type (
 	SampleMode = xdpSampleMode
 	AppSample  = xdpAppSample
 	AppState   = xdpAppState
+	RouteOut   = xdpRouteOut
+)
+
+// Where the FIB sends a flow (FlowValue.Out, with cfg_route).
+const (
+	RouteUnknown = xdpRouteOutROUTE_UNKNOWN
+	RouteIface   = xdpRouteOutROUTE_IFACE
+	RouteLocal   = xdpRouteOutROUTE_LOCAL
+	RouteNull    = xdpRouteOutROUTE_NULL
 )
 
 // Outcomes and informational reasons of the stats map.
@@ -73,6 +82,7 @@ const (
 	VarClassify    = xdpVarCfgClassify
 	VarBudgetTCP   = xdpVarCfgAppBudgetTcp
 	VarBudgetUDP   = xdpVarCfgAppBudgetUdp
+	VarRoute       = xdpVarCfgRoute
 )
 
 // AppFirst marks a sample of a direction's first packet (AppSample.Note.Flags).

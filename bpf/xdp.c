@@ -7,9 +7,10 @@
  *     transport header into a flow_key (parse.h);
  *  3. zeroes the key fields left out of cfg_key_fields;
  *  4. adds the packet to its flow in the active slot (flows_slot[0]);
- *  5. with cfg_classify, hands the payload heads of a TCP or UDP flow's
+ *  5. with cfg_route, asks the kernel FIB where a new flow goes;
+ *  6. with cfg_classify, hands the payload heads of a TCP or UDP flow's
  *     first packets to user space (app_samples) until it needs no more;
- *  6. counts the outcome in stats and returns cfg_action.
+ *  7. counts the outcome in stats and returns cfg_action.
  * No packet leaves without exactly one outcome counted in stats. */
 
 #include <linux/bpf.h>
@@ -22,6 +23,10 @@
 #include "parse.h"
 
 char __license[] SEC("license") = "GPL";
+
+/* Address families of bpf_fib_lookup (linux/socket.h is not for BPF). */
+#define AF_INET 2
+#define AF_INET6 10
 
 static __always_inline void count(__u32 reason, __u64 bytes)
 {
@@ -187,6 +192,55 @@ static __always_inline void sample(struct xdp_md *ctx, struct flow_key *key, str
 		v->app = app_sample_packet(ctx, key, pkt->payload_off, pkt->payload_len, v->app);
 }
 
+/* route_lookup asks the kernel FIB where a packet of key entering on ctx's
+ * interface goes, as forwarding would (policy rules included), and
+ * returns enum route_out with the output interface in *out_ifindex. A
+ * global function: verified once, called once per flow per slot and CPU. */
+__noinline int route_lookup(struct xdp_md *ctx, struct flow_key *key, __u32 *out_ifindex)
+{
+	if (!ctx || !key || !out_ifindex)
+		return ROUTE_UNKNOWN;
+	struct bpf_fib_lookup fib = {};
+	if (key->ip_version == 4) {
+		fib.family = AF_INET;
+		fib.tos = key->tos;
+		fib.ipv4_src = *(__u32 *)&key->src_addr[12];
+		fib.ipv4_dst = *(__u32 *)&key->dst_addr[12];
+	} else {
+		fib.family = AF_INET6;
+		fib.flowinfo = 0;
+		__builtin_memcpy(fib.ipv6_src, key->src_addr, 16);
+		__builtin_memcpy(fib.ipv6_dst, key->dst_addr, 16);
+	}
+	fib.l4_protocol = key->proto;
+	fib.sport = bpf_htons(key->src_port);
+	fib.dport = bpf_htons(key->dst_port);
+	fib.tot_len = 0; /* no MTU check: any size is routed the same */
+	fib.ifindex = ctx->ingress_ifindex;
+
+	switch (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0)) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+	case BPF_FIB_LKUP_RET_NO_NEIGH: /* routed; the neighbour is not resolved yet */
+		*out_ifindex = fib.ifindex;
+		return ROUTE_IFACE;
+	case BPF_FIB_LKUP_RET_NOT_FWDED: /* local, broadcast or multicast */
+		return ROUTE_LOCAL;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return ROUTE_NULL;
+	}
+	return ROUTE_UNKNOWN;
+}
+
+/* route stores in a flow's fresh copy where the FIB sends it. */
+static __always_inline void route(struct xdp_md *ctx, struct flow_key *key, struct flow_value *v)
+{
+	__u32 ifindex = 0;
+	v->out = route_lookup(ctx, key, &ifindex);
+	v->out_ifindex = ifindex;
+}
+
 /* account adds the packet to its flow in the active slot and returns
  * STAT_ACCOUNTED, or STAT_MAP_FULL when the slot has no room. */
 static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt)
@@ -199,6 +253,8 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 	__u64 now = cfg_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
+		if (cfg_route && v->packets == 0) /* this CPU's copy is new */
+			route(ctx, key, v);
 		add(v, pkt, now);
 		sample(ctx, key, pkt, v);
 		return STAT_ACCOUNTED;
@@ -211,6 +267,8 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 		.last_ns = now,
 		.tcp_flags = pkt->tcp_flags,
 	};
+	if (cfg_route)
+		route(ctx, key, &fresh);
 	long err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
 		/* The copy in the map stays at APP_LOOKUP: its next packet asks
@@ -222,6 +280,8 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 	if (err == -EEXIST) { /* another CPU inserted it first */
 		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
+			if (cfg_route && v->packets == 0)
+				route(ctx, key, v);
 			add(v, pkt, now);
 			sample(ctx, key, pkt, v);
 			return STAT_ACCOUNTED;

@@ -62,14 +62,16 @@ type xdpFlowKey struct {
 }
 
 type xdpFlowValue struct {
-	_        structs.HostLayout
-	Packets  uint64
-	Bytes    uint64
-	FirstNs  uint64
-	LastNs   uint64
-	TcpFlags uint8
-	App      uint8
-	Pad      [6]uint8
+	_          structs.HostLayout
+	Packets    uint64
+	Bytes      uint64
+	FirstNs    uint64
+	LastNs     uint64
+	TcpFlags   uint8
+	App        uint8
+	Out        uint8
+	Pad        uint8
+	OutIfindex uint32
 }
 
 type xdpKeyField uint32
@@ -84,6 +86,15 @@ const (
 	xdpKeyFieldKEY_IFINDEX  xdpKeyField = 64
 	xdpKeyFieldKEY_VLAN     xdpKeyField = 128
 	xdpKeyFieldKEY_ALL      xdpKeyField = 255
+)
+
+type xdpRouteOut uint32
+
+const (
+	xdpRouteOutROUTE_UNKNOWN xdpRouteOut = 0
+	xdpRouteOutROUTE_IFACE   xdpRouteOut = 1
+	xdpRouteOutROUTE_LOCAL   xdpRouteOut = 2
+	xdpRouteOutROUTE_NULL    xdpRouteOut = 3
 )
 
 type xdpSampleMode uint32
@@ -135,11 +146,13 @@ const (
 	xdpVarCfgClassify         = "cfg_classify"
 	xdpVarCfgCoarseClock      = "cfg_coarse_clock"
 	xdpVarCfgKeyFields        = "cfg_key_fields"
+	xdpVarCfgRoute            = "cfg_route"
 	xdpVarCfgSampleMode       = "cfg_sample_mode"
 	xdpVarCfgSampleRate       = "cfg_sample_rate"
 	xdpVarUnusedAppSample     = "unused_app_sample"
 	xdpVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	xdpVarUnusedAppStep       = "unused_app_step"
+	xdpVarUnusedRouteOut      = "unused_route_out"
 )
 
 // loadXdp returns the embedded CollectionSpec for xdp.
@@ -210,11 +223,13 @@ type xdpVariableSpecs struct {
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
 
 // xdpObjects contains all objects after they have been loaded into the kernel.
@@ -268,11 +283,13 @@ type xdpVariables struct {
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }
 
 // xdpPrograms contains all programs after they have been loaded into the kernel.

@@ -56,7 +56,7 @@
 //
 // # Memory
 //
-// Entries live in a chunked slab of fixed 96-byte structs without
+// Entries live in a chunked slab of fixed 104-byte structs without
 // pointers (the garbage collector never scans them), found through an
 // open-addressing index of 8-byte slots that holds no keys: the 48-byte
 // FlowKey is stored once, in the entry. A Go map keyed by FlowKey would

@@ -20,6 +20,8 @@ type flow struct {
 	heapIdx int32 // position in the timer heap
 	flags   uint8 // OR of TCP flags, forward direction
 	state   uint8 // stateFwdFIN | stateRevFIN
+	out     Out   // where the forward direction leaves a router, as last seen (8 bytes with outIf)
+	outIf   uint32
 }
 
 // emptySegment marks a segment without packets (a fresh entry, or one an

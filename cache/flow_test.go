@@ -11,7 +11,7 @@ func TestEntrySizes(t *testing.T) {
 		name      string
 		got, want uintptr
 	}{
-		{"flow", unsafe.Sizeof(flow{}), 96},
+		{"flow", unsafe.Sizeof(flow{}), 104},
 		{"side", unsafe.Sizeof(side{}), 56},
 		{"index slot", unsafe.Sizeof(slot{}), 8},
 		{"timer", unsafe.Sizeof(timer{}), 16},

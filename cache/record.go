@@ -19,7 +19,22 @@ type Delta struct {
 	FirstNs  uint64
 	LastNs   uint64
 	TCPFlags uint8
+	// Out is where a software router's FIB sends the flow (OutIfIndex
+	// for OutIface); OutUnknown on a mirror port.
+	Out        Out
+	OutIfIndex uint32
 }
+
+// Out says where a flow leaves a router, as IOS's DstIf column does.
+type Out uint8
+
+// The values are the datapath's enum route_out.
+const (
+	OutUnknown Out = iota // not a router, or the FIB could not say
+	OutIface              // forwarded out of an interface
+	OutLocal              // to the router itself: "Local"
+	OutNull               // dropped by a blackhole/unreachable route: "Null"
+)
 
 // EndReason says why a flow record was exported. The values are IPFIX's
 // flowEndReason (IE 136).
@@ -71,6 +86,7 @@ type Record struct {
 	SrcMask, DstMask uint8
 	NextHop          netip.Addr
 	OutIfIndex       uint32
+	Out              Out // OutIface, OutLocal, OutNull on a router; OutIfIndex is 0 unless OutIface
 
 	// AppID is the RFC 6759 applicationId; 0 while unclassified. It
 	// holds the classification engine in its top byte and a 3-byte

@@ -134,6 +134,9 @@ func (t *Table) merge(d *Delta, now int64) {
 	if last > f.lastNs {
 		f.lastNs = last
 	}
+	if fwd && d.Out != OutUnknown { // the latest route wins: routes change
+		f.out, f.outIf = d.Out, d.OutIfIndex
+	}
 	ending := t.noteTCPEnd(f, d.TCPFlags, fwd, last)
 
 	switch {
@@ -181,6 +184,7 @@ func (t *Table) addBidir(i int32, d *Delta, first, last int64) bool {
 }
 
 func swapDirections(f *flow, s *side) {
+	f.out, f.outIf = OutUnknown, 0 // the old forward's route; the new one's comes with its delta
 	f.packets, s.revPackets = s.revPackets, f.packets
 	f.bytes, s.revBytes = s.revBytes, f.bytes
 	f.flags, s.revFlags = s.revFlags, f.flags
@@ -347,6 +351,8 @@ func (t *Table) record(i int32) Record {
 		Packets:          f.packets,
 		Bytes:            f.bytes,
 		TCPFlags:         f.flags,
+		Out:              f.out,
+		OutIfIndex:       f.outIf,
 		Start:            time.Unix(0, f.startNs),
 		End:              time.Unix(0, f.lastNs),
 		SamplingInterval: t.cfg.SamplingInterval,

@@ -67,6 +67,9 @@ type Options struct {
 	// Classify hands the payload heads of TCP and UDP flows' first packets
 	// to user space (Probe.Samples) for the application classifier.
 	Classify bool
+	// Route asks the kernel FIB, once per new flow, where it goes
+	// (Delta.Out, Delta.OutIfIndex): for a software router.
+	Route bool
 	// SampleRing is the size of the sample ring buffer in bytes, a power of
 	// two ≥ the page size; 0 means DefaultSampleRing.
 	SampleRing uint32

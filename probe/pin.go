@@ -31,7 +31,7 @@ type pinMeta struct {
 	MapEntries uint32
 	Coarse     uint32
 	Classify   uint32
-	_          [4]byte
+	Route      uint32
 }
 
 func (o *Options) meta() pinMeta {
@@ -44,6 +44,7 @@ func (o *Options) meta() pinMeta {
 		MapEntries: o.MapEntries,
 		Coarse:     boolU32(o.CoarseClock),
 		Classify:   o.sampleRingInUse(),
+		Route:      boolU32(o.Route),
 	}
 }
 
@@ -64,6 +65,9 @@ func (m pinMeta) differences(want pinMeta) []string {
 	}
 	if m.Coarse != want.Coarse {
 		d = append(d, "clock")
+	}
+	if m.Route != want.Route {
+		d = append(d, "router mode")
 	}
 	if m.Classify != want.Classify {
 		d = append(d, "classification or sample ring size")

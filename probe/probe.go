@@ -126,6 +126,7 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 		bpf.VarAction:      uint32(opts.Action),
 		bpf.VarCoarseClock: boolU32(opts.CoarseClock),
 		bpf.VarClassify:    boolU32(opts.Classify),
+		bpf.VarRoute:       boolU32(opts.Route),
 		bpf.VarBudgetTCP:   uint32(classify.BudgetTCP),
 		bpf.VarBudgetUDP:   uint32(classify.BudgetUDP),
 	} {
@@ -429,6 +430,9 @@ func sumCPUs(key *bpf.FlowKey, values []bpf.FlowValue) cache.Delta {
 		d.Packets += v.Packets
 		d.Bytes += v.Bytes
 		d.TCPFlags |= v.TcpFlags
+		if v.Out != uint8(bpf.RouteUnknown) {
+			d.Out, d.OutIfIndex = cache.Out(v.Out), v.OutIfindex
+		}
 	}
 	return d
 }

@@ -35,14 +35,16 @@ type flowDirectFlowKey struct {
 }
 
 type flowDirectFlowValue struct {
-	_        structs.HostLayout
-	Packets  uint64
-	Bytes    uint64
-	FirstNs  uint64
-	LastNs   uint64
-	TcpFlags uint8
-	App      uint8
-	Pad      [6]uint8
+	_          structs.HostLayout
+	Packets    uint64
+	Bytes      uint64
+	FirstNs    uint64
+	LastNs     uint64
+	TcpFlags   uint8
+	App        uint8
+	Out        uint8
+	Pad        uint8
+	OutIfindex uint32
 }
 
 type flowDirectKeyField uint32
@@ -108,11 +110,13 @@ const (
 	flowDirectVarCfgClassify         = "cfg_classify"
 	flowDirectVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowDirectVarCfgKeyFields        = "cfg_key_fields"
+	flowDirectVarCfgRoute            = "cfg_route"
 	flowDirectVarCfgSampleMode       = "cfg_sample_mode"
 	flowDirectVarCfgSampleRate       = "cfg_sample_rate"
 	flowDirectVarUnusedAppSample     = "unused_app_sample"
 	flowDirectVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowDirectVarUnusedAppStep       = "unused_app_step"
+	flowDirectVarUnusedRouteOut      = "unused_route_out"
 )
 
 // loadFlowDirect returns the embedded CollectionSpec for flowDirect.
@@ -183,11 +187,13 @@ type flowDirectVariableSpecs struct {
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
 
 // flowDirectObjects contains all objects after they have been loaded into the kernel.
@@ -241,11 +247,13 @@ type flowDirectVariables struct {
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }
 
 // flowDirectPrograms contains all programs after they have been loaded into the kernel.

@@ -35,14 +35,16 @@ type flowNomapFlowKey struct {
 }
 
 type flowNomapFlowValue struct {
-	_        structs.HostLayout
-	Packets  uint64
-	Bytes    uint64
-	FirstNs  uint64
-	LastNs   uint64
-	TcpFlags uint8
-	App      uint8
-	Pad      [6]uint8
+	_          structs.HostLayout
+	Packets    uint64
+	Bytes      uint64
+	FirstNs    uint64
+	LastNs     uint64
+	TcpFlags   uint8
+	App        uint8
+	Out        uint8
+	Pad        uint8
+	OutIfindex uint32
 }
 
 type flowNomapKeyField uint32
@@ -108,11 +110,13 @@ const (
 	flowNomapVarCfgClassify         = "cfg_classify"
 	flowNomapVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowNomapVarCfgKeyFields        = "cfg_key_fields"
+	flowNomapVarCfgRoute            = "cfg_route"
 	flowNomapVarCfgSampleMode       = "cfg_sample_mode"
 	flowNomapVarCfgSampleRate       = "cfg_sample_rate"
 	flowNomapVarUnusedAppSample     = "unused_app_sample"
 	flowNomapVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowNomapVarUnusedAppStep       = "unused_app_step"
+	flowNomapVarUnusedRouteOut      = "unused_route_out"
 )
 
 // loadFlowNomap returns the embedded CollectionSpec for flowNomap.
@@ -183,11 +187,13 @@ type flowNomapVariableSpecs struct {
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
+	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
 
 // flowNomapObjects contains all objects after they have been loaded into the kernel.
@@ -241,11 +247,13 @@ type flowNomapVariables struct {
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
+	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }
 
 // flowNomapPrograms contains all programs after they have been loaded into the kernel.

@@ -37,6 +37,7 @@ type Config struct {
 	// capture
 	Interfaces      stringList
 	ReadFile        string
+	Routing         string
 	XDPMode         string
 	XDPAction       string
 	Key             string
@@ -106,7 +107,8 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.HarvestInterval, "harvest-interval", time.Second, "capture: how often to drain the kernel map (100ms to 10s)")
 	fs.StringVar(&c.Clock, "clock", "auto", "capture: flow timestamps: precise, coarse (one kernel tick, half the per-packet cost) or auto (coarse when a tick is ≤ 1ms)")
 	fs.BoolVar(&c.Promisc, "promisc", false, "capture: put the interfaces in promiscuous mode while attached")
-	fs.BoolVar(&c.Classify, "classify", true, "capture: name each flow's application from its payload (offline mode so far; v9/IPFIX carry IE 95 and the name table)")
+	fs.BoolVar(&c.Classify, "classify", true, "capture: name each flow's application from its payload (v9/IPFIX carry IE 95 and the name table)")
+	fs.StringVar(&c.Routing, "mode", "auto", "capture: router (ask the kernel where each flow goes: output interface or Local, next hop, masks), span (a mirror port) or auto (router when this host forwards IP)")
 
 	fs.DurationVar(&c.ActiveTimeout, "active-timeout", cache.DefaultActiveTimeout, "flow cache: export a long flow each time it lasts this long")
 	fs.DurationVar(&c.InactiveTimeout, "inactive-timeout", cache.DefaultInactiveTimeout, "flow cache: end a flow idle this long")
@@ -168,6 +170,16 @@ func (c *Config) validateCapture(bad complaint) {
 		bad("-i and -r: choose live capture or a file, not both")
 	}
 	a.Interfaces, a.ReadFile, a.Promisc, a.HarvestInterval, a.Detach = c.Interfaces, c.ReadFile, c.Promisc, c.HarvestInterval, c.Detach
+	switch {
+	case c.Routing != "auto" && c.Routing != "router" && c.Routing != "span":
+		bad("--mode %s: must be auto, router or span", c.Routing)
+	case c.Routing == "router" && c.ReadFile != "":
+		bad("--mode router: a capture file has no routes to ask (use it live)")
+	case c.ReadFile != "":
+		a.Routing = "span"
+	default:
+		a.Routing = c.Routing
+	}
 	if a.Mode, err = probe.ParseMode(c.XDPMode); err != nil {
 		bad("--xdp-mode %s: must be auto, native or generic", c.XDPMode)
 	}

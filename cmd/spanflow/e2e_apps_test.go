@@ -53,7 +53,7 @@ func TestE2EWebServerOn9090IsHTTPByPayload(t *testing.T) {
 	var out exportertest.Buffer
 	control := e2eControlPath(t)
 	cmd := exec.Command(bin, "-i", s.RxName, "--xdp-mode", "native", "--print=json",
-		"--harvest-interval", "100ms", "--control", control)
+		"--harvest-interval", "100ms", "--control", control, "--pin-dir", e2ePinDir(t))
 	cmd.Stdout = &out
 	d := &e2eDaemon{Proc: e2eStart(t, s.Capture, "spanflow", cmd), bin: bin, control: control}
 	if !exportertest.Within(15*time.Second, func() bool { _, err := d.show("stats"); return err == nil || !d.Running() }) || !d.Running() {

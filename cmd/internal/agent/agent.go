@@ -86,6 +86,7 @@ func (d *Agent) close() {
 func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	cfg, log := d.cfg, d.log
 	cfg.Probe.Classify = cfg.classifies()
+	cfg.Probe.Route = cfg.router()
 	p, err := probe.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -125,6 +126,12 @@ func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	}
 	if err := d.startSamples(); err != nil {
 		return nil, err
+	}
+	if cfg.Probe.Route {
+		if d.pipe.kernel, err = watchKernelRoutes(ctx, log); err != nil {
+			return nil, err
+		}
+		log.Info("router mode: output interface, next hop and masks from the kernel's routes", "mode", cfg.Routing)
 	}
 	if err := d.serve(); err != nil {
 		return nil, err

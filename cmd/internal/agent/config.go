@@ -59,6 +59,11 @@ type Config struct {
 	PeerAS       bool
 	Reload       <-chan os.Signal
 
+	// Routing is "router" (ask the kernel's FIB and routes where each flow
+	// goes: output interface, Local, next hop, masks), "span" (a mirror
+	// port: nothing to ask) or "auto" (router when forwarding is on).
+	Routing string
+
 	// Operations.
 	Control  string // control socket for `spanflow show`; "" for none
 	Metrics  string // Prometheus listen address; "" for none
@@ -85,4 +90,15 @@ func (c *Config) stdout() io.Writer {
 		return c.Stdout
 	}
 	return os.Stdout
+}
+
+// router reports whether the live probe runs as a software router's.
+func (c *Config) router() bool {
+	switch c.Routing {
+	case "router":
+		return true
+	case "auto":
+		return forwarding()
+	}
+	return false
 }

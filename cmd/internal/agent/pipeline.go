@@ -29,6 +29,9 @@ type pipeline struct {
 	// routes gives records their AS numbers and masks; nil without
 	// --prefix-table.
 	routes *routes
+	// kernel adds masks and next hops from the host's routes in router
+	// mode; nil otherwise.
+	kernel *kernelRoutes
 }
 
 // newPipeline opens one export stream per collector (per aggregation
@@ -128,6 +131,7 @@ func (p *pipeline) export(recs []cache.Record) error {
 		return nil
 	}
 	p.routes.enrich(recs)
+	p.kernel.enrich(recs) // after the prefix tables: a router's own routes give its masks
 	if p.apps != nil {
 		p.apps.Label(recs)
 		p.tally.Add(recs)

@@ -118,6 +118,12 @@ type JSON struct {
 	DstAS   uint32 `json:"dst_as,omitempty"`
 	SrcMask uint8  `json:"src_mask,omitempty"`
 	DstMask uint8  `json:"dst_mask,omitempty"`
+	// Where a router sends the flow (--mode router): the output
+	// interface's index, or Out "Local"/"Null" as IOS says it, and the
+	// next hop (0.0.0.0 or :: on a connected route).
+	OutIf   uint32      `json:"out_if,omitempty"`
+	Out     string      `json:"out,omitempty"`
+	NextHop *netip.Addr `json:"next_hop,omitempty"`
 
 	// Application: its nDPI name ("" when unclassified), how it was
 	// known (payload, port-guess, protocol or unknown) and the server
@@ -135,7 +141,12 @@ func JSONOf(r *cache.Record) JSON {
 		Packets: r.Packets, Bytes: r.Bytes, TCPFlags: r.TCPFlags,
 		EndReason: EndReasonNames[r.EndReason], SamplingInterval: r.SamplingInterval,
 		SrcAS: r.SrcAS, DstAS: r.DstAS, SrcMask: r.SrcMask, DstMask: r.DstMask,
+		OutIf: r.OutIfIndex, Out: OutName(r.Out),
 		Application: AppName(r), AppVerdict: r.AppKind.String(), AppServer: r.AppServer,
+	}
+	if r.NextHop.IsValid() {
+		nh := r.NextHop
+		j.NextHop = &nh
 	}
 	if r.Bidirectional {
 		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
@@ -203,4 +214,16 @@ func tcpFlags(f uint8) string {
 		}
 	}
 	return string(out)
+}
+
+// OutName is how IOS names an output that is not an interface: "Local"
+// (to the router itself) or "Null" (a discard route); "" otherwise.
+func OutName(o cache.Out) string {
+	switch o {
+	case cache.OutLocal:
+		return "Local"
+	case cache.OutNull:
+		return "Null"
+	}
+	return ""
 }
