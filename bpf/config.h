@@ -25,3 +25,7 @@ volatile const __u32 cfg_app_budget_udp = 4;
 /* 1: a software router's datapath: ask the kernel FIB where each new flow
  * goes (output interface, Local, Null); 0: a mirror port, nothing asked. */
 volatile const __u32 cfg_route = 0;
+/* > 0: drop from the accounting the second copy of a packet seen within
+ * this many nanoseconds (a SPAN session mirroring both directions of two
+ * ports shows each packet twice); 0: no deduplication. */
+volatile const __u64 cfg_dedup_ns = 0;

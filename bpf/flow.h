@@ -105,15 +105,16 @@ enum stat_reason {
 	STAT_UNSUPPORTED = 4, /* >2 VLAN tags, MPLS stack or IPv6 ext chain past the bound */
 	STAT_SAMPLED_OUT = 5, /* skipped by 1-in-N sampling */
 	STAT_MAP_FULL = 6,    /* the active flow slot had no room for a new flow */
-	STAT_OUTCOMES = 7,
-	STAT_NO_L4 = 7, /* informational: accounted, but the transport header was cut off (ports 0) */
-	STAT_APP_SAMPLED = 8, /* informational: accounted, and its head (or note) went to user space */
-	STAT_APP_DROPPED = 9, /* informational: accounted, but app_samples had no room for its sample */
-	STAT_MAX = 10,
+	STAT_DUPLICATE = 7,   /* a second copy of a packet inside the dedup window (cfg_dedup_ns) */
+	STAT_OUTCOMES = 8,
+	STAT_NO_L4 = 8, /* informational: accounted, but the transport header was cut off (ports 0) */
+	STAT_APP_SAMPLED = 9,  /* informational: accounted, and its head (or note) went to user space */
+	STAT_APP_DROPPED = 10, /* informational: accounted, but app_samples had no room for its sample */
+	STAT_MAX = 11,
 };
 
 /* stat_value: per-CPU counters of one reason. bytes is the IP total
- * length for STAT_ACCOUNTED, STAT_MAP_FULL and STAT_NO_L4 (what NetFlow
+ * length for STAT_ACCOUNTED, STAT_MAP_FULL, STAT_DUPLICATE and STAT_NO_L4 (what NetFlow
  * would have counted), the head bytes handed out for STAT_APP_SAMPLED,
  * the payload length for STAT_APP_DROPPED, and the frame length for
  * every other reason. */

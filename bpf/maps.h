@@ -64,6 +64,16 @@ struct {
 	__uint(max_entries, 1 << 22);
 } app_samples SEC(".maps");
 
+/* dedup: hash of a packet's invariant bytes → when it was first seen, for
+ * cfg_dedup_ns. LRU: entries older than the window are worth nothing and
+ * go first. max_entries is set at load time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} dedup SEC(".maps");
+
 /* Unused: they make the compiler emit the BTF bpf2go builds the Go
  * mirrors of a sample and of the enums no map names from. */
 const struct app_sample *unused_app_sample __attribute__((unused));

@@ -37,6 +37,7 @@ const (
 	StatUnsupported = xdpStatReasonSTAT_UNSUPPORTED
 	StatSampledOut  = xdpStatReasonSTAT_SAMPLED_OUT
 	StatMapFull     = xdpStatReasonSTAT_MAP_FULL
+	StatDuplicate   = xdpStatReasonSTAT_DUPLICATE
 	StatOutcomes    = xdpStatReasonSTAT_OUTCOMES
 	StatNoL4        = xdpStatReasonSTAT_NO_L4
 	StatAppSampled  = xdpStatReasonSTAT_APP_SAMPLED
@@ -73,6 +74,7 @@ const (
 	MapSampleCount = xdpMapSampleCount
 	MapAppState    = xdpMapAppState
 	MapAppSamples  = xdpMapAppSamples
+	MapDedup       = xdpMapDedup
 	ProgFlow       = xdpProgXdpFlow
 	VarKeyFields   = xdpVarCfgKeyFields
 	VarSampleMode  = xdpVarCfgSampleMode
@@ -83,6 +85,7 @@ const (
 	VarBudgetTCP   = xdpVarCfgAppBudgetTcp
 	VarBudgetUDP   = xdpVarCfgAppBudgetUdp
 	VarRoute       = xdpVarCfgRoute
+	VarDedupNs     = xdpVarCfgDedupNs
 )
 
 // AppFirst marks a sample of a direction's first packet (AppSample.Note.Flags).

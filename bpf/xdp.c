@@ -241,6 +241,62 @@ static __always_inline void route(struct xdp_md *ctx, struct flow_key *key, stru
 	v->out_ifindex = ifindex;
 }
 
+/* DEDUP_BYTES: the IP header (IPv4's first 20 bytes, IPv6's 40) and the
+ * 20 bytes that follow it — ports, TCP sequence and acknowledgement, UDP
+ * length and checksum — are what makes a packet itself, with the TTL (hop
+ * limit) and IPv4 checksum zeroed: a copy mirrored one hop later differs
+ * in those alone. */
+#define DEDUP_L3 40
+#define DEDUP_L4 20
+
+/* is_duplicate reports whether the packet whose IP header starts at ip_off
+ * is a copy of one seen within cfg_dedup_ns, and remembers it if not. Two
+ * copies arriving at the same moment on two CPUs may both pass. */
+__noinline int is_duplicate(struct xdp_md *ctx, __u32 ip_off, __u32 ip_version)
+{
+	__u8 b[DEDUP_L3 + DEDUP_L4] = {};
+	__u32 l3, l4_off;
+
+	if (!ctx)
+		return 0;
+	if (ip_version == 4) {
+		l3 = 20;
+		if (bpf_xdp_load_bytes(ctx, ip_off, b, 20))
+			return 0;
+		b[8] = 0;            /* TTL */
+		b[10] = b[11] = 0;   /* header checksum */
+		l4_off = ip_off + (b[0] & 0x0f) * 4;
+	} else {
+		l3 = 40;
+		if (bpf_xdp_load_bytes(ctx, ip_off, b, 40))
+			return 0;
+		b[7] = 0; /* hop limit */
+		l4_off = ip_off + 40;
+	}
+	__u64 frame = (__u64)ctx->data_end - (__u64)ctx->data;
+	__u64 len = 0;
+	if (l4_off < frame)
+		len = frame - l4_off;
+	if (len > DEDUP_L4)
+		len = DEDUP_L4;
+	if (len > 0 && bpf_xdp_load_bytes(ctx, l4_off, b + DEDUP_L3, len))
+		len = 0;
+
+	__u64 h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits */
+	for (int i = 0; i < DEDUP_L3 + DEDUP_L4; i++) {
+		if (i >= 20 && i < DEDUP_L3 && l3 == 20)
+			continue; /* IPv4: the unused part of the header buffer */
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	__u64 now = cfg_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
+	__u64 *seen = bpf_map_lookup_elem(&dedup, &h);
+	if (seen && now - *seen <= cfg_dedup_ns)
+		return 1;
+	bpf_map_update_elem(&dedup, &h, &now, BPF_ANY);
+	return 0;
+}
+
 /* account adds the packet to its flow in the active slot and returns
  * STAT_ACCOUNTED, or STAT_MAP_FULL when the slot has no room. */
 static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt)
@@ -319,6 +375,10 @@ int xdp_flow(struct xdp_md *ctx)
 		return cfg_action;
 	}
 
+	if (cfg_dedup_ns && is_duplicate(ctx, ip - data, key.ip_version)) {
+		count(STAT_DUPLICATE, pkt.ip_bytes);
+		return cfg_action;
+	}
 	key.ifindex = ctx->ingress_ifindex;
 	mask_key(&key);
 	reason = account(ctx, &key, &pkt);

@@ -115,11 +115,12 @@ const (
 	xdpStatReasonSTAT_UNSUPPORTED xdpStatReason = 4
 	xdpStatReasonSTAT_SAMPLED_OUT xdpStatReason = 5
 	xdpStatReasonSTAT_MAP_FULL    xdpStatReason = 6
-	xdpStatReasonSTAT_OUTCOMES    xdpStatReason = 7
-	xdpStatReasonSTAT_NO_L4       xdpStatReason = 7
-	xdpStatReasonSTAT_APP_SAMPLED xdpStatReason = 8
-	xdpStatReasonSTAT_APP_DROPPED xdpStatReason = 9
-	xdpStatReasonSTAT_MAX         xdpStatReason = 10
+	xdpStatReasonSTAT_DUPLICATE   xdpStatReason = 7
+	xdpStatReasonSTAT_OUTCOMES    xdpStatReason = 8
+	xdpStatReasonSTAT_NO_L4       xdpStatReason = 8
+	xdpStatReasonSTAT_APP_SAMPLED xdpStatReason = 9
+	xdpStatReasonSTAT_APP_DROPPED xdpStatReason = 10
+	xdpStatReasonSTAT_MAX         xdpStatReason = 11
 )
 
 type xdpStatValue struct {
@@ -134,6 +135,7 @@ type xdpStatValue struct {
 const (
 	xdpMapAppSamples          = "app_samples"
 	xdpMapAppState            = "app_state"
+	xdpMapDedup               = "dedup"
 	xdpMapFlowsA              = "flows_a"
 	xdpMapFlowsB              = "flows_b"
 	xdpMapFlowsSlot           = "flows_slot"
@@ -145,6 +147,7 @@ const (
 	xdpVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	xdpVarCfgClassify         = "cfg_classify"
 	xdpVarCfgCoarseClock      = "cfg_coarse_clock"
+	xdpVarCfgDedupNs          = "cfg_dedup_ns"
 	xdpVarCfgKeyFields        = "cfg_key_fields"
 	xdpVarCfgRoute            = "cfg_route"
 	xdpVarCfgSampleMode       = "cfg_sample_mode"
@@ -206,6 +209,7 @@ type xdpProgramSpecs struct {
 type xdpMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
+	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -222,6 +226,7 @@ type xdpVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -254,6 +259,7 @@ func (o *xdpObjects) Close() error {
 type xdpMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
+	Dedup       *ebpf.Map `ebpf:"dedup"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -265,6 +271,7 @@ func (m *xdpMaps) Close() error {
 	return _XdpClose(
 		m.AppSamples,
 		m.AppState,
+		m.Dedup,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -282,6 +289,7 @@ type xdpVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`

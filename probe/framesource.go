@@ -15,6 +15,7 @@ import (
 type FrameSource struct {
 	keyFields bpf.KeyField
 	sample    func() bool
+	dedup     *deduper // nil without a dedup window
 
 	Frames  uint64              // frames seen
 	Reasons [bpf.StatMax]uint64 // frames by outcome (StatNoL4 a subset of StatAccounted)
@@ -23,7 +24,7 @@ type FrameSource struct {
 // NewFrameSource applies o's key fields and sampling; the other options
 // concern the kernel only.
 func NewFrameSource(o Options) *FrameSource {
-	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate)}
+	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate), dedup: newDeduper(o.DedupWindow)}
 }
 
 // Delta is what frame f adds to its flow. A frame that counts nothing
@@ -53,6 +54,10 @@ func (s *FrameSource) Sample(f Frame) Sample {
 		return Sample{}
 	}
 	p, pay := ParseFramePayload(f.LinkType, f.Data)
+	ns := uint64(f.Timestamp.UnixNano())
+	if p.Reason == bpf.StatAccounted && s.dedup != nil && s.dedup.duplicate(f.Data, pay.IPOff, p.Key.IpVersion, int64(ns)) {
+		p.Reason = bpf.StatDuplicate
+	}
 	s.Reasons[p.Reason]++
 	if p.Reason != bpf.StatAccounted {
 		return Sample{}
@@ -63,7 +68,6 @@ func (s *FrameSource) Sample(f Frame) Sample {
 	if s.keyFields != 0 {
 		MaskKey(&p.Key, s.keyFields)
 	}
-	ns := uint64(f.Timestamp.UnixNano())
 	return Sample{
 		Delta:      cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags},
 		Head:       pay.Head(f.Data, classify.HeadSize),

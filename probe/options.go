@@ -18,6 +18,11 @@ const (
 	DefaultMapEntries = 1 << 16
 )
 
+// MaxDedupWindow bounds --dedup: two copies of one mirrored packet arrive
+// microseconds apart; a window near a TCP retransmission timeout (200 ms)
+// would start dropping retransmissions, which are real packets.
+const MaxDedupWindow = 100 * time.Millisecond
+
 // Sample ring sizes. A head sample takes 576 bytes in the ring (8 of
 // header, 56 of note, 512 of head): the default holds about 14,500, a
 // quarter second of new flows at 20,000 a second with three samples each,
@@ -67,6 +72,10 @@ type Options struct {
 	// Classify hands the payload heads of TCP and UDP flows' first packets
 	// to user space (Probe.Samples) for the application classifier.
 	Classify bool
+	// DedupWindow, when > 0, drops from the accounting (StatDuplicate)
+	// the second copy of a packet seen within it: a SPAN session that
+	// mirrors both directions of two ports shows each packet twice.
+	DedupWindow time.Duration
 	// Route asks the kernel FIB, once per new flow, where it goes
 	// (Delta.Out, Delta.OutIfIndex): for a software router.
 	Route bool
@@ -107,6 +116,9 @@ func (o *Options) validate() error {
 	}
 	if o.Action == 0 {
 		o.Action = ActionPass
+	}
+	if o.DedupWindow < 0 || o.DedupWindow > MaxDedupWindow {
+		return fmt.Errorf("dedup window %s: must be 0 (off) to %s", o.DedupWindow, MaxDedupWindow)
 	}
 	if o.SampleRing == 0 {
 		o.SampleRing = DefaultSampleRing

@@ -111,7 +111,7 @@ func TestParseFramePayload(t *testing.T) {
 		ip.FragOffset = 100
 		frame := payloadFrame(t, eth4, ip, gopacket.Payload(dns))
 		p, pay := ParseFramePayload(layers.LinkTypeEthernet, frame)
-		if p.Reason != bpf.StatAccounted || pay != (Payload{}) {
+		if p.Reason != bpf.StatAccounted || pay != (Payload{IPOff: ethernetHeaderLen}) {
 			t.Errorf("outcome %d payload %+v, want accounted with none", p.Reason, pay)
 		}
 	})
@@ -120,7 +120,7 @@ func TestParseFramePayload(t *testing.T) {
 		frame[ethernetHeaderLen+ipv4HeaderLen+12] = 0xf0 // 60 bytes of header
 		frame = frame[:ethernetHeaderLen+ipv4HeaderLen+40]
 		frame[ethernetHeaderLen+2], frame[ethernetHeaderLen+3] = 0, ipv4HeaderLen+40
-		if p, pay := ParseFramePayload(layers.LinkTypeEthernet, frame); p.Reason != bpf.StatAccounted || pay != (Payload{}) {
+		if p, pay := ParseFramePayload(layers.LinkTypeEthernet, frame); p.Reason != bpf.StatAccounted || pay != (Payload{IPOff: ethernetHeaderLen}) {
 			t.Errorf("outcome %d payload %+v, want accounted with none", p.Reason, pay)
 		}
 	})

@@ -32,6 +32,7 @@ type pinMeta struct {
 	Coarse     uint32
 	Classify   uint32
 	Route      uint32
+	DedupNs    uint64
 }
 
 func (o *Options) meta() pinMeta {
@@ -45,6 +46,7 @@ func (o *Options) meta() pinMeta {
 		Coarse:     boolU32(o.CoarseClock),
 		Classify:   o.sampleRingInUse(),
 		Route:      boolU32(o.Route),
+		DedupNs:    uint64(o.DedupWindow.Nanoseconds()),
 	}
 }
 
@@ -65,6 +67,9 @@ func (m pinMeta) differences(want pinMeta) []string {
 	}
 	if m.Coarse != want.Coarse {
 		d = append(d, "clock")
+	}
+	if m.DedupNs != want.DedupNs {
+		d = append(d, "dedup window")
 	}
 	if m.Route != want.Route {
 		d = append(d, "router mode")
@@ -118,10 +123,12 @@ func checkPinnedState(dir string, opts *Options, replace bool) (adopt bool, err 
 		return false, fmt.Errorf("read pinned state in %s: %w", dir, err)
 	}
 	var have pinMeta
+	var diff []string
 	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, &have); err != nil {
-		return false, fmt.Errorf("read pinned state in %s: %w", dir, err)
+		diff = []string{"program version"} // an older build's shorter record
+	} else {
+		diff = have.differences(opts.meta())
 	}
-	diff := have.differences(opts.meta())
 	if len(diff) == 0 {
 		return true, nil
 	}
@@ -149,7 +156,7 @@ func removePins(dir string) error {
 // writeMeta pins the record of what made this state.
 func writeMeta(dir string, opts *Options) error {
 	m, err := ebpf.NewMapWithOptions(&ebpf.MapSpec{
-		Name: metaMap, Type: ebpf.Array, KeySize: 4, ValueSize: 64, MaxEntries: 1, Pinning: ebpf.PinByName,
+		Name: metaMap, Type: ebpf.Array, KeySize: 4, ValueSize: uint32(binary.Size(pinMeta{})), MaxEntries: 1, Pinning: ebpf.PinByName,
 	}, ebpf.MapOptions{PinPath: dir})
 	if err != nil {
 		return fmt.Errorf("pin state record: %w", err)

@@ -141,6 +141,12 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 	// Both directions of every flow of a full slot, while they sample.
 	spec.Maps[bpf.MapAppState].MaxEntries = 2 * opts.MapEntries
 	spec.Maps[bpf.MapAppSamples].MaxEntries = opts.SampleRing
+	// Packets of one harvest interval's flows, at least; a window holds
+	// far fewer.
+	spec.Maps[bpf.MapDedup].MaxEntries = opts.MapEntries
+	if err := spec.Variables[bpf.VarDedupNs].Set(uint64(opts.DedupWindow.Nanoseconds())); err != nil {
+		return nil, fmt.Errorf("set %s: %w", bpf.VarDedupNs, err)
+	}
 	// The active slot is installed by newProbe, never by the loader: when
 	// state is adopted, the slot that is active must stay so.
 	spec.Maps[bpf.MapFlowsSlot].Contents = nil

@@ -122,6 +122,8 @@ func ParseFrame(linkType layers.LinkType, frame []byte) Parsed {
 // the datapath's flow counting has no payload offset to compare.
 type Payload struct {
 	Off, Len int
+	// IPOff is where the IP header starts (is_duplicate's ip_off).
+	IPOff int
 }
 
 // Head is the part of the payload frame holds, at most max bytes.
@@ -286,8 +288,11 @@ func parseFromEtherType(frame []byte, off int, proto layers.EthernetType, pay *P
 		return Parsed{Reason: reason}
 	}
 	p.Reason = bpf.StatAccounted
-	if pay != nil && l4.Len > 0 {
-		*pay = Payload{Off: ipOff + l4.Off, Len: l4.Len}
+	if pay != nil {
+		pay.IPOff = ipOff
+		if l4.Len > 0 {
+			pay.Off, pay.Len = ipOff+l4.Off, l4.Len
+		}
 	}
 	return p
 }

@@ -79,11 +79,12 @@ const (
 	flowDirectStatReasonSTAT_UNSUPPORTED flowDirectStatReason = 4
 	flowDirectStatReasonSTAT_SAMPLED_OUT flowDirectStatReason = 5
 	flowDirectStatReasonSTAT_MAP_FULL    flowDirectStatReason = 6
-	flowDirectStatReasonSTAT_OUTCOMES    flowDirectStatReason = 7
-	flowDirectStatReasonSTAT_NO_L4       flowDirectStatReason = 7
-	flowDirectStatReasonSTAT_APP_SAMPLED flowDirectStatReason = 8
-	flowDirectStatReasonSTAT_APP_DROPPED flowDirectStatReason = 9
-	flowDirectStatReasonSTAT_MAX         flowDirectStatReason = 10
+	flowDirectStatReasonSTAT_DUPLICATE   flowDirectStatReason = 7
+	flowDirectStatReasonSTAT_OUTCOMES    flowDirectStatReason = 8
+	flowDirectStatReasonSTAT_NO_L4       flowDirectStatReason = 8
+	flowDirectStatReasonSTAT_APP_SAMPLED flowDirectStatReason = 9
+	flowDirectStatReasonSTAT_APP_DROPPED flowDirectStatReason = 10
+	flowDirectStatReasonSTAT_MAX         flowDirectStatReason = 11
 )
 
 type flowDirectStatValue struct {
@@ -98,6 +99,7 @@ type flowDirectStatValue struct {
 const (
 	flowDirectMapAppSamples          = "app_samples"
 	flowDirectMapAppState            = "app_state"
+	flowDirectMapDedup               = "dedup"
 	flowDirectMapFlowsA              = "flows_a"
 	flowDirectMapFlowsB              = "flows_b"
 	flowDirectMapFlowsSlot           = "flows_slot"
@@ -109,6 +111,7 @@ const (
 	flowDirectVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	flowDirectVarCfgClassify         = "cfg_classify"
 	flowDirectVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowDirectVarCfgDedupNs          = "cfg_dedup_ns"
 	flowDirectVarCfgKeyFields        = "cfg_key_fields"
 	flowDirectVarCfgRoute            = "cfg_route"
 	flowDirectVarCfgSampleMode       = "cfg_sample_mode"
@@ -170,6 +173,7 @@ type flowDirectProgramSpecs struct {
 type flowDirectMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
+	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -186,6 +190,7 @@ type flowDirectVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -218,6 +223,7 @@ func (o *flowDirectObjects) Close() error {
 type flowDirectMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
+	Dedup       *ebpf.Map `ebpf:"dedup"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -229,6 +235,7 @@ func (m *flowDirectMaps) Close() error {
 	return _FlowDirectClose(
 		m.AppSamples,
 		m.AppState,
+		m.Dedup,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -246,6 +253,7 @@ type flowDirectVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`

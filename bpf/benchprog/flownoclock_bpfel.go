@@ -79,11 +79,12 @@ const (
 	flowNoclockStatReasonSTAT_UNSUPPORTED flowNoclockStatReason = 4
 	flowNoclockStatReasonSTAT_SAMPLED_OUT flowNoclockStatReason = 5
 	flowNoclockStatReasonSTAT_MAP_FULL    flowNoclockStatReason = 6
-	flowNoclockStatReasonSTAT_OUTCOMES    flowNoclockStatReason = 7
-	flowNoclockStatReasonSTAT_NO_L4       flowNoclockStatReason = 7
-	flowNoclockStatReasonSTAT_APP_SAMPLED flowNoclockStatReason = 8
-	flowNoclockStatReasonSTAT_APP_DROPPED flowNoclockStatReason = 9
-	flowNoclockStatReasonSTAT_MAX         flowNoclockStatReason = 10
+	flowNoclockStatReasonSTAT_DUPLICATE   flowNoclockStatReason = 7
+	flowNoclockStatReasonSTAT_OUTCOMES    flowNoclockStatReason = 8
+	flowNoclockStatReasonSTAT_NO_L4       flowNoclockStatReason = 8
+	flowNoclockStatReasonSTAT_APP_SAMPLED flowNoclockStatReason = 9
+	flowNoclockStatReasonSTAT_APP_DROPPED flowNoclockStatReason = 10
+	flowNoclockStatReasonSTAT_MAX         flowNoclockStatReason = 11
 )
 
 type flowNoclockStatValue struct {
@@ -98,6 +99,7 @@ type flowNoclockStatValue struct {
 const (
 	flowNoclockMapAppSamples          = "app_samples"
 	flowNoclockMapAppState            = "app_state"
+	flowNoclockMapDedup               = "dedup"
 	flowNoclockMapFlowsA              = "flows_a"
 	flowNoclockMapFlowsB              = "flows_b"
 	flowNoclockMapFlowsSlot           = "flows_slot"
@@ -109,6 +111,7 @@ const (
 	flowNoclockVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	flowNoclockVarCfgClassify         = "cfg_classify"
 	flowNoclockVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowNoclockVarCfgDedupNs          = "cfg_dedup_ns"
 	flowNoclockVarCfgKeyFields        = "cfg_key_fields"
 	flowNoclockVarCfgRoute            = "cfg_route"
 	flowNoclockVarCfgSampleMode       = "cfg_sample_mode"
@@ -170,6 +173,7 @@ type flowNoclockProgramSpecs struct {
 type flowNoclockMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
+	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -186,6 +190,7 @@ type flowNoclockVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -218,6 +223,7 @@ func (o *flowNoclockObjects) Close() error {
 type flowNoclockMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
+	Dedup       *ebpf.Map `ebpf:"dedup"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -229,6 +235,7 @@ func (m *flowNoclockMaps) Close() error {
 	return _FlowNoclockClose(
 		m.AppSamples,
 		m.AppState,
+		m.Dedup,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -246,6 +253,7 @@ type flowNoclockVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`

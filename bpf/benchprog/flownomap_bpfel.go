@@ -79,11 +79,12 @@ const (
 	flowNomapStatReasonSTAT_UNSUPPORTED flowNomapStatReason = 4
 	flowNomapStatReasonSTAT_SAMPLED_OUT flowNomapStatReason = 5
 	flowNomapStatReasonSTAT_MAP_FULL    flowNomapStatReason = 6
-	flowNomapStatReasonSTAT_OUTCOMES    flowNomapStatReason = 7
-	flowNomapStatReasonSTAT_NO_L4       flowNomapStatReason = 7
-	flowNomapStatReasonSTAT_APP_SAMPLED flowNomapStatReason = 8
-	flowNomapStatReasonSTAT_APP_DROPPED flowNomapStatReason = 9
-	flowNomapStatReasonSTAT_MAX         flowNomapStatReason = 10
+	flowNomapStatReasonSTAT_DUPLICATE   flowNomapStatReason = 7
+	flowNomapStatReasonSTAT_OUTCOMES    flowNomapStatReason = 8
+	flowNomapStatReasonSTAT_NO_L4       flowNomapStatReason = 8
+	flowNomapStatReasonSTAT_APP_SAMPLED flowNomapStatReason = 9
+	flowNomapStatReasonSTAT_APP_DROPPED flowNomapStatReason = 10
+	flowNomapStatReasonSTAT_MAX         flowNomapStatReason = 11
 )
 
 type flowNomapStatValue struct {
@@ -98,6 +99,7 @@ type flowNomapStatValue struct {
 const (
 	flowNomapMapAppSamples          = "app_samples"
 	flowNomapMapAppState            = "app_state"
+	flowNomapMapDedup               = "dedup"
 	flowNomapMapFlowsA              = "flows_a"
 	flowNomapMapFlowsB              = "flows_b"
 	flowNomapMapFlowsSlot           = "flows_slot"
@@ -109,6 +111,7 @@ const (
 	flowNomapVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	flowNomapVarCfgClassify         = "cfg_classify"
 	flowNomapVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowNomapVarCfgDedupNs          = "cfg_dedup_ns"
 	flowNomapVarCfgKeyFields        = "cfg_key_fields"
 	flowNomapVarCfgRoute            = "cfg_route"
 	flowNomapVarCfgSampleMode       = "cfg_sample_mode"
@@ -170,6 +173,7 @@ type flowNomapProgramSpecs struct {
 type flowNomapMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
+	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
@@ -186,6 +190,7 @@ type flowNomapVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -218,6 +223,7 @@ func (o *flowNomapObjects) Close() error {
 type flowNomapMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
+	Dedup       *ebpf.Map `ebpf:"dedup"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
@@ -229,6 +235,7 @@ func (m *flowNomapMaps) Close() error {
 	return _FlowNomapClose(
 		m.AppSamples,
 		m.AppState,
+		m.Dedup,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
@@ -246,6 +253,7 @@ type flowNomapVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`

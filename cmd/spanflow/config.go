@@ -38,6 +38,7 @@ type Config struct {
 	Interfaces      stringList
 	ReadFile        string
 	Routing         string
+	Dedup           time.Duration
 	XDPMode         string
 	XDPAction       string
 	Key             string
@@ -108,6 +109,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.Clock, "clock", "auto", "capture: flow timestamps: precise, coarse (one kernel tick, half the per-packet cost) or auto (coarse when a tick is ≤ 1ms)")
 	fs.BoolVar(&c.Promisc, "promisc", false, "capture: put the interfaces in promiscuous mode while attached")
 	fs.BoolVar(&c.Classify, "classify", true, "capture: name each flow's application from its payload (v9/IPFIX carry IE 95 and the name table)")
+	fs.DurationVar(&c.Dedup, "dedup", 0, "capture: drop from the accounting the second copy of a packet seen within this `WINDOW` (e.g. 1ms: a SPAN session mirroring both directions of two ports shows each packet twice), counted as duplicate; 0 = off")
 	fs.StringVar(&c.Routing, "mode", "auto", "capture: router (ask the kernel where each flow goes: output interface or Local, next hop, masks), span (a mirror port) or auto (router when this host forwards IP)")
 
 	fs.DurationVar(&c.ActiveTimeout, "active-timeout", cache.DefaultActiveTimeout, "flow cache: export a long flow each time it lasts this long")
@@ -180,6 +182,10 @@ func (c *Config) validateCapture(bad complaint) {
 	default:
 		a.Routing = c.Routing
 	}
+	if c.Dedup < 0 || c.Dedup > probe.MaxDedupWindow {
+		bad("--dedup %s: must be 0 (off) to %s (a longer window would drop TCP retransmissions)", c.Dedup, probe.MaxDedupWindow)
+	}
+	a.Probe.DedupWindow = c.Dedup
 	if a.Mode, err = probe.ParseMode(c.XDPMode); err != nil {
 		bad("--xdp-mode %s: must be auto, native or generic", c.XDPMode)
 	}

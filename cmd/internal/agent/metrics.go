@@ -23,7 +23,7 @@ func newHarvestHistogram() prometheus.Histogram {
 
 var (
 	descPackets   = prometheus.NewDesc("spanflow_datapath_packets_total", "Packets seen by the XDP program, by outcome (no_l4, app_sampled and app_dropped are subsets of accounted: cut transport header; payload head handed to the classifier; head the sample ring had no room for).", []string{"outcome"}, nil)
-	descBytes     = prometheus.NewDesc("spanflow_datapath_bytes_total", "Bytes by outcome: IP length for accounted/map_full/no_l4, head bytes handed out for app_sampled, payload length for app_dropped, frame length otherwise.", []string{"outcome"}, nil)
+	descBytes     = prometheus.NewDesc("spanflow_datapath_bytes_total", "Bytes by outcome: IP length for accounted/map_full/duplicate/no_l4, head bytes handed out for app_sampled, payload length for app_dropped, frame length otherwise.", []string{"outcome"}, nil)
 	descActive    = prometheus.NewDesc("spanflow_flows_active", "Flows in the flow cache.", nil, nil)
 	descCreated   = prometheus.NewDesc("spanflow_flows_created_total", "Flows added to the flow cache.", nil, nil)
 	descExpired   = prometheus.NewDesc("spanflow_flows_expired_total", "Flow records expired, by end reason.", []string{"reason"}, nil)
@@ -51,7 +51,7 @@ var (
 )
 
 var statOutcomeNames = [bpf.StatMax]string{"accounted", "not_ip", "truncated", "malformed", "unsupported", "sampled_out", "map_full",
-	"no_l4", "app_sampled", "app_dropped"}
+	"duplicate", "no_l4", "app_sampled", "app_dropped"}
 
 // Describe and Collect make the Agent a prometheus.Collector that reads
 // its counters at scrape time: nothing is counted twice.

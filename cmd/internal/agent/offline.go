@@ -35,6 +35,7 @@ func RunOffline(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		"accounted", stats.Reasons[bpf.StatAccounted], "not_ip", stats.Reasons[bpf.StatNotIP],
 		"truncated", stats.Reasons[bpf.StatTruncated], "malformed", stats.Reasons[bpf.StatMalformed],
 		"unsupported", stats.Reasons[bpf.StatUnsupported], "sampled_out", stats.Reasons[bpf.StatSampledOut],
+		"duplicate", stats.Reasons[bpf.StatDuplicate],
 		"no_l4", stats.Reasons[bpf.StatNoL4])
 	return err
 }
