@@ -364,6 +364,11 @@ int xdp_flow(struct xdp_md *ctx)
 	if (cfg_classify)
 		pkt.frame = data;
 	__u32 reason = parse_l2(&ip, data_end, &key, &key.ip_version);
+	/* An offset, fixed here: a packet pointer kept live to the dedup
+	 * check would differ on every parse path and keep the verifier from
+	 * merging them. */
+	__u32 ip_off = ip - data;
+	asm volatile("" : "+r"(ip_off));
 	if (reason == STAT_ACCOUNTED) {
 		if (key.ip_version == 4)
 			reason = parse_ipv4(ip, data_end, &key, &pkt);
@@ -375,7 +380,7 @@ int xdp_flow(struct xdp_md *ctx)
 		return cfg_action;
 	}
 
-	if (cfg_dedup_ns && is_duplicate(ctx, ip - data, key.ip_version)) {
+	if (cfg_dedup_ns && is_duplicate(ctx, ip_off, key.ip_version)) {
 		count(STAT_DUPLICATE, pkt.ip_bytes);
 		return cfg_action;
 	}
