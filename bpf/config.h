@@ -29,3 +29,6 @@ volatile const __u32 cfg_route = 0;
  * this many nanoseconds (a SPAN session mirroring both directions of two
  * ports shows each packet twice); 0: no deduplication. */
 volatile const __u64 cfg_dedup_ns = 0;
+/* 1: a mirror port's frames are mapped to the mirrored router's ports by
+ * VLAN and MAC (ifmap_vlan, ifmap_mac): input and output interface. */
+volatile const __u32 cfg_ifmap = 0;

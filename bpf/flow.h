@@ -48,6 +48,20 @@ enum route_out {
 	ROUTE_NULL = 3,    /* blackhole, unreachable or prohibit route: IOS's "Null" */
 };
 
+/* ifmap_dir: what a VLAN of --interface-map stands for. */
+enum ifmap_dir {
+	IFMAP_INPUT = 1,  /* frames on this VLAN entered the router on ifindex */
+	IFMAP_OUTPUT = 2, /* frames on this VLAN left the router on ifindex */
+};
+
+/* ifmap_value: one entry of --interface-map (ifmap_vlan, ifmap_mac). A
+ * MAC entry's direction follows from where the MAC is in the frame: the
+ * router's port as destination is its input, as source its output. */
+struct ifmap_value {
+	__u32 ifindex;
+	__u32 dir; /* enum ifmap_dir; unused for MAC entries */
+};
+
 /* app_step: where a flow's copy in the active slot stands with payload
  * sampling (cfg_classify). It caches the answer of app_state on this CPU
  * for this slot, so that a classified flow costs one byte test per packet;

@@ -74,9 +74,28 @@ struct {
 	__type(value, __u64);
 } dedup SEC(".maps");
 
+/* ifmap_vlan: VLAN ID → the router port its frames entered or left by;
+ * ifmap_mac: a router port's MAC (6 bytes in the low end of a __u64, as
+ * they appear in the frame) → that port. Filled by probe from
+ * --interface-map before attach; read by xdp_flow with cfg_ifmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ifmap_value);
+} ifmap_vlan SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ifmap_value);
+} ifmap_mac SEC(".maps");
+
 /* Unused: they make the compiler emit the BTF bpf2go builds the Go
  * mirrors of a sample and of the enums no map names from. */
 const struct app_sample *unused_app_sample __attribute__((unused));
 const enum app_step *unused_app_step __attribute__((unused));
 const enum app_sample_flag *unused_app_sample_flag __attribute__((unused));
 const enum route_out *unused_route_out __attribute__((unused));
+const enum ifmap_dir *unused_ifmap_dir __attribute__((unused));

@@ -39,6 +39,7 @@ struct packet {
 	__u32 payload_len;
 	__u32 payload_off;
 	void *frame; /* the frame's start (ctx->data), set before parsing */
+	__u32 out_ifindex; /* with cfg_ifmap: the mirrored router's output port, 0 if unmapped */
 };
 
 struct vlan_tag {

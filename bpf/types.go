@@ -18,6 +18,13 @@ type (
 	AppSample  = xdpAppSample
 	AppState   = xdpAppState
 	RouteOut   = xdpRouteOut
+	IfmapValue = xdpIfmapValue
+)
+
+// Directions of a VLAN entry of the interface map.
+const (
+	IfmapInput  = xdpIfmapDirIFMAP_INPUT
+	IfmapOutput = xdpIfmapDirIFMAP_OUTPUT
 )
 
 // Where the FIB sends a flow (FlowValue.Out, with cfg_route).
@@ -75,6 +82,8 @@ const (
 	MapAppState    = xdpMapAppState
 	MapAppSamples  = xdpMapAppSamples
 	MapDedup       = xdpMapDedup
+	MapIfmapVLAN   = xdpMapIfmapVlan
+	MapIfmapMAC    = xdpMapIfmapMac
 	ProgFlow       = xdpProgXdpFlow
 	VarKeyFields   = xdpVarCfgKeyFields
 	VarSampleMode  = xdpVarCfgSampleMode
@@ -86,6 +95,7 @@ const (
 	VarBudgetUDP   = xdpVarCfgAppBudgetUdp
 	VarRoute       = xdpVarCfgRoute
 	VarDedupNs     = xdpVarCfgDedupNs
+	VarIfmap       = xdpVarCfgIfmap
 )
 
 // AppFirst marks a sample of a direction's first packet (AppSample.Note.Flags).

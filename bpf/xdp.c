@@ -233,12 +233,19 @@ __noinline int route_lookup(struct xdp_md *ctx, struct flow_key *key, __u32 *out
 	return ROUTE_UNKNOWN;
 }
 
-/* route stores in a flow's fresh copy where the FIB sends it. */
-static __always_inline void route(struct xdp_md *ctx, struct flow_key *key, struct flow_value *v)
+/* route stores in a flow's fresh copy where it leaves: what the FIB says
+ * (cfg_route) or the mirrored router's output port (cfg_ifmap). */
+static __always_inline void route(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt,
+				  struct flow_value *v)
 {
 	__u32 ifindex = 0;
-	v->out = route_lookup(ctx, key, &ifindex);
-	v->out_ifindex = ifindex;
+	if (cfg_route) {
+		v->out = route_lookup(ctx, key, &ifindex);
+		v->out_ifindex = ifindex;
+	} else if (pkt->out_ifindex) {
+		v->out = ROUTE_IFACE;
+		v->out_ifindex = pkt->out_ifindex;
+	}
 }
 
 /* DEDUP_BYTES: the IP header (IPv4's first 20 bytes, IPv6's 40) and the
@@ -297,6 +304,34 @@ __noinline int is_duplicate(struct xdp_md *ctx, __u32 ip_off, __u32 ip_version)
 	return 0;
 }
 
+/* map_interfaces finds the mirrored router's ports of a frame on vlan from
+ * --interface-map: *in the port it entered by (0: keep the capture
+ * interface), *out the one it left by (0: unknown). */
+__noinline int map_interfaces(struct xdp_md *ctx, __u32 vlan, __u32 *in, __u32 *out)
+{
+	__u8 macs[12] = {};
+
+	if (!ctx || !in || !out)
+		return 0;
+	struct ifmap_value *v = bpf_map_lookup_elem(&ifmap_vlan, &vlan);
+	if (v) {
+		if (v->dir == IFMAP_INPUT)
+			*in = v->ifindex;
+		else
+			*out = v->ifindex;
+	}
+	if (bpf_xdp_load_bytes(ctx, 0, macs, 12))
+		return 0;
+	__u64 dst = 0, src = 0;
+	__builtin_memcpy(&dst, macs, 6);
+	__builtin_memcpy(&src, macs + 6, 6);
+	if ((v = bpf_map_lookup_elem(&ifmap_mac, &dst)))
+		*in = v->ifindex;
+	if ((v = bpf_map_lookup_elem(&ifmap_mac, &src)))
+		*out = v->ifindex;
+	return 0;
+}
+
 /* account adds the packet to its flow in the active slot and returns
  * STAT_ACCOUNTED, or STAT_MAP_FULL when the slot has no room. */
 static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt)
@@ -309,8 +344,8 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 	__u64 now = cfg_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		if (cfg_route && v->packets == 0) /* this CPU's copy is new */
-			route(ctx, key, v);
+		if ((cfg_route || cfg_ifmap) && v->packets == 0) /* this CPU's copy is new */
+			route(ctx, key, pkt, v);
 		add(v, pkt, now);
 		sample(ctx, key, pkt, v);
 		return STAT_ACCOUNTED;
@@ -323,8 +358,8 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 		.last_ns = now,
 		.tcp_flags = pkt->tcp_flags,
 	};
-	if (cfg_route)
-		route(ctx, key, &fresh);
+	if (cfg_route || cfg_ifmap)
+		route(ctx, key, pkt, &fresh);
 	long err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
 		/* The copy in the map stays at APP_LOOKUP: its next packet asks
@@ -336,8 +371,8 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 	if (err == -EEXIST) { /* another CPU inserted it first */
 		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
-			if (cfg_route && v->packets == 0)
-				route(ctx, key, v);
+			if ((cfg_route || cfg_ifmap) && v->packets == 0)
+				route(ctx, key, pkt, v);
 			add(v, pkt, now);
 			sample(ctx, key, pkt, v);
 			return STAT_ACCOUNTED;
@@ -385,6 +420,13 @@ int xdp_flow(struct xdp_md *ctx)
 		return cfg_action;
 	}
 	key.ifindex = ctx->ingress_ifindex;
+	if (cfg_ifmap) {
+		__u32 in = 0, out = 0;
+		map_interfaces(ctx, key.vlan_id, &in, &out);
+		if (in)
+			key.ifindex = in;
+		pkt.out_ifindex = out;
+	}
 	mask_key(&key);
 	reason = account(ctx, &key, &pkt);
 	count(reason, pkt.ip_bytes);

@@ -74,6 +74,19 @@ type xdpFlowValue struct {
 	OutIfindex uint32
 }
 
+type xdpIfmapDir uint32
+
+const (
+	xdpIfmapDirIFMAP_INPUT  xdpIfmapDir = 1
+	xdpIfmapDirIFMAP_OUTPUT xdpIfmapDir = 2
+)
+
+type xdpIfmapValue struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Dir     uint32
+}
+
 type xdpKeyField uint32
 
 const (
@@ -139,6 +152,8 @@ const (
 	xdpMapFlowsA              = "flows_a"
 	xdpMapFlowsB              = "flows_b"
 	xdpMapFlowsSlot           = "flows_slot"
+	xdpMapIfmapMac            = "ifmap_mac"
+	xdpMapIfmapVlan           = "ifmap_vlan"
 	xdpMapSampleCount         = "sample_count"
 	xdpMapStats               = "stats"
 	xdpProgXdpFlow            = "xdp_flow"
@@ -148,6 +163,7 @@ const (
 	xdpVarCfgClassify         = "cfg_classify"
 	xdpVarCfgCoarseClock      = "cfg_coarse_clock"
 	xdpVarCfgDedupNs          = "cfg_dedup_ns"
+	xdpVarCfgIfmap            = "cfg_ifmap"
 	xdpVarCfgKeyFields        = "cfg_key_fields"
 	xdpVarCfgRoute            = "cfg_route"
 	xdpVarCfgSampleMode       = "cfg_sample_mode"
@@ -155,6 +171,7 @@ const (
 	xdpVarUnusedAppSample     = "unused_app_sample"
 	xdpVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	xdpVarUnusedAppStep       = "unused_app_step"
+	xdpVarUnusedIfmapDir      = "unused_ifmap_dir"
 	xdpVarUnusedRouteOut      = "unused_route_out"
 )
 
@@ -213,6 +230,8 @@ type xdpMapSpecs struct {
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
+	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
+	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -227,6 +246,7 @@ type xdpVariableSpecs struct {
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -234,6 +254,7 @@ type xdpVariableSpecs struct {
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
 
@@ -263,6 +284,8 @@ type xdpMaps struct {
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
+	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
+	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -275,6 +298,8 @@ func (m *xdpMaps) Close() error {
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
+		m.IfmapMac,
+		m.IfmapVlan,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -290,6 +315,7 @@ type xdpVariables struct {
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
@@ -297,6 +323,7 @@ type xdpVariables struct {
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }
 

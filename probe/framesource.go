@@ -3,6 +3,8 @@ package probe
 import (
 	"math/rand/v2"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/probe/classify"
@@ -16,6 +18,7 @@ type FrameSource struct {
 	keyFields bpf.KeyField
 	sample    func() bool
 	dedup     *deduper // nil without a dedup window
+	ifmap     *InterfaceMap
 
 	Frames  uint64              // frames seen
 	Reasons [bpf.StatMax]uint64 // frames by outcome (StatNoL4 a subset of StatAccounted)
@@ -24,7 +27,7 @@ type FrameSource struct {
 // NewFrameSource applies o's key fields and sampling; the other options
 // concern the kernel only.
 func NewFrameSource(o Options) *FrameSource {
-	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate), dedup: newDeduper(o.DedupWindow)}
+	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate), dedup: newDeduper(o.DedupWindow), ifmap: o.InterfaceMap}
 }
 
 // Delta is what frame f adds to its flow. A frame that counts nothing
@@ -65,11 +68,18 @@ func (s *FrameSource) Sample(f Frame) Sample {
 	if p.NoL4 {
 		s.Reasons[bpf.StatNoL4]++
 	}
+	var out uint32
+	if s.ifmap != nil && f.LinkType == layers.LinkTypeEthernet { // the datapath sees Ethernet only
+		var in uint32
+		if in, out = s.ifmap.Map(p.Key.VlanId, f.Data); in != 0 {
+			p.Key.Ifindex = in
+		}
+	}
 	if s.keyFields != 0 {
 		MaskKey(&p.Key, s.keyFields)
 	}
 	return Sample{
-		Delta:      cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags},
+		Delta:      cache.Delta{Key: p.Key, Packets: 1, Bytes: p.IPBytes, FirstNs: ns, LastNs: ns, TCPFlags: p.TCPFlags, Out: outOf(out), OutIfIndex: out},
 		Head:       pay.Head(f.Data, classify.HeadSize),
 		PayloadLen: pay.Len,
 	}
@@ -87,4 +97,12 @@ func newSampler(mode bpf.SampleMode, n uint32) func() bool {
 		return func() bool { return rand.Uint32N(n) == 0 }
 	}
 	return func() bool { return true }
+}
+
+// outOf is the Delta's Out for a mapped output port.
+func outOf(ifindex uint32) cache.Out {
+	if ifindex == 0 {
+		return cache.OutUnknown
+	}
+	return cache.OutIface
 }

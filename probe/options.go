@@ -76,6 +76,9 @@ type Options struct {
 	// the second copy of a packet seen within it: a SPAN session that
 	// mirrors both directions of two ports shows each packet twice.
 	DedupWindow time.Duration
+	// InterfaceMap, on a mirror port, gives frames the mirrored router's
+	// input and output ports (Delta key's Ifindex, Delta.OutIfIndex).
+	InterfaceMap *InterfaceMap
 	// Route asks the kernel FIB, once per new flow, where it goes
 	// (Delta.Out, Delta.OutIfIndex): for a software router.
 	Route bool

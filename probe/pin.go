@@ -33,6 +33,8 @@ type pinMeta struct {
 	Classify   uint32
 	Route      uint32
 	DedupNs    uint64
+	IfMap      uint32
+	_          uint32
 }
 
 func (o *Options) meta() pinMeta {
@@ -47,6 +49,7 @@ func (o *Options) meta() pinMeta {
 		Classify:   o.sampleRingInUse(),
 		Route:      boolU32(o.Route),
 		DedupNs:    uint64(o.DedupWindow.Nanoseconds()),
+		IfMap:      boolU32(o.InterfaceMap != nil),
 	}
 }
 
@@ -67,6 +70,9 @@ func (m pinMeta) differences(want pinMeta) []string {
 	}
 	if m.Coarse != want.Coarse {
 		d = append(d, "clock")
+	}
+	if m.IfMap != want.IfMap {
+		d = append(d, "interface map (on or off)")
 	}
 	if m.DedupNs != want.DedupNs {
 		d = append(d, "dedup window")

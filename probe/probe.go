@@ -95,6 +95,12 @@ func Open(opts Options) (*Probe, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.InterfaceMap != nil {
+		if err := opts.InterfaceMap.load(coll); err != nil {
+			coll.Close()
+			return nil, err
+		}
+	}
 	p, err := newProbe(coll, opts.PinDir, adopted)
 	if p != nil {
 		p.classify = opts.Classify
@@ -127,6 +133,7 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 		bpf.VarCoarseClock: boolU32(opts.CoarseClock),
 		bpf.VarClassify:    boolU32(opts.Classify),
 		bpf.VarRoute:       boolU32(opts.Route),
+		bpf.VarIfmap:       boolU32(opts.InterfaceMap != nil),
 		bpf.VarBudgetTCP:   uint32(classify.BudgetTCP),
 		bpf.VarBudgetUDP:   uint32(classify.BudgetUDP),
 	} {

@@ -47,6 +47,12 @@ type flowDirectFlowValue struct {
 	OutIfindex uint32
 }
 
+type flowDirectIfmapValue struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Dir     uint32
+}
+
 type flowDirectKeyField uint32
 
 const (
@@ -103,6 +109,8 @@ const (
 	flowDirectMapFlowsA              = "flows_a"
 	flowDirectMapFlowsB              = "flows_b"
 	flowDirectMapFlowsSlot           = "flows_slot"
+	flowDirectMapIfmapMac            = "ifmap_mac"
+	flowDirectMapIfmapVlan           = "ifmap_vlan"
 	flowDirectMapSampleCount         = "sample_count"
 	flowDirectMapStats               = "stats"
 	flowDirectProgXdpFlow            = "xdp_flow"
@@ -112,6 +120,7 @@ const (
 	flowDirectVarCfgClassify         = "cfg_classify"
 	flowDirectVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowDirectVarCfgDedupNs          = "cfg_dedup_ns"
+	flowDirectVarCfgIfmap            = "cfg_ifmap"
 	flowDirectVarCfgKeyFields        = "cfg_key_fields"
 	flowDirectVarCfgRoute            = "cfg_route"
 	flowDirectVarCfgSampleMode       = "cfg_sample_mode"
@@ -119,6 +128,7 @@ const (
 	flowDirectVarUnusedAppSample     = "unused_app_sample"
 	flowDirectVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowDirectVarUnusedAppStep       = "unused_app_step"
+	flowDirectVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowDirectVarUnusedRouteOut      = "unused_route_out"
 )
 
@@ -177,6 +187,8 @@ type flowDirectMapSpecs struct {
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
+	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
+	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -191,6 +203,7 @@ type flowDirectVariableSpecs struct {
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -198,6 +211,7 @@ type flowDirectVariableSpecs struct {
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
 
@@ -227,6 +241,8 @@ type flowDirectMaps struct {
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
+	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
+	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -239,6 +255,8 @@ func (m *flowDirectMaps) Close() error {
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
+		m.IfmapMac,
+		m.IfmapVlan,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -254,6 +272,7 @@ type flowDirectVariables struct {
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
@@ -261,6 +280,7 @@ type flowDirectVariables struct {
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }
 

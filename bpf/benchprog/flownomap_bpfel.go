@@ -47,6 +47,12 @@ type flowNomapFlowValue struct {
 	OutIfindex uint32
 }
 
+type flowNomapIfmapValue struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Dir     uint32
+}
+
 type flowNomapKeyField uint32
 
 const (
@@ -103,6 +109,8 @@ const (
 	flowNomapMapFlowsA              = "flows_a"
 	flowNomapMapFlowsB              = "flows_b"
 	flowNomapMapFlowsSlot           = "flows_slot"
+	flowNomapMapIfmapMac            = "ifmap_mac"
+	flowNomapMapIfmapVlan           = "ifmap_vlan"
 	flowNomapMapSampleCount         = "sample_count"
 	flowNomapMapStats               = "stats"
 	flowNomapProgXdpFlow            = "xdp_flow"
@@ -112,6 +120,7 @@ const (
 	flowNomapVarCfgClassify         = "cfg_classify"
 	flowNomapVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowNomapVarCfgDedupNs          = "cfg_dedup_ns"
+	flowNomapVarCfgIfmap            = "cfg_ifmap"
 	flowNomapVarCfgKeyFields        = "cfg_key_fields"
 	flowNomapVarCfgRoute            = "cfg_route"
 	flowNomapVarCfgSampleMode       = "cfg_sample_mode"
@@ -119,6 +128,7 @@ const (
 	flowNomapVarUnusedAppSample     = "unused_app_sample"
 	flowNomapVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowNomapVarUnusedAppStep       = "unused_app_step"
+	flowNomapVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNomapVarUnusedRouteOut      = "unused_route_out"
 )
 
@@ -177,6 +187,8 @@ type flowNomapMapSpecs struct {
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
+	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
+	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -191,6 +203,7 @@ type flowNomapVariableSpecs struct {
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
@@ -198,6 +211,7 @@ type flowNomapVariableSpecs struct {
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
 
@@ -227,6 +241,8 @@ type flowNomapMaps struct {
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
+	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
+	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -239,6 +255,8 @@ func (m *flowNomapMaps) Close() error {
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
+		m.IfmapMac,
+		m.IfmapVlan,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -254,6 +272,7 @@ type flowNomapVariables struct {
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
@@ -261,6 +280,7 @@ type flowNomapVariables struct {
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }
 

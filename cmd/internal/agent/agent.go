@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +40,7 @@ type Agent struct {
 	lastEntries   int
 	harvestHist   prometheus.Histogram
 	ifaces        map[string]*ifaceState
+	mappedNames   map[uint32]string // --interface-map's ports; read-only after open
 	nic           nicReader         // nil: no NIC cross-check (nic.go)
 	accounted     map[uint32]uint64 // packets harvested, by the flow key's ifindex
 	closers       []func()          // what open took, released by close
@@ -86,7 +89,7 @@ func (d *Agent) close() {
 func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	cfg, log := d.cfg, d.log
 	cfg.Probe.Classify = cfg.classifies()
-	cfg.Probe.Route = cfg.router()
+	cfg.Probe.Route = cfg.router() && cfg.Probe.InterfaceMap == nil
 	p, err := probe.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -121,6 +124,10 @@ func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	if err := d.restore(clock); err != nil {
 		return nil, err
 	}
+	// The mirrored router's ports go out, and show, by the names the map
+	// gives them.
+	d.mappedNames = cfg.Probe.InterfaceMap.Names()
+	exportIfaces = append(exportIfaces, mappedInterfaces(cfg.Probe.InterfaceMap)...)
 	if d.pipe, err = newPipeline(cfg, log, d.start, clock.Now, exportIfaces); err != nil {
 		return nil, err
 	}
@@ -360,4 +367,15 @@ func dropPrivileges(uid, gid int) error {
 		return err
 	}
 	return syscall.Setuid(uid)
+}
+
+// mappedInterfaces are --interface-map's ports, by index, for the v9/IPFIX
+// interface options.
+func mappedInterfaces(m *probe.InterfaceMap) []ie.Interface {
+	var out []ie.Interface
+	for index, name := range m.Names() {
+		out = append(out, ie.Interface{Index: index, Name: name})
+	}
+	slices.SortFunc(out, func(a, b ie.Interface) int { return cmp.Compare(a.Index, b.Index) })
+	return out
 }

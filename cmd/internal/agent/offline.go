@@ -63,7 +63,7 @@ func Replay(ctx context.Context, cfg *Config, log *slog.Logger) (OfflineStats, e
 	if err != nil {
 		return stats, err
 	}
-	pipe, err := newPipeline(cfg, log, first.Timestamp, clock.Now, nil)
+	pipe, err := newPipeline(cfg, log, first.Timestamp, clock.Now, mappedInterfaces(cfg.Probe.InterfaceMap))
 	if err != nil {
 		return stats, err
 	}

@@ -114,6 +114,9 @@ func (d *Agent) showAggregation(args []string, w io.Writer, asJSON bool) error {
 }
 
 func (d *Agent) ifName(index uint32) string {
+	if name, ok := d.mappedNames[index]; ok {
+		return name
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, st := range d.ifaces {

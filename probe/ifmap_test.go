@@ -1,0 +1,120 @@
+package probe
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/spanflow/spanflow/probe/probetest"
+)
+
+func writeInterfaceMap(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ifmap")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mapped is what the interface map makes of a flow: its packets and the
+// output port it was given.
+type mapped struct {
+	Packets uint64
+	Out     uint32
+}
+
+// TestXDPMapsInterfacesAsTheReferenceDoes runs every generated case with
+// its MAC addresses rewritten in turn to the mapped router ports' (as
+// destination, as source, both, neither) through the program and offline
+// mode's FrameSource with the same map: every flow must have the same
+// input interface (in its key) and output interface on both sides.
+func TestXDPMapsInterfacesAsTheReferenceDoes(t *testing.T) {
+	m, err := ReadInterfaceMap(writeInterfaceMap(t, `
+# the router's ports as the SPAN session shows them
+vlan 100 10 Vl100 input
+vlan 101 11 Vl101 output
+vlan 200 12 Vl200 input
+mac 00:1b:54:c2:10:01 21 Gi0/1
+mac 00:1b:54:c2:10:02 22 Gi0/2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openProbe(t, Options{InterfaceMap: m})
+	source := NewFrameSource(Options{InterfaceMap: m})
+	macs := [][2][]byte{
+		{{0x00, 0x1b, 0x54, 0xc2, 0x10, 0x01}, {0x02, 0, 0, 0, 0, 1}},
+		{{0x02, 0, 0, 0, 0, 2}, {0x00, 0x1b, 0x54, 0xc2, 0x10, 0x02}},
+		{{0x00, 0x1b, 0x54, 0xc2, 0x10, 0x02}, {0x00, 0x1b, 0x54, 0xc2, 0x10, 0x01}},
+		{{0x02, 0, 0, 0, 0, 2}, {0x02, 0, 0, 0, 0, 1}},
+	}
+	ref := map[string]mapped{}
+	var mappedIn, mappedOut int
+	for i, c := range probetest.Cases() {
+		if !runnable(c.Frame) {
+			continue
+		}
+		f := append([]byte(nil), c.Frame...)
+		copy(f[0:6], macs[i%len(macs)][0])
+		copy(f[6:12], macs[i%len(macs)][1])
+		run(t, p, f)
+		s := source.Sample(Frame{LinkType: layers.LinkTypeEthernet, Timestamp: time.Unix(0, 0), Data: f})
+		if s.Packets == 0 {
+			continue
+		}
+		k := s.Key
+		if k.Ifindex == 0 {
+			k.Ifindex = loIfindex // the capture interface, as the test run reports it
+		} else {
+			mappedIn++
+		}
+		if s.OutIfIndex != 0 {
+			mappedOut++
+		}
+		// The datapath asks where a flow leaves once, at its first packet
+		// in a slot; this test gives one flow several MACs in turn.
+		e, seen := ref[flowString(k)]
+		if !seen {
+			e.Out = s.OutIfIndex
+		}
+		e.Packets++
+		ref[flowString(k)] = e
+	}
+	deltas, _, err := p.Harvest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]mapped{}
+	for _, d := range deltas {
+		got[flowString(d.Key)] = mapped{Packets: d.Packets, Out: d.OutIfIndex}
+	}
+	if diff := cmp.Diff(ref, got); diff != "" {
+		t.Errorf("flows differ (-reference +xdp):\n%s", diff)
+	}
+	if mappedIn < 50 || mappedOut < 50 {
+		t.Errorf("only %d packets mapped to an input port and %d to an output port", mappedIn, mappedOut)
+	}
+}
+
+func TestReadInterfaceMapNamesTheBadLine(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"vlan 100 10 Vl100 sideways\n", "line 1: direction"},
+		{"# ok\nmac 00:1b:54 21 Gi0/1\n", "line 2: MAC"},
+		{"vlan 4095 10 x input\n", "line 1: VLAN"},
+		{"vlan 10 0 x input\n", "line 1: ifIndex"},
+		{"port 1 2 3\n", "line 1: \"port\""},
+		{"mac 00:1b:54:c2:10:01 21 Gi0/1\nmac 00:1B:54:C2:10:01 22 Gi0/2\n", "line 2: mac 00:1b:54:c2:10:01 mapped already on line 1"},
+		{"# nothing\n", "no entries"},
+	} {
+		_, err := ReadInterfaceMap(writeInterfaceMap(t, tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.text, err, tc.want)
+		}
+	}
+}
