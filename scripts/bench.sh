@@ -25,6 +25,7 @@ SUITES=(
 	"datapath|./bench|-benchtime=3x -timeout=30m"
 	"cache|./cache|-benchtime=1s -timeout=20m"
 	"exporter|./exporter|-benchtime=1s -timeout=20m"
+	"prefixes|./cache/prefixes|-benchtime=2s -timeout=20m"
 	"classify|./probe/classify|-benchtime=1s -timeout=10m"
 )
 
@@ -46,6 +47,8 @@ TARGETS=(
 	"export: v5 records encoded per second, one core|BenchmarkV5Encode|records/s|>=|10000000"
 	"export: v9 records encoded per second, one core|BenchmarkTemplateEncode/v9|records/s|>=|5000000"
 	"export: IPFIX records encoded per second, one core|BenchmarkTemplateEncode/ipfix|records/s|>=|5000000"
+	"prefix table: lookups per second, one core, full table (1 M IPv4 + 200 k IPv6), random probes|BenchmarkLookup/random|lookups/s|>=|20000000"
+	"prefix table: lookups per second, one core, full table, 4096 recurring addresses|BenchmarkLookup/working-set|lookups/s|>=|20000000"
 	"classifier: payload heads of the real captures per second, one core|BenchmarkClassifyRealHeads|heads/s|>=|2000000"
 	"classifier: allocations per flow in steady state|BenchmarkClassifyRealHeads|allocs/op|<=|0"
 	"hot path, classified flow: classification on ÷ off (side by side)|BenchmarkXDPClassifyHotPath/flow-classified|x-off|<=|1.05"
