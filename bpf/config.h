@@ -32,3 +32,8 @@ volatile const __u64 cfg_dedup_ns = 0;
 /* 1: a mirror port's frames are mapped to the mirrored router's ports by
  * VLAN and MAC (ifmap_vlan, ifmap_mac): input and output interface. */
 volatile const __u32 cfg_ifmap = 0;
+/* Tunnels whose inner packet is the mirrored traffic (enum decap bits):
+ * the inner packet is accounted, the outer one not at all. */
+volatile const __u32 cfg_decap = 0;
+volatile const __u32 cfg_vxlan_port = 4789;
+volatile const __u32 cfg_geneve_port = 6081;

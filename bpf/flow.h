@@ -48,6 +48,13 @@ enum route_out {
 	ROUTE_NULL = 3,    /* blackhole, unreachable or prohibit route: IOS's "Null" */
 };
 
+/* decap: the tunnels cfg_decap opens (bits). */
+enum decap {
+	DECAP_VXLAN = 1,  /* UDP to cfg_vxlan_port (4789): AWS VPC Traffic Mirroring, Azure vTAP */
+	DECAP_GENEVE = 2, /* UDP to cfg_geneve_port (6081), Ethernet inside */
+	DECAP_ERSPAN = 4, /* GRE 0x88be (type I/II) and 0x22eb (type III) from a remote switch */
+};
+
 /* ifmap_dir: what a VLAN of --interface-map stands for. */
 enum ifmap_dir {
 	IFMAP_INPUT = 1,  /* frames on this VLAN entered the router on ifindex */

@@ -99,3 +99,4 @@ const enum app_step *unused_app_step __attribute__((unused));
 const enum app_sample_flag *unused_app_sample_flag __attribute__((unused));
 const enum route_out *unused_route_out __attribute__((unused));
 const enum ifmap_dir *unused_ifmap_dir __attribute__((unused));
+const enum decap *unused_decap __attribute__((unused));

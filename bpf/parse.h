@@ -38,7 +38,9 @@ struct packet {
 	 * keep the verifier from merging the paths after it. */
 	__u32 payload_len;
 	__u32 payload_off;
-	void *frame; /* the frame's start (ctx->data), set before parsing */
+	__u32 ip_off;      /* where the IP header starts in the frame */
+	__u32 l4_off;      /* with cfg_decap: where the transport header starts, 0 if none */
+	__u32 l4_len;      /* with cfg_decap: its bytes inside the IP payload */
 	__u32 out_ifindex; /* with cfg_ifmap: the mirrored router's output port, 0 if unmapped */
 };
 
@@ -137,8 +139,8 @@ static __always_inline int parse_l2(void **pos, void *end, struct flow_key *key,
 
 /* locate_payload finds the TCP or UDP payload of the header at l4, of
  * which avail bytes lie inside the IP payload. */
-static __always_inline void locate_payload(__u8 *l4, void *end, __u32 avail, __u8 proto,
-					   struct packet *pkt)
+static __always_inline void locate_payload(void *frame, __u8 *l4, void *end, __u32 avail,
+					   __u8 proto, struct packet *pkt)
 {
 	__u32 hlen;
 
@@ -156,16 +158,21 @@ static __always_inline void locate_payload(__u8 *l4, void *end, __u32 avail, __u
 	if (hlen >= avail)
 		return;
 	pkt->payload_len = avail - hlen;
-	pkt->payload_off = (void *)l4 + hlen - pkt->frame;
+	pkt->payload_off = (void *)l4 + hlen - frame;
 }
 
 /* parse_l4 reads ports (and TCP flags) of the transport header at p, of
  * which avail bytes lie inside the IP payload. A header that is cut off
  * leaves the ports 0 and sets pkt->no_l4; it never fails the packet. */
-static __always_inline void parse_l4(void *p, void *end, __u32 avail, struct flow_key *key,
-				     struct packet *pkt)
+static __always_inline void parse_l4(void *frame, void *p, void *end, __u32 avail,
+				     struct flow_key *key, struct packet *pkt)
 {
 	__u8 *l4 = p;
+
+	if (cfg_decap) {
+		pkt->l4_off = p - frame;
+		pkt->l4_len = avail;
+	}
 
 	switch (key->proto) {
 	case IPPROTO_TCP:
@@ -183,7 +190,7 @@ static __always_inline void parse_l4(void *p, void *end, __u32 avail, struct flo
 		if (key->proto == IPPROTO_TCP && avail >= 14 && (void *)(l4 + 14) <= end)
 			pkt->tcp_flags = l4[13];
 		if (cfg_classify)
-			locate_payload(l4, end, avail, key->proto, pkt);
+			locate_payload(frame, l4, end, avail, key->proto, pkt);
 		return;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
@@ -197,7 +204,8 @@ static __always_inline void parse_l4(void *p, void *end, __u32 avail, struct flo
 }
 
 /* parse_ipv4 reads the IPv4 header at p (options skipped by IHL). */
-static __always_inline int parse_ipv4(void *p, void *end, struct flow_key *key, struct packet *pkt)
+static __always_inline int parse_ipv4(void *frame, void *p, void *end, struct flow_key *key,
+				      struct packet *pkt)
 {
 	struct iphdr *ip = p;
 	if ((void *)(ip + 1) > end)
@@ -222,7 +230,7 @@ static __always_inline int parse_ipv4(void *p, void *end, struct flow_key *key, 
 
 	if (bpf_ntohs(ip->frag_off) & 0x1fff)
 		return STAT_ACCOUNTED; /* non-first fragment: no transport header */
-	parse_l4(p + hlen, end, total - hlen, key, pkt);
+	parse_l4(frame, p + hlen, end, total - hlen, key, pkt);
 	return STAT_ACCOUNTED;
 }
 
@@ -262,7 +270,8 @@ static __always_inline int is_ipv6_ext(__u8 nh)
  * fragment and destination-options headers to the transport. A header
  * that is not wholly inside frame and payload ends the walk: it becomes
  * the protocol, with ports 0. */
-static __always_inline int parse_ipv6(void *p, void *end, struct flow_key *key, struct packet *pkt)
+static __always_inline int parse_ipv6(void *frame, void *p, void *end, struct flow_key *key,
+				      struct packet *pkt)
 {
 	struct ipv6hdr *ip6 = p;
 	if ((void *)(ip6 + 1) > end)
@@ -317,6 +326,6 @@ static __always_inline int parse_ipv6(void *p, void *end, struct flow_key *key, 
 		return STAT_UNSUPPORTED;
 
 	key->proto = nh;
-	parse_l4(h, end, avail, key, pkt);
+	parse_l4(frame, h, end, avail, key, pkt);
 	return STAT_ACCOUNTED;
 }

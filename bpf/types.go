@@ -21,6 +21,13 @@ type (
 	IfmapValue = xdpIfmapValue
 )
 
+// Tunnels the datapath can open (cfg_decap bits).
+const (
+	DecapVXLAN  = xdpDecapDECAP_VXLAN
+	DecapGENEVE = xdpDecapDECAP_GENEVE
+	DecapERSPAN = xdpDecapDECAP_ERSPAN
+)
+
 // Directions of a VLAN entry of the interface map.
 const (
 	IfmapInput  = xdpIfmapDirIFMAP_INPUT
@@ -96,6 +103,9 @@ const (
 	VarRoute       = xdpVarCfgRoute
 	VarDedupNs     = xdpVarCfgDedupNs
 	VarIfmap       = xdpVarCfgIfmap
+	VarDecap       = xdpVarCfgDecap
+	VarVXLANPort   = xdpVarCfgVxlanPort
+	VarGENEVEPort  = xdpVarCfgGenevePort
 )
 
 // AppFirst marks a sample of a direction's first packet (AppSample.Note.Flags).

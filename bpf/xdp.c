@@ -24,6 +24,10 @@
 
 char __license[] SEC("license") = "GPL";
 
+/* MAX_FRAME_OFFSET bounds where parse_frame may start: an inner frame
+ * lies within the first page. */
+#define MAX_FRAME_OFFSET 1024
+
 /* Address families of bpf_fib_lookup (linux/socket.h is not for BPF). */
 #define AF_INET 2
 #define AF_INET6 10
@@ -381,6 +385,100 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 	return STAT_MAP_FULL;
 }
 
+/* parse_frame parses the frame of ctx from offset off (0, or a tunnel's
+ * inner frame) into key and pkt, which must be zero, and returns the
+ * outcome: STAT_ACCOUNTED means parsed. A global function: the verifier
+ * checks its many paths once, and the caller goes on from one state
+ * instead of one per path. */
+__noinline int parse_frame(struct xdp_md *ctx, __u32 off, struct flow_key *key,
+			   struct packet *pkt)
+{
+	if (!ctx || !key || !pkt)
+		return STAT_MALFORMED;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (off > MAX_FRAME_OFFSET)
+		return STAT_UNSUPPORTED;
+	void *ip = data + off;
+	__u32 reason = parse_l2(&ip, data_end, key, &key->ip_version);
+	if (reason != STAT_ACCOUNTED)
+		return reason;
+	pkt->ip_off = ip - data;
+	if (key->ip_version == 4)
+		return parse_ipv4(data, ip, data_end, key, pkt);
+	return parse_ipv6(data, ip, data_end, key, pkt);
+}
+
+#define IPPROTO_GRE_ 47
+#define GRE_CSUM 0x8000
+#define GRE_ROUTING 0x4000
+#define GRE_KEY 0x2000
+#define GRE_SEQ 0x1000
+#define GRE_VERSION 0x0007
+
+
+/* tunnel_inner returns where the inner Ethernet frame starts when the
+ * packet parsed into key and pkt is a tunnel cfg_decap opens, 0 when it
+ * is not; *id gets the VXLAN/GENEVE VNI or the ERSPAN session. */
+__noinline int tunnel_inner(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt,
+			    __u32 *id)
+{
+	__u8 h[12] = {};
+
+	if (!ctx || !key || !pkt || !id || pkt->l4_off == 0)
+		return 0;
+	__u32 off = pkt->l4_off, len = pkt->l4_len;
+	if (key->proto == IPPROTO_UDP) {
+		/* 8 bytes of UDP, 8 of VXLAN or GENEVE's fixed header. */
+		if (len < 16 || bpf_xdp_load_bytes(ctx, off + 8, h, 8))
+			return 0;
+		__u32 vni = ((__u32)h[4] << 16) | ((__u32)h[5] << 8) | h[6];
+		if ((cfg_decap & DECAP_VXLAN) && key->dst_port == cfg_vxlan_port) {
+			if (!(h[0] & 0x08)) /* the I flag: a valid VNI */
+				return 0;
+			*id = vni;
+			return off + 16;
+		}
+		if ((cfg_decap & DECAP_GENEVE) && key->dst_port == cfg_geneve_port) {
+			__u32 opts = (h[0] & 0x3f) * 4;
+			if (h[0] >> 6 || h[2] != 0x65 || h[3] != 0x58 || len < 16 + opts)
+				return 0; /* version 0, Ethernet inside, options inside */
+			*id = vni;
+			return off + 16 + opts;
+		}
+		return 0;
+	}
+	if (key->proto != IPPROTO_GRE_ || !(cfg_decap & DECAP_ERSPAN))
+		return 0;
+	if (len < 4 || bpf_xdp_load_bytes(ctx, off, h, 4))
+		return 0;
+	__u16 flags = ((__u16)h[0] << 8) | h[1], proto = ((__u16)h[2] << 8) | h[3];
+	if (flags & (GRE_VERSION | GRE_ROUTING))
+		return 0;
+	__u32 gre = 4 + (flags & GRE_CSUM ? 4 : 0) + (flags & GRE_KEY ? 4 : 0) + (flags & GRE_SEQ ? 4 : 0);
+	__u32 erspan;
+	/* linux/if_ether.h: ETH_P_ERSPAN is type II's 0x88be, ETH_P_ERSPAN2
+	 * type III's 0x22eb. */
+	if (proto == ETH_P_ERSPAN && !(flags & GRE_SEQ)) {
+		erspan = 0; /* type I: the frame follows GRE at once */
+	} else if (proto == ETH_P_ERSPAN) {
+		if (len < gre + 8 || bpf_xdp_load_bytes(ctx, off + gre, h, 8) || h[0] >> 4 != 1)
+			return 0;
+		erspan = 8;
+	} else if (proto == ETH_P_ERSPAN2) {
+		if (len < gre + 12 || bpf_xdp_load_bytes(ctx, off + gre, h, 12) || h[0] >> 4 != 2)
+			return 0;
+		erspan = h[11] & 0x01 ? 20 : 12; /* O: an 8-byte platform subheader follows */
+	} else {
+		return 0;
+	}
+	if (len < gre + erspan)
+		return 0;
+	if (erspan)
+		*id = ((__u32)(h[2] & 0x03) << 8) | h[3];
+	return off + gre + erspan;
+}
+
 SEC("xdp")
 int xdp_flow(struct xdp_md *ctx)
 {
@@ -395,27 +493,21 @@ int xdp_flow(struct xdp_md *ctx)
 
 	struct flow_key key = {};
 	struct packet pkt = {};
-	void *ip = data;
-	if (cfg_classify)
-		pkt.frame = data;
-	__u32 reason = parse_l2(&ip, data_end, &key, &key.ip_version);
-	/* An offset, fixed here: a packet pointer kept live to the dedup
-	 * check would differ on every parse path and keep the verifier from
-	 * merging them. */
-	__u32 ip_off = ip - data;
-	asm volatile("" : "+r"(ip_off));
-	if (reason == STAT_ACCOUNTED) {
-		if (key.ip_version == 4)
-			reason = parse_ipv4(ip, data_end, &key, &pkt);
-		else
-			reason = parse_ipv6(ip, data_end, &key, &pkt);
+	__u32 reason = parse_frame(ctx, 0, &key, &pkt);
+	if (cfg_decap && reason == STAT_ACCOUNTED) {
+		__u32 id = 0, inner = tunnel_inner(ctx, &key, &pkt, &id);
+		if (inner) { /* the mirrored packet is inside: it alone counts */
+			__builtin_memset(&key, 0, sizeof(key));
+			__builtin_memset(&pkt, 0, sizeof(pkt));
+			reason = parse_frame(ctx, inner, &key, &pkt);
+		}
 	}
 	if (reason != STAT_ACCOUNTED) {
 		count(reason, frame_len);
 		return cfg_action;
 	}
 
-	if (cfg_dedup_ns && is_duplicate(ctx, ip_off, key.ip_version)) {
+	if (cfg_dedup_ns && is_duplicate(ctx, pkt.ip_off, key.ip_version)) {
 		count(STAT_DUPLICATE, pkt.ip_bytes);
 		return cfg_action;
 	}

@@ -46,6 +46,14 @@ const (
 	xdpAppStepAPP_DONE     xdpAppStep = 2
 )
 
+type xdpDecap uint32
+
+const (
+	xdpDecapDECAP_VXLAN  xdpDecap = 1
+	xdpDecapDECAP_GENEVE xdpDecap = 2
+	xdpDecapDECAP_ERSPAN xdpDecap = 4
+)
+
 type xdpFlowKey struct {
 	_           structs.HostLayout
 	SrcAddr     [16]uint8
@@ -162,15 +170,19 @@ const (
 	xdpVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	xdpVarCfgClassify         = "cfg_classify"
 	xdpVarCfgCoarseClock      = "cfg_coarse_clock"
+	xdpVarCfgDecap            = "cfg_decap"
 	xdpVarCfgDedupNs          = "cfg_dedup_ns"
+	xdpVarCfgGenevePort       = "cfg_geneve_port"
 	xdpVarCfgIfmap            = "cfg_ifmap"
 	xdpVarCfgKeyFields        = "cfg_key_fields"
 	xdpVarCfgRoute            = "cfg_route"
 	xdpVarCfgSampleMode       = "cfg_sample_mode"
 	xdpVarCfgSampleRate       = "cfg_sample_rate"
+	xdpVarCfgVxlanPort        = "cfg_vxlan_port"
 	xdpVarUnusedAppSample     = "unused_app_sample"
 	xdpVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	xdpVarUnusedAppStep       = "unused_app_step"
+	xdpVarUnusedDecap         = "unused_decap"
 	xdpVarUnusedIfmapDir      = "unused_ifmap_dir"
 	xdpVarUnusedRouteOut      = "unused_route_out"
 )
@@ -245,15 +257,19 @@ type xdpVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgVxlanPort        *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
@@ -314,15 +330,19 @@ type xdpVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgVxlanPort        *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }

@@ -19,6 +19,7 @@ type FrameSource struct {
 	sample    func() bool
 	dedup     *deduper // nil without a dedup window
 	ifmap     *InterfaceMap
+	decap     Decap
 
 	Frames  uint64              // frames seen
 	Reasons [bpf.StatMax]uint64 // frames by outcome (StatNoL4 a subset of StatAccounted)
@@ -27,7 +28,7 @@ type FrameSource struct {
 // NewFrameSource applies o's key fields and sampling; the other options
 // concern the kernel only.
 func NewFrameSource(o Options) *FrameSource {
-	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate), dedup: newDeduper(o.DedupWindow), ifmap: o.InterfaceMap}
+	return &FrameSource{keyFields: o.KeyFields, sample: newSampler(o.SampleMode, o.SampleRate), dedup: newDeduper(o.DedupWindow), ifmap: o.InterfaceMap, decap: o.Decap}
 }
 
 // Delta is what frame f adds to its flow. A frame that counts nothing
@@ -56,7 +57,7 @@ func (s *FrameSource) Sample(f Frame) Sample {
 		s.Reasons[bpf.StatSampledOut]++
 		return Sample{}
 	}
-	p, pay := ParseFramePayload(f.LinkType, f.Data)
+	p, pay := ParseFrameDecap(f.LinkType, f.Data, s.decap)
 	ns := uint64(f.Timestamp.UnixNano())
 	if p.Reason == bpf.StatAccounted && s.dedup != nil && s.dedup.duplicate(f.Data, pay.IPOff, p.Key.IpVersion, int64(ns)) {
 		p.Reason = bpf.StatDuplicate

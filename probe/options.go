@@ -76,6 +76,8 @@ type Options struct {
 	// the second copy of a packet seen within it: a SPAN session that
 	// mirrors both directions of two ports shows each packet twice.
 	DedupWindow time.Duration
+	// Decap opens tunnels whose inner packets are the mirrored traffic.
+	Decap Decap
 	// InterfaceMap, on a mirror port, gives frames the mirrored router's
 	// input and output ports (Delta key's Ifindex, Delta.OutIfIndex).
 	InterfaceMap *InterfaceMap

@@ -120,7 +120,8 @@ func TestParseFramePayload(t *testing.T) {
 		frame[ethernetHeaderLen+ipv4HeaderLen+12] = 0xf0 // 60 bytes of header
 		frame = frame[:ethernetHeaderLen+ipv4HeaderLen+40]
 		frame[ethernetHeaderLen+2], frame[ethernetHeaderLen+3] = 0, ipv4HeaderLen+40
-		if p, pay := ParseFramePayload(layers.LinkTypeEthernet, frame); p.Reason != bpf.StatAccounted || pay != (Payload{IPOff: ethernetHeaderLen}) {
+		want := Payload{IPOff: ethernetHeaderLen, L4Off: ethernetHeaderLen + ipv4HeaderLen, L4Len: 40}
+		if p, pay := ParseFramePayload(layers.LinkTypeEthernet, frame); p.Reason != bpf.StatAccounted || pay != want {
 			t.Errorf("outcome %d payload %+v, want accounted with none", p.Reason, pay)
 		}
 	})

@@ -34,7 +34,8 @@ type pinMeta struct {
 	Route      uint32
 	DedupNs    uint64
 	IfMap      uint32
-	_          uint32
+	Decap      uint32 // bits, and the VXLAN port above them
+	GENEVEPort uint32
 }
 
 func (o *Options) meta() pinMeta {
@@ -50,6 +51,8 @@ func (o *Options) meta() pinMeta {
 		Route:      boolU32(o.Route),
 		DedupNs:    uint64(o.DedupWindow.Nanoseconds()),
 		IfMap:      boolU32(o.InterfaceMap != nil),
+		Decap:      o.Decap.bits() | uint32(o.Decap.vxlanPort())<<16,
+		GENEVEPort: uint32(o.Decap.genevePort()),
 	}
 }
 
@@ -70,6 +73,9 @@ func (m pinMeta) differences(want pinMeta) []string {
 	}
 	if m.Coarse != want.Coarse {
 		d = append(d, "clock")
+	}
+	if m.Decap != want.Decap || m.GENEVEPort != want.GENEVEPort {
+		d = append(d, "--decap")
 	}
 	if m.IfMap != want.IfMap {
 		d = append(d, "interface map (on or off)")

@@ -134,6 +134,9 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 		bpf.VarClassify:    boolU32(opts.Classify),
 		bpf.VarRoute:       boolU32(opts.Route),
 		bpf.VarIfmap:       boolU32(opts.InterfaceMap != nil),
+		bpf.VarDecap:       opts.Decap.bits(),
+		bpf.VarVXLANPort:   uint32(opts.Decap.vxlanPort()),
+		bpf.VarGENEVEPort:  uint32(opts.Decap.genevePort()),
 		bpf.VarBudgetTCP:   uint32(classify.BudgetTCP),
 		bpf.VarBudgetUDP:   uint32(classify.BudgetUDP),
 	} {

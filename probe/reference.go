@@ -124,6 +124,10 @@ type Payload struct {
 	Off, Len int
 	// IPOff is where the IP header starts (is_duplicate's ip_off).
 	IPOff int
+	// L4Off is where the transport header starts, 0 when the parser did
+	// not reach one; L4Len its bytes inside the IP payload (tunnel_inner's
+	// l4_off and l4_len).
+	L4Off, L4Len int
 }
 
 // Head is the part of the payload frame holds, at most max bytes.
@@ -144,6 +148,36 @@ func ParseFramePayload(linkType layers.LinkType, frame []byte) (Parsed, Payload)
 		pay = Payload{}
 	}
 	return p, pay
+}
+
+// ParseFrameDecap is ParseFramePayload through the tunnels d opens, as
+// xdp_flow parses with cfg_decap: when the packet is such a tunnel, what
+// counts is its inner Ethernet frame, parsed in place (offsets are into
+// frame); a tunnel that is not well formed is an ordinary packet.
+func ParseFrameDecap(linkType layers.LinkType, frame []byte, d Decap) (Parsed, Payload) {
+	p, pay := ParseFramePayload(linkType, frame)
+	if !d.On() || p.Reason != bpf.StatAccounted {
+		return p, pay
+	}
+	inner, _ := d.tunnelInner(frame, &p, pay.L4Off, pay.L4Len)
+	switch {
+	case inner == 0:
+		return p, pay
+	case inner > maxFrameOffset:
+		return Parsed{Reason: bpf.StatUnsupported}, Payload{}
+	}
+	q, in := ParseFramePayload(layers.LinkTypeEthernet, frame[inner:])
+	if q.Reason != bpf.StatAccounted {
+		return q, Payload{}
+	}
+	in.IPOff += inner
+	if in.Len > 0 {
+		in.Off += inner
+	}
+	if in.L4Off > 0 {
+		in.L4Off += inner
+	}
+	return q, in
 }
 
 func parseFrame(linkType layers.LinkType, frame []byte, pay *Payload) Parsed {
@@ -293,6 +327,9 @@ func parseFromEtherType(frame []byte, off int, proto layers.EthernetType, pay *P
 		if l4.Len > 0 {
 			pay.Off, pay.Len = ipOff+l4.Off, l4.Len
 		}
+		if l4.L4Off > 0 {
+			pay.L4Off, pay.L4Len = ipOff+l4.L4Off, l4.L4Len
+		}
 	}
 	return p
 }
@@ -413,6 +450,7 @@ func (p *Parsed) parseIPv4(ip []byte) (bpf.StatReason, Payload) {
 	}
 	pay := p.parseL4(ip[hlen:], total-uint32(hlen))
 	pay.Off += hlen
+	pay.L4Off, pay.L4Len = hlen, int(total)-hlen
 	return bpf.StatAccounted, pay
 }
 
@@ -559,6 +597,7 @@ func (p *Parsed) parseIPv6(ip []byte) (bpf.StatReason, Payload) {
 	p.Key.Proto = nh
 	pay := p.parseL4(ip[h:], avail)
 	pay.Off += h
+	pay.L4Off, pay.L4Len = h, int(avail)
 	return bpf.StatAccounted, pay
 }
 

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"testing"
@@ -25,6 +26,8 @@ func TestVerifierHasHeadroom(t *testing.T) {
 		{Classify: true},
 		{Classify: true, Route: true, DedupWindow: time.Millisecond, CoarseClock: true,
 			SampleMode: bpf.SampleDeterministic, SampleRate: 10, KeyFields: bpf.KeySrcAddr | bpf.KeyDstAddr},
+		{Classify: true, DedupWindow: time.Millisecond, Decap: Decap{VXLAN: true, GENEVE: true, ERSPAN: true},
+			InterfaceMap: &InterfaceMap{Entries: []InterfaceMapEntry{{VLAN: 10, IfIndex: 5, Name: "x"}}}},
 	} {
 		opts := o
 		if err := opts.validate(); err != nil {
@@ -45,9 +48,10 @@ func TestVerifierHasHeadroom(t *testing.T) {
 			t.Fatalf("%+v: no instruction count in the verifier's log", o)
 		}
 		n, _ := strconv.Atoi(m[1])
-		t.Logf("classify=%v route=%v dedup=%v: %d instructions verified", o.Classify, o.Route, o.DedupWindow, n)
+		what := fmt.Sprintf("classify=%v route=%v dedup=%v decap=%v ifmap=%v", o.Classify, o.Route, o.DedupWindow, o.Decap.On(), o.InterfaceMap != nil)
+		t.Logf("%s: %d instructions verified", what, n)
 		if n > budget {
-			t.Errorf("classify=%v route=%v dedup=%v: the verifier processed %d instructions, more than %d", o.Classify, o.Route, o.DedupWindow, n, budget)
+			t.Errorf("%s: the verifier processed %d instructions, more than %d", what, n, budget)
 		}
 	}
 }

@@ -119,15 +119,19 @@ const (
 	flowDirectVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	flowDirectVarCfgClassify         = "cfg_classify"
 	flowDirectVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowDirectVarCfgDecap            = "cfg_decap"
 	flowDirectVarCfgDedupNs          = "cfg_dedup_ns"
+	flowDirectVarCfgGenevePort       = "cfg_geneve_port"
 	flowDirectVarCfgIfmap            = "cfg_ifmap"
 	flowDirectVarCfgKeyFields        = "cfg_key_fields"
 	flowDirectVarCfgRoute            = "cfg_route"
 	flowDirectVarCfgSampleMode       = "cfg_sample_mode"
 	flowDirectVarCfgSampleRate       = "cfg_sample_rate"
+	flowDirectVarCfgVxlanPort        = "cfg_vxlan_port"
 	flowDirectVarUnusedAppSample     = "unused_app_sample"
 	flowDirectVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowDirectVarUnusedAppStep       = "unused_app_step"
+	flowDirectVarUnusedDecap         = "unused_decap"
 	flowDirectVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowDirectVarUnusedRouteOut      = "unused_route_out"
 )
@@ -202,15 +206,19 @@ type flowDirectVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgVxlanPort        *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
@@ -271,15 +279,19 @@ type flowDirectVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgVxlanPort        *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }

@@ -119,15 +119,19 @@ const (
 	flowNoclockVarCfgAppBudgetUdp     = "cfg_app_budget_udp"
 	flowNoclockVarCfgClassify         = "cfg_classify"
 	flowNoclockVarCfgCoarseClock      = "cfg_coarse_clock"
+	flowNoclockVarCfgDecap            = "cfg_decap"
 	flowNoclockVarCfgDedupNs          = "cfg_dedup_ns"
+	flowNoclockVarCfgGenevePort       = "cfg_geneve_port"
 	flowNoclockVarCfgIfmap            = "cfg_ifmap"
 	flowNoclockVarCfgKeyFields        = "cfg_key_fields"
 	flowNoclockVarCfgRoute            = "cfg_route"
 	flowNoclockVarCfgSampleMode       = "cfg_sample_mode"
 	flowNoclockVarCfgSampleRate       = "cfg_sample_rate"
+	flowNoclockVarCfgVxlanPort        = "cfg_vxlan_port"
 	flowNoclockVarUnusedAppSample     = "unused_app_sample"
 	flowNoclockVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowNoclockVarUnusedAppStep       = "unused_app_step"
+	flowNoclockVarUnusedDecap         = "unused_decap"
 	flowNoclockVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNoclockVarUnusedRouteOut      = "unused_route_out"
 )
@@ -202,15 +206,19 @@ type flowNoclockVariableSpecs struct {
 	CfgAppBudgetUdp     *ebpf.VariableSpec `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.VariableSpec `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
+	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.VariableSpec `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.VariableSpec `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgVxlanPort        *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	UnusedAppSample     *ebpf.VariableSpec `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
+	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 }
@@ -271,15 +279,19 @@ type flowNoclockVariables struct {
 	CfgAppBudgetUdp     *ebpf.Variable `ebpf:"cfg_app_budget_udp"`
 	CfgClassify         *ebpf.Variable `ebpf:"cfg_classify"`
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
+	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
 	CfgRoute            *ebpf.Variable `ebpf:"cfg_route"`
 	CfgSampleMode       *ebpf.Variable `ebpf:"cfg_sample_mode"`
 	CfgSampleRate       *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgVxlanPort        *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	UnusedAppSample     *ebpf.Variable `ebpf:"unused_app_sample"`
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
+	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 }

@@ -100,7 +100,7 @@ func TestE2ERouterModeAsksTheKernel(t *testing.T) {
 		in := ifindex[r.InIf]
 		want := kernelRoute(t, run, router, r.SrcAddr, r.DstAddr, in)
 		got := routeOf{out: r.Out, mask: [2]uint8{r.SrcMask, r.DstMask}}
-		if r.OutIf != 0 {
+		if r.Out == "interface" {
 			got.out = ifindex[r.OutIf]
 		}
 		if r.NextHop != nil {

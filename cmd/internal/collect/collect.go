@@ -260,15 +260,10 @@ type JSON struct {
 	Exporter string `json:"exporter"`
 	Version  uint16 `json:"version"`
 	flowprint.JSON
-	IPVersion      uint8      `json:"ip_version,omitempty"`
-	OutIf          uint32     `json:"out_if,omitempty"`
-	NextHop        netip.Addr `json:"next_hop,omitzero"`
-	SrcAS          uint32     `json:"src_as,omitempty"`
-	DstAS          uint32     `json:"dst_as,omitempty"`
-	SrcMask        uint8      `json:"src_mask,omitempty"`
-	DstMask        uint8      `json:"dst_mask,omitempty"`
-	AppID          uint32     `json:"app_id,omitempty"`
-	SamplingRandom bool       `json:"sampling_random,omitempty"`
+	// Beyond what --print shows (which includes the routing fields).
+	IPVersion      uint8  `json:"ip_version,omitempty"`
+	AppID          uint32 `json:"app_id,omitempty"`
+	SamplingRandom bool   `json:"sampling_random,omitempty"`
 
 	// v8 only: the aggregation scheme and the number of flows aggregated.
 	Scheme string  `json:"scheme,omitempty"`
@@ -278,9 +273,7 @@ type JSON struct {
 func JSONOf(from netip.AddrPort, version uint16, r *cache.Record) JSON {
 	return JSON{
 		Exporter: from.String(), Version: version, JSON: flowprint.JSONOf(r),
-		IPVersion: r.IPVersion, OutIf: r.OutIfIndex, NextHop: r.NextHop,
-		SrcAS: r.SrcAS, DstAS: r.DstAS, SrcMask: r.SrcMask, DstMask: r.DstMask,
-		AppID: r.AppID, SamplingRandom: r.SamplingRandom,
+		IPVersion: r.IPVersion, AppID: r.AppID, SamplingRandom: r.SamplingRandom,
 	}
 }
 

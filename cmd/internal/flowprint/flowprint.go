@@ -118,9 +118,9 @@ type JSON struct {
 	DstAS   uint32 `json:"dst_as,omitempty"`
 	SrcMask uint8  `json:"src_mask,omitempty"`
 	DstMask uint8  `json:"dst_mask,omitempty"`
-	// Where a router sends the flow (--mode router): the output
-	// interface's index, or Out "Local"/"Null" as IOS says it, and the
-	// next hop (0.0.0.0 or :: on a connected route).
+	// Where a router sends the flow (--mode router, --interface-map):
+	// Out is "interface" (OutIf its index), "Local" or "Null" as IOS
+	// says it; the next hop (0.0.0.0 or :: on a connected route).
 	OutIf   uint32      `json:"out_if,omitempty"`
 	Out     string      `json:"out,omitempty"`
 	NextHop *netip.Addr `json:"next_hop,omitempty"`
@@ -216,10 +216,13 @@ func tcpFlags(f uint8) string {
 	return string(out)
 }
 
-// OutName is how IOS names an output that is not an interface: "Local"
-// (to the router itself) or "Null" (a discard route); "" otherwise.
+// OutName says where a router sends the flow: "interface" (out_if names
+// it), or as IOS names the others, "Local" (to the router itself) and
+// "Null" (a discard route); "" when nobody said (a mirror port).
 func OutName(o cache.Out) string {
 	switch o {
+	case cache.OutIface:
+		return "interface"
 	case cache.OutLocal:
 		return "Local"
 	case cache.OutNull:
