@@ -12,7 +12,8 @@ import (
 	"github.com/spanflow/spanflow/cache/prefixes"
 )
 
-// routesPoll is how often the prefix-table files are checked for changes.
+// routesPoll is how often the prefix-table files are checked for changes;
+// a change is loaded once two polls in a row see it the same.
 var routesPoll = 3 * time.Second
 
 // routes gives records their AS numbers and masks from the prefix tables
@@ -62,23 +63,43 @@ func (rt *routes) close() {
 	}
 }
 
-// watch reloads on a signal from hup, or when a file's size or time
-// changed since the last try; a refused file is logged, the table in use
-// stays, and the file is tried again once it changes again.
+// watch reloads on a signal from hup at once, and on the poll when a
+// file has changed and settled (see poll); a refused file is logged, the
+// table in use stays, and the file is tried again once it changes again.
 func (rt *routes) watch(ctx context.Context, hup <-chan os.Signal, marks []fileMark) {
 	tick := time.NewTicker(routesPoll)
 	defer tick.Stop()
+	w := &watchState{loaded: marks, seen: marks}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			marks = rt.reload("SIGHUP")
+			w.loaded = rt.reload("SIGHUP")
 		case <-tick.C:
-			if now := statSources(rt.live.Sources()); !slices.Equal(now, marks) {
-				marks = rt.reload("file changed")
-			}
+			rt.poll(w)
 		}
+	}
+}
+
+// watchState is what the poll remembers: the files' marks when they were
+// last loaded, and when the previous poll saw them.
+type watchState struct {
+	loaded, seen []fileMark
+}
+
+// poll reloads when the files differ from what was loaded and look the
+// same as on the previous poll: a table written in place (curl > file) is
+// not read while it grows, where a cut last line could parse as the wrong
+// route ("1.2.0.0/16 645" of "1.2.0.0/16 64500"). A writer that stalls
+// longer than a poll can still be read half-done; a rename is the safe
+// way to replace a table.
+func (rt *routes) poll(w *watchState) {
+	now := statSources(rt.live.Sources())
+	settled := slices.Equal(now, w.seen)
+	w.seen = now
+	if settled && !slices.Equal(now, w.loaded) {
+		w.loaded = rt.reload("file changed")
 	}
 }
 

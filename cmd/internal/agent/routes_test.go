@@ -87,12 +87,15 @@ func TestRoutesReload(t *testing.T) {
 	}
 	waitAS(64500, "first load")
 
-	write("198.18.0.0/15 64511\n") // size changes: the poll sees it
-	waitAS(64511, "file changed")
+	// Two bytes longer: the poll sees the size change whatever the file
+	// system's time resolution.
+	write("198.18.0.0/15 AS64511\n")
+	waitAS(64511, "file changed (size)")
 
-	// Same size, time set back: only SIGHUP reloads it.
+	// Back to the first size with the time set back an hour: the poll sees
+	// it. Then the same size and time again: only SIGHUP reloads that.
 	writeOld("198.18.0.0/15 64522\n")
-	waitAS(64522, "file changed (time)")
+	waitAS(64522, "file changed (size and time)")
 	writeOld("198.18.0.0/15 64533\n")
 	time.Sleep(10 * routesPoll)
 	if got := as(); got != 64522 {
@@ -116,6 +119,53 @@ func TestRoutesReload(t *testing.T) {
 	}
 	write("198.18.0.0/15 64544\n") // fixed: taken on the next poll
 	waitAS(64544, "fixed file")
+}
+
+// TestRoutesPollWaitsForSettledFile: a table written in place is not
+// loaded while it changes from one poll to the next — its cut last line
+// would parse as the wrong AS — but once two polls see it the same.
+// The polls are called directly, so no timing is involved.
+func TestRoutesPollWaitsForSettledFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "table.txt")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("198.18.0.0/15 64500\n")
+	var logs syncBuffer
+	// ReadFile set: no watch goroutine, the test drives the polls.
+	cfg := &Config{ReadFile: "x.pcap", PrefixTables: []prefixes.Source{{Path: path}}}
+	rt, err := openRoutes(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.close()
+	marks := statSources(rt.live.Sources())
+	w := &watchState{loaded: marks, seen: marks}
+	as := func() uint32 {
+		recs := []cache.Record{{SrcAddr: netip.MustParseAddr("198.18.7.7")}}
+		rt.enrich(recs)
+		return recs[0].SrcAS
+	}
+	step := func(what string, want uint32) {
+		t.Helper()
+		rt.poll(w)
+		if got := as(); got != want {
+			t.Fatalf("%s: AS %d, want %d; log:\n%s", what, got, want, logs.String())
+		}
+	}
+	step("unchanged", 64500)
+	write("198.18.0.0/15 645") // half written: parses, as AS 645
+	step("first poll of a half-written file", 64500)
+	write("198.18.0.0/15 64511\n") // the rest of the line
+	step("first poll after the write ended", 64500)
+	step("second poll of the same file", 64511)
+	step("a poll with nothing new", 64511)
+	if n := strings.Count(logs.String(), "prefix tables reloaded"); n != 1 {
+		t.Errorf("%d reloads, want 1; log:\n%s", n, logs.String())
+	}
 }
 
 // TestRoutesOffline: offline, tables load once and nothing watches them.
