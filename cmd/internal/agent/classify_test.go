@@ -8,15 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
@@ -24,6 +21,7 @@ import (
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/exporter/decode"
 	"github.com/spanflow/spanflow/probe/classify"
+	"github.com/spanflow/spanflow/probe/probetest"
 )
 
 // The lecture's web server on port 9090, as the test sees it.
@@ -52,18 +50,9 @@ type tcpSeg struct {
 // client:cport and server:sport, and returns its path.
 func writeCapture(t *testing.T, client, server netip.Addr, cport, sport uint16, segs []tcpSeg) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "flow.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	seq := [2]uint32{1000, 5000}
+	var frames []probetest.PcapFrame
 	for i, s := range segs {
 		src, dst, sp, dp, me := client, server, cport, sport, 0
 		if !s.fromClient {
@@ -78,22 +67,14 @@ func writeCapture(t *testing.T, client, server netip.Addr, cport, sport uint16, 
 		tcp.SetNetworkLayerForChecksum(ip)
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(1 + me)},
 			DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(2 - me)}, EthernetType: layers.EthernetTypeIPv4}
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-			eth, ip, tcp, gopacket.Payload(s.payload)); err != nil {
-			t.Fatal(err)
-		}
 		seq[me] += uint32(len(s.payload))
 		if tcp.SYN || tcp.FIN {
 			seq[me]++
 		}
-		data := buf.Bytes()
-		ci := gopacket.CaptureInfo{Timestamp: at.Add(time.Duration(i) * 10 * time.Millisecond), CaptureLength: len(data), Length: len(data)}
-		if err := w.WritePacket(ci, data); err != nil {
-			t.Fatal(err)
-		}
+		frames = append(frames, probetest.PcapFrame{At: at.Add(time.Duration(i) * 10 * time.Millisecond),
+			Layers: []gopacket.SerializableLayer{eth, ip, tcp, gopacket.Payload(s.payload)}})
 	}
-	return path
+	return probetest.WritePcap(t, "flow.pcap", frames)
 }
 
 // lectureFlow is a client fetching / from the web server on 9090: the
