@@ -3,10 +3,7 @@ package bench
 import (
 	"testing"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/spanflow/spanflow/bpf"
-	"github.com/spanflow/spanflow/bpf/benchprog"
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/probe"
 	"github.com/spanflow/spanflow/probe/classify"
@@ -187,29 +184,14 @@ const bigSampleRing = 1 << 25
 // difference).
 func BenchmarkXDPNewFlowClassify(b *testing.B) {
 	probetest.RequireRoot(b)
-	frame := tcpFrame(b, "198.18.0.1", "198.18.0.2", 1, 1, 0)
 	off := &pairCase{dataCase: dataCase{name: "flow"}}
 	on := &pairCase{dataCase: dataCase{name: "flow-classify"}, ref: off}
 	coldOff := &pairCase{dataCase: dataCase{name: "cold"}}
 	coldOn := &pairCase{dataCase: dataCase{name: "cold-classify"}, ref: coldOff}
 
-	baseline := loadCollection(b, benchprog.Baseline).Programs[benchprog.ProgBaseline]
-	next := loadCollection(b, benchprog.NextFlow)
-	nextProg, nextTarget := next.Programs[benchprog.ProgNextFlow], next.Maps[benchprog.MapNextTarget]
-	setTarget := func(p *ebpf.Program) {
-		if err := nextTarget.Put(uint32(0), p); err != nil {
-			b.Fatalf("tail-call target: %v", err)
-		}
-	}
-	coldFrames := make([][]byte, coldFlows)
-	for i := range coldFrames {
-		coldFrames[i] = tcpFrame(b, "198.18.0.1", "198.18.0.2", uint16(i), uint16(i>>16)+1, 0)
-	}
-
+	rig := newNewFlowRig(b)
 	for r := range rounds {
-		hot := perPacketNs(b, baseline, frame, hotRepeat)
-		setTarget(baseline)
-		overhead := perPacketNs(b, nextProg, frame, newFlows) - hot
+		overhead := rig.overhead(b)
 		order := []*pairCase{off, on}
 		if r%2 == 1 {
 			order = []*pairCase{on, off}
@@ -223,12 +205,11 @@ func BenchmarkXDPNewFlowClassify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			setTarget(p.Program())
-			c.samples = append(c.samples, perPacketNs(b, nextProg, frame, newFlows)-overhead)
+			c.samples = append(c.samples, rig.sample(b, p.Program(), overhead))
 			checkNewFlows(b, p, c == on)
 			p.Close()
 		}
-		tOff, tOn := coldClassifyNs(b, coldFrames)
+		tOff, tOn := coldClassifyNs(b, rig.coldFrames)
 		coldOff.samples = append(coldOff.samples, tOff)
 		coldOn.samples = append(coldOn.samples, tOn)
 	}

@@ -35,8 +35,6 @@ type newFlowTarget struct {
 // timer's own cost cancels out. Target: flow ≤ 250 ns.
 func BenchmarkXDPNewFlow(b *testing.B) {
 	probetest.RequireRoot(b)
-	frame := tcpFrame(b, "198.18.0.1", "198.18.0.2", 1, 1, 0)
-
 	targets := []newFlowTarget{
 		{"minimal", collectionTarget(benchprog.Minimal, benchprog.ProgMinimal, benchprog.MapMinimal)},
 		{"flow", probeTarget(probe.Options{})},
@@ -54,34 +52,73 @@ func BenchmarkXDPNewFlow(b *testing.B) {
 	wrapper := &dataCase{name: "next-baseline-overhead"}
 	cold := &dataCase{name: "flow-cold"}
 
-	baseline := loadCollection(b, benchprog.Baseline).Programs[benchprog.ProgBaseline]
-	next := loadCollection(b, benchprog.NextFlow)
-	nextProg, nextTarget := next.Programs[benchprog.ProgNextFlow], next.Maps[benchprog.MapNextTarget]
-	setTarget := func(p *ebpf.Program) {
-		if err := nextTarget.Put(uint32(0), p); err != nil {
-			b.Fatalf("tail-call target: %v", err)
-		}
-	}
-	coldFrames := make([][]byte, coldFlows)
-	for i := range coldFrames {
-		coldFrames[i] = tcpFrame(b, "198.18.0.1", "198.18.0.2", uint16(i), uint16(i>>16)+1, 0)
-	}
-
+	rig := newNewFlowRig(b)
 	for range rounds {
-		hot := perPacketNs(b, baseline, frame, hotRepeat)
-		setTarget(baseline)
-		overhead := perPacketNs(b, nextProg, frame, newFlows) - hot
+		overhead := rig.overhead(b)
 		wrapper.samples = append(wrapper.samples, overhead)
 		for i, t := range targets {
 			prog, check, done := t.open(b)
-			setTarget(prog)
-			cases[i].samples = append(cases[i].samples, perPacketNs(b, nextProg, frame, newFlows)-overhead)
+			cases[i].samples = append(cases[i].samples, rig.sample(b, prog, overhead))
 			check(b)
 			done()
 		}
-		cold.samples = append(cold.samples, coldNewFlowNs(b, baseline, coldFrames))
+		cold.samples = append(cold.samples, coldNewFlowNs(b, rig.baseline, rig.coldFrames))
 	}
 	report(b, append(cases, wrapper, cold), "minimal")
+}
+
+// newFlowRig is the tail-call setup of the new-flow benchmarks: a test
+// run keeps one packet buffer for all its repeats, so xdp_next_flow bumps
+// the frame's ports in place and tail-calls the program set as its
+// target, and each of newFlows runs is a new flow. The wrapper's own cost
+// (port bump + tail call) is measured by tail-calling xdp_baseline and
+// subtracted.
+type newFlowRig struct {
+	frame      []byte   // the frame whose ports xdp_next_flow bumps
+	coldFrames [][]byte // coldFlows distinct frames, for the cold cross-checks
+	baseline   *ebpf.Program
+	next       *ebpf.Program // xdp_next_flow
+	target     *ebpf.Map     // its tail-call target
+}
+
+func newNewFlowRig(b *testing.B) *newFlowRig {
+	b.Helper()
+	next := loadCollection(b, benchprog.NextFlow)
+	r := &newFlowRig{
+		frame:      tcpFrame(b, "198.18.0.1", "198.18.0.2", 1, 1, 0),
+		coldFrames: make([][]byte, coldFlows),
+		baseline:   loadCollection(b, benchprog.Baseline).Programs[benchprog.ProgBaseline],
+		next:       next.Programs[benchprog.ProgNextFlow],
+		target:     next.Maps[benchprog.MapNextTarget],
+	}
+	for i := range r.coldFrames {
+		r.coldFrames[i] = tcpFrame(b, "198.18.0.1", "198.18.0.2", uint16(i), uint16(i>>16)+1, 0)
+	}
+	return r
+}
+
+// overhead is the wrapper's cost a packet, T(next → baseline) − T(baseline),
+// measured now (once a round, so it drifts with the samples).
+func (r *newFlowRig) overhead(b *testing.B) float64 {
+	b.Helper()
+	hot := perPacketNs(b, r.baseline, r.frame, hotRepeat)
+	r.setTarget(b, r.baseline)
+	return perPacketNs(b, r.next, r.frame, newFlows) - hot
+}
+
+// sample is prog's cost a new flow: newFlows runs of xdp_next_flow
+// tail-calling prog, less the wrapper's overhead.
+func (r *newFlowRig) sample(b *testing.B, prog *ebpf.Program, overhead float64) float64 {
+	b.Helper()
+	r.setTarget(b, prog)
+	return perPacketNs(b, r.next, r.frame, newFlows) - overhead
+}
+
+func (r *newFlowRig) setTarget(b *testing.B, p *ebpf.Program) {
+	b.Helper()
+	if err := r.target.Put(uint32(0), p); err != nil {
+		b.Fatalf("tail-call target: %v", err)
+	}
 }
 
 // probeTarget opens spanflow's probe with a default-sized slot; its check
