@@ -17,9 +17,8 @@ import (
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/bpf/benchprog"
-	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/probe"
-	"github.com/spanflow/spanflow/probe/classify"
+	"github.com/spanflow/spanflow/probe/conversations"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
@@ -102,81 +101,6 @@ func realMix(b *testing.B) [][]byte {
 	return frames
 }
 
-// benchClassifier is the agent's Classifier.ObserveSample path
-// (cmd/internal/agent is internal to cmd/, so not importable here): the
-// conversation of a sample found or created by its direction-free key, its
-// head fed to a classify.Flow, both directions' keys returned when the
-// verdict is reached. Conversations are forgotten every 64 k, as the
-// agent's export cycle would.
-type benchClassifier struct {
-	convs map[bpf.FlowKey]*benchConv
-	free  []*classify.Flow
-	done  int
-}
-
-type benchConv struct {
-	initiator bpf.FlowKey
-	flow      *classify.Flow
-}
-
-func (c *benchClassifier) observe(s *probe.AppSample, done []bpf.FlowKey) []bpf.FlowKey {
-	ck := s.Key
-	if r, ok := cache.ReverseKey(s.Key); ok && keyLess(r, s.Key) {
-		ck = r
-	}
-	cv := c.convs[ck]
-	if cv == nil {
-		if len(c.convs) >= 1<<16 {
-			for _, old := range c.convs {
-				if old.flow != nil {
-					c.free = append(c.free, old.flow)
-				}
-			}
-			clear(c.convs)
-		}
-		cv = &benchConv{initiator: s.Key}
-		if n := len(c.free); n > 0 {
-			cv.flow, c.free = c.free[n-1], c.free[:n-1]
-		} else {
-			cv.flow = new(classify.Flow)
-		}
-		cv.flow.Reset(s.Key.Proto, s.Key.SrcPort, s.Key.DstPort)
-		c.convs[ck] = cv
-	}
-	if cv.flow == nil {
-		return done
-	}
-	dir := classify.FromInitiator
-	if s.Key != cv.initiator {
-		dir = classify.FromResponder
-	}
-	if !cv.flow.Feed(dir, s.Head, s.PayloadLen) {
-		return done
-	}
-	c.done++
-	cv.flow.Verdict()
-	c.free = append(c.free, cv.flow)
-	cv.flow = nil
-	done = append(done, cv.initiator)
-	if r, ok := cache.ReverseKey(cv.initiator); ok {
-		done = append(done, r)
-	}
-	return done
-}
-
-func keyLess(a, b bpf.FlowKey) bool {
-	if c := bytes.Compare(a.SrcAddr[:], b.SrcAddr[:]); c != 0 {
-		return c < 0
-	}
-	if c := bytes.Compare(a.DstAddr[:], b.DstAddr[:]); c != 0 {
-		return c < 0
-	}
-	if a.SrcPort != b.SrcPort {
-		return a.SrcPort < b.SrcPort
-	}
-	return a.DstPort < b.DstPort
-}
-
 // ringRun is what one measurement of the sample ring saw.
 type ringRun struct {
 	produced, read, dropped uint64
@@ -187,8 +111,8 @@ type ringRun struct {
 // runRing pushes ringFlows new flows, each with a payload from the mix,
 // through a fresh probe (classification on, default ring) at up to rate
 // flows per second (0: as fast as one goroutine's test runs go) while a
-// reader goroutine drains the ring into a benchClassifier and marks what
-// it classified, as the agent's reader does.
+// reader goroutine drains the ring into the agent's conversation
+// classifier and marks what it classified, as the agent's reader does.
 func runRing(b *testing.B, mix [][]byte, nextProg *ebpf.Program, setTarget func(*ebpf.Program), rate float64) ringRun {
 	p, err := probe.Open(probe.Options{Classify: true, MapEntries: ringFlows})
 	if err != nil {
@@ -203,7 +127,7 @@ func runRing(b *testing.B, mix [][]byte, nextProg *ebpf.Program, setTarget func(
 
 	var read atomic.Uint64
 	var lastRead atomic.Int64 // UnixNano of the latest sample read
-	cls := &benchClassifier{convs: map[bpf.FlowKey]*benchConv{}}
+	cls := conversations.New()
 	stopped := make(chan error, 1)
 	go func() {
 		var s probe.AppSample
@@ -220,7 +144,7 @@ func runRing(b *testing.B, mix [][]byte, nextProg *ebpf.Program, setTarget func(
 			}
 			read.Add(1)
 			lastRead.Store(time.Now().UnixNano())
-			done = cls.observe(&s, done)
+			done = cls.ObserveSample(&s, done)
 			if len(done) > 0 && (r.Pending() == 0 || len(done) >= 1024) {
 				if err := p.MarkClassified(done); err != nil {
 					stopped <- err
@@ -273,7 +197,7 @@ func runRing(b *testing.B, mix [][]byte, nextProg *ebpf.Program, setTarget func(
 		produced: sampled + dropped, read: sampled, dropped: dropped,
 		produceRate: float64(ringFlows) / produced.Seconds(),
 		readRate:    float64(sampled) / elapsed.Seconds(),
-		classified:  cls.done,
+		classified:  int(cls.Stats().Classified),
 	}
 }
 

@@ -29,12 +29,11 @@ func (d *Agent) appOf() cache.AppOf {
 	}
 }
 
-// counts reads the classifier's counters under its lock: conversations
-// started, finished while fed (Classified), and kept now.
+// counts reads the classifier's counters: conversations started,
+// finished while fed (Classified), and kept now.
 func (c *Classifier) counts() (conversations, finished uint64, kept int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.Conversations, c.Classified, len(c.convs)
+	s := c.Stats()
+	return s.Started, s.Classified, s.Kept
 }
 
 // applicationsView is `show applications`.

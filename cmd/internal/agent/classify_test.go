@@ -15,12 +15,10 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/exporter"
 	"github.com/spanflow/spanflow/exporter/decode"
-	"github.com/spanflow/spanflow/probe/classify"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
@@ -272,61 +270,5 @@ func TestClassifiesByDefault(t *testing.T) {
 		if cfg.classifies() {
 			t.Errorf("%+v: NoClassify, yet classifying", cfg)
 		}
-	}
-}
-
-// TestClassifierForgetsEndedConversations: the classifier keeps a
-// conversation while one of its directions has a record in the table,
-// keeps it over an active timeout, and forgets it when both ended.
-func TestClassifierForgetsEndedConversations(t *testing.T) {
-	k := bpf.FlowKey{Proto: 6, SrcPort: 40000, DstPort: 9090, IpVersion: 4}
-	k.SrcAddr = lectureClient.As16()
-	k.DstAddr = lectureServer.As16()
-	rk, _ := cache.ReverseKey(k)
-	rec := func(key bpf.FlowKey, why cache.EndReason) cache.Record {
-		return cache.Record{SrcAddr: netip.AddrFrom16(key.SrcAddr), DstAddr: netip.AddrFrom16(key.DstAddr),
-			SrcPort: key.SrcPort, DstPort: key.DstPort, Proto: key.Proto, IPVersion: 4, Packets: 1, EndReason: why}
-	}
-	c := NewClassifier()
-	get := []byte("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")
-	c.Observe(cache.Delta{Key: k, Packets: 1}, nil, 0) // SYN
-	c.Observe(cache.Delta{Key: rk, Packets: 1}, nil, 0)
-	c.Observe(cache.Delta{Key: k, Packets: 1}, get, len(get))
-	if c.Len() != 1 || c.Conversations != 1 || c.Classified != 1 {
-		t.Fatalf("%d conversations kept, %d started, %d classified; want 1, 1, 1", c.Len(), c.Conversations, c.Classified)
-	}
-	for _, step := range []struct {
-		r    cache.Record
-		kept int
-	}{
-		{rec(k, cache.EndActive), 1},
-		{rec(k, cache.EndIdle), 1}, // the reverse direction is still open
-		{rec(rk, cache.EndOfFlow), 0},
-	} {
-		recs := []cache.Record{step.r}
-		c.Label(recs)
-		if recs[0].AppID != httpAppID || recs[0].AppKind != cache.AppPayload || recs[0].AppServer != "a.example" {
-			t.Errorf("%s:%d end %d: %#x %s %q", recs[0].SrcAddr, recs[0].SrcPort, step.r.EndReason, recs[0].AppID, recs[0].AppKind, recs[0].AppServer)
-		}
-		if c.Len() != step.kept {
-			t.Errorf("after a record ending %d: %d conversations kept, want %d", step.r.EndReason, c.Len(), step.kept)
-		}
-	}
-	// The verdict kinds are classify's, value for value.
-	for k, want := range map[classify.Kind]cache.AppKind{classify.KindUnknown: cache.AppUnknown,
-		classify.KindPayload: cache.AppPayload, classify.KindPortGuess: cache.AppPortGuess, classify.KindProtocol: cache.AppProtocol} {
-		if cache.AppKind(k) != want {
-			t.Errorf("classify kind %s is %d, cache's %s is %d", k, k, want, want)
-		}
-	}
-	// Many short conversations leave nothing behind.
-	for i := range 10000 {
-		key := k
-		key.SrcPort = uint16(i)
-		c.Observe(cache.Delta{Key: key, Packets: 1}, get, len(get))
-		c.Label([]cache.Record{rec(key, cache.EndIdle)})
-	}
-	if c.Len() != 0 || len(c.free) > maxFreeFlows {
-		t.Errorf("%d conversations and %d free flows kept after they all ended", c.Len(), len(c.free))
 	}
 }

@@ -23,7 +23,7 @@ func (d *Agent) readSamples(r *probe.SampleReader, apps *Classifier) {
 			d.log.Error("sample ring", "err", err)
 			continue
 		}
-		done = append(done, apps.ObserveSample(&s)...)
+		done = apps.ObserveSample(&s, done)
 		if len(done) > 0 && (r.Pending() == 0 || len(done) >= maxDoneBatch) {
 			if err := d.probe.MarkClassified(done); err != nil {
 				d.log.Warn("cannot stop sampling classified flows", "err", err)
@@ -42,7 +42,6 @@ func (d *Agent) startSamples() error {
 	if apps == nil {
 		return nil
 	}
-	apps.live = true
 	r, err := d.probe.Samples()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package agent
+package conversations
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ func TestLiveVerdictsEqualOffline(t *testing.T) {
 	}
 	var convs, payloadVerdicts, heads int
 	for _, c := range caps {
-		live, offline := NewClassifier(), NewClassifier()
+		live, offline := New(), New()
 		source := probe.NewFrameSource(probe.Options{})
 		capture, err := probe.OpenCapture(filepath.Join(dir, c.File))
 		if err != nil {
@@ -77,7 +77,7 @@ func TestLiveVerdictsEqualOffline(t *testing.T) {
 				if k != want.Key || (s.PayloadLen > 0 && (s.PayloadLen != want.PayloadLen || !bytes.Equal(s.Head, want.Head))) {
 					t.Errorf("%s: sample %+v %x, want key %+v payload %d head %x", c.File, s.Key, s.Head, want.Key, want.PayloadLen, want.Head)
 				}
-				if done := live.ObserveSample(s); done != nil {
+				if done := live.ObserveSample(s, nil); done != nil {
 					if err := p.MarkClassified(done); err != nil {
 						t.Fatal(err)
 					}
