@@ -266,7 +266,7 @@ static __always_inline void route(struct xdp_md *ctx, struct flow_key *key, stru
 __noinline int is_duplicate(struct xdp_md *ctx, __u32 ip_off, __u32 ip_version)
 {
 	__u8 b[DEDUP_L3 + DEDUP_L4] = {};
-	__u32 l3, l4_off;
+	__u32 l3, l4_off, ip_end;
 
 	if (!ctx)
 		return 0;
@@ -277,14 +277,20 @@ __noinline int is_duplicate(struct xdp_md *ctx, __u32 ip_off, __u32 ip_version)
 		b[8] = 0;            /* TTL */
 		b[10] = b[11] = 0;   /* header checksum */
 		l4_off = ip_off + (b[0] & 0x0f) * 4;
+		ip_end = ip_off + bpf_ntohs(*(__u16 *)&b[2]); /* total length */
 	} else {
 		l3 = 40;
 		if (bpf_xdp_load_bytes(ctx, ip_off, b, 40))
 			return 0;
 		b[7] = 0; /* hop limit */
 		l4_off = ip_off + 40;
+		ip_end = l4_off + bpf_ntohs(*(__u16 *)&b[4]); /* payload length */
 	}
+	/* Up to the packet's end, not the frame's: Ethernet padding may
+	 * differ between two copies of one packet. */
 	__u64 frame = (__u64)ctx->data_end - (__u64)ctx->data;
+	if (ip_end < frame)
+		frame = ip_end;
 	__u64 len = 0;
 	if (l4_off < frame)
 		len = frame - l4_off;

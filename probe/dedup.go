@@ -1,6 +1,9 @@
 package probe
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // deduper is is_duplicate for offline mode: the same bytes hashed the same
 // way, the capture's timestamps for the clock, and a map pruned of what the
@@ -38,14 +41,20 @@ func (d *deduper) duplicate(frame []byte, ipOff int, version uint8, ns int64) bo
 	}
 	copy(b[:l3], frame[ipOff:])
 	l4Off := ipOff + 40
+	var ipEnd int
 	if version == 4 {
 		b[8], b[10], b[11] = 0, 0, 0
 		l4Off = ipOff + int(b[0]&0x0f)*4
+		ipEnd = ipOff + int(binary.BigEndian.Uint16(b[2:]))
 	} else {
 		b[7] = 0
+		ipEnd = l4Off + int(binary.BigEndian.Uint16(b[4:]))
 	}
-	if l4Off < len(frame) {
-		copy(b[dedupL3:], frame[l4Off:min(len(frame), l4Off+dedupL4)])
+	// Up to the packet's end, not the frame's: Ethernet padding may
+	// differ between two copies of one packet.
+	end := min(len(frame), ipEnd)
+	if l4Off < end {
+		copy(b[dedupL3:], frame[l4Off:min(end, l4Off+dedupL4)])
 	}
 	h := uint64(0xcbf29ce484222325) // FNV-1a, 64 bits
 	for i, c := range b {

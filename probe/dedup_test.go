@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 // bytes are unique, so that no case is a copy of another: the program's
 // clock runs in real time, and two cases run microseconds apart.
 func TestXDPDropsDuplicatesAsTheReferenceDoes(t *testing.T) {
-	const window = 50 * time.Millisecond
+	// The longest window: the copies run nanoseconds apart unless the
+	// test is preempted between them, which must not fail it.
+	const window = MaxDedupWindow
 	p := openProbe(t, Options{DedupWindow: window})
 	source := NewFrameSource(Options{DedupWindow: window})
 
@@ -101,8 +104,21 @@ func TestDedupWindowEnds(t *testing.T) {
 			t.Errorf("copy at %s: duplicate %v, want %v", tc.at, got, tc.want)
 		}
 	}
+	// The same packet padded differently on the wire is still a copy: a
+	// ping of 8 bytes leaves 12 of the 20 hashed bytes to the padding.
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.IP{198, 18, 0, 1}, DstIP: net.IP{198, 18, 0, 2}}
+	ping := payloadFrame(t, eth, ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 1})
+	ping = append(ping, make([]byte, 60-len(ping))...)
+	padded := append([]byte(nil), ping...)
+	copy(padded[len(padded)-12:], "leaked bytes")
+	for i, f := range [][]byte{ping, padded} {
+		if got := d.duplicate(f, ethernetHeaderLen, 4, int64(4*time.Millisecond)); got != (i == 1) {
+			t.Errorf("ping %d (padding %x): duplicate %v", i, f[len(f)-12:], got)
+		}
+	}
 	other := tcpFrame(t, "198.18.0.1", "198.18.0.2", 1001, 80, false, true, 10)
-	if d.duplicate(other, pay.IPOff, 4, int64(3600*time.Microsecond)) {
+	if d.duplicate(other, pay.IPOff, 4, int64(4*time.Millisecond)) {
 		t.Error("another flow's packet taken for a duplicate")
 	}
 }

@@ -23,6 +23,9 @@ const (
 // would start dropping retransmissions, which are real packets.
 const MaxDedupWindow = 100 * time.Millisecond
 
+// minDedupEntries sizes the dedup map for 1 Mpps over the longest window.
+const minDedupEntries = 1 << 17
+
 // Sample ring sizes. A head sample takes 576 bytes in the ring (8 of
 // header, 56 of note, 512 of head): the default holds about 14,500, a
 // quarter second of new flows at 20,000 a second with three samples each,

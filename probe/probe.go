@@ -102,12 +102,18 @@ func Open(opts Options) (*Probe, error) {
 		}
 	}
 	p, err := newProbe(coll, opts.PinDir, adopted)
-	if p != nil {
-		p.classify = opts.Classify
-	}
 	if err != nil {
 		coll.Close()
 		return nil, err
+	}
+	p.classify = opts.Classify
+	if adopted && opts.Classify {
+		// The earlier run's verdicts went with it: what it marked done
+		// must be sampled again for the new run's classifier.
+		if err := clearAppState(coll.Maps[bpf.MapAppState]); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("adopt pinned state: %w", err)
+		}
 	}
 	if opts.PinDir != "" && !adopted {
 		if err := writeMeta(opts.PinDir, &opts); err != nil {
@@ -151,9 +157,9 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 	// Both directions of every flow of a full slot, while they sample.
 	spec.Maps[bpf.MapAppState].MaxEntries = 2 * opts.MapEntries
 	spec.Maps[bpf.MapAppSamples].MaxEntries = opts.SampleRing
-	// Packets of one harvest interval's flows, at least; a window holds
-	// far fewer.
-	spec.Maps[bpf.MapDedup].MaxEntries = opts.MapEntries
+	// The packets of one window: 100k at 1 Mpps and the longest window;
+	// an entry evicted inside its window lets a duplicate through.
+	spec.Maps[bpf.MapDedup].MaxEntries = max(2*opts.MapEntries, minDedupEntries)
 	if err := spec.Variables[bpf.VarDedupNs].Set(uint64(opts.DedupWindow.Nanoseconds())); err != nil {
 		return nil, fmt.Errorf("set %s: %w", bpf.VarDedupNs, err)
 	}
@@ -522,4 +528,24 @@ func (p *Probe) Reattach(name string, mode Mode, promisc bool) (*Attachment, err
 		break
 	}
 	return p.Attach(name, mode, promisc)
+}
+
+// clearAppState deletes every entry of app_state.
+func clearAppState(m *ebpf.Map) error {
+	var keys []bpf.FlowKey
+	var k bpf.FlowKey
+	var v bpf.AppState
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
 }

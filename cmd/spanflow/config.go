@@ -190,6 +190,11 @@ func (c *Config) validateCapture(bad complaint) {
 		bad("--dedup %s: must be 0 (off) to %s (a longer window would drop TCP retransmissions)", c.Dedup, probe.MaxDedupWindow)
 	}
 	a.Probe.DedupWindow = c.Dedup
+	if c.Dedup > 0 && c.Sample > 1 {
+		// Sampling decides before the copies can be compared: each copy
+		// would be kept or skipped on its own, and most pairs never meet.
+		bad("--dedup and --sample %d: sampling picks packets before duplicates can be found; use one or the other", c.Sample)
+	}
 	for _, d := range c.Decap {
 		if err := a.Probe.Decap.Parse(d); err != nil {
 			bad("--decap %v", err)
@@ -211,6 +216,9 @@ func (c *Config) validateCapture(bad complaint) {
 	}
 	if a.Probe.KeyFields, err = probe.ParseKeyFields(c.Key); err != nil {
 		bad("--key: %v", err)
+	}
+	if c.Routing == "router" && !keepsAddresses(a.Probe.KeyFields) {
+		bad("--mode router with --key %s: the FIB is asked with the flow's addresses, which the key leaves out", c.Key)
 	}
 	if c.SampleMode != "deterministic" && c.SampleMode != "random" {
 		bad("--sample-mode %s: must be deterministic or random", c.SampleMode)
@@ -494,4 +502,11 @@ func printFlag(w io.Writer, f *flag.Flag, text string) {
 		def = " (default " + f.DefValue + ")"
 	}
 	fmt.Fprintf(w, "  %-40s %s%s\n", name, text, def)
+}
+
+// keepsAddresses reports whether a key keeps both addresses, which router
+// mode asks the FIB with.
+func keepsAddresses(f bpf.KeyField) bool {
+	all := bpf.KeySrcAddr | bpf.KeyDstAddr
+	return f == 0 || f&all == all
 }

@@ -89,7 +89,11 @@ func (d *Agent) close() {
 func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	cfg, log := d.cfg, d.log
 	cfg.Probe.Classify = cfg.classifies()
-	cfg.Probe.Route = cfg.router() && cfg.Probe.InterfaceMap == nil
+	// auto: a router's FIB is asked only where the key keeps both
+	// addresses (the flag's check covers --mode router).
+	all := bpf.KeySrcAddr | bpf.KeyDstAddr
+	cfg.Probe.Route = cfg.router() && cfg.Probe.InterfaceMap == nil &&
+		(cfg.Probe.KeyFields == 0 || cfg.Probe.KeyFields&all == all)
 	p, err := probe.Open(cfg.Probe)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,7 @@ type kernelRoute struct {
 type nextHop struct {
 	ifindex uint32
 	gw      netip.Addr // invalid on a connected route
+	other   bool       // the gateway is another family's address ("via inet6")
 }
 
 // routeSettle is how long a burst of route events may last before the
@@ -95,10 +96,10 @@ func (k *kernelRoutes) load() error {
 		}
 		kr := kernelRoute{bits: uint8(pfx.Bits())}
 		if len(r.MultiPath) == 0 {
-			kr.hops = []nextHop{{ifindex: uint32(r.LinkIndex), gw: addrOf(r.Gw)}}
+			kr.hops = []nextHop{{ifindex: uint32(r.LinkIndex), gw: addrOf(r.Gw), other: r.Via != nil}}
 		}
 		for _, p := range r.MultiPath {
-			kr.hops = append(kr.hops, nextHop{ifindex: uint32(p.LinkIndex), gw: addrOf(p.Gw)})
+			kr.hops = append(kr.hops, nextHop{ifindex: uint32(p.LinkIndex), gw: addrOf(p.Gw), other: p.Via != nil})
 		}
 		// Of routes to one prefix the kernel uses the lowest metric;
 		// RouteList returns them in table order, lowest first.
@@ -140,7 +141,8 @@ func addrOf(ip net.IP) netip.Addr {
 // enrich sets the masks of routed records (those the datapath asked the
 // FIB about) and the next hop of those that leave by an interface: the
 // gateway of the route's path through that interface, or 0.0.0.0 (::) on
-// a connected route, as IOS shows it.
+// a connected route, as IOS shows it. A gateway given as another family's
+// address (RFC 5549 "via inet6") is not kept: v5–v9 have no field for it.
 func (k *kernelRoutes) enrich(recs []cache.Record) {
 	if k == nil {
 		return
@@ -162,12 +164,19 @@ func (k *kernelRoutes) enrich(recs []cache.Record) {
 		if r.Out != cache.OutIface {
 			continue
 		}
-		r.NextHop = unspecified(r.DstAddr)
+		// The path the FIB chose is the one through its interface; when
+		// none is (policy routing, a route that just changed, a gateway
+		// of the other family) the next hop stays unknown, not
+		// "connected".
 		for _, h := range dst.hops {
-			if h.ifindex == r.OutIfIndex && h.gw.IsValid() {
-				r.NextHop = h.gw
-				break
+			if h.ifindex != r.OutIfIndex || h.other {
+				continue
 			}
+			r.NextHop = h.gw
+			if !h.gw.IsValid() {
+				r.NextHop = unspecified(r.DstAddr)
+			}
+			break
 		}
 	}
 }

@@ -103,7 +103,11 @@ func (d *Agent) showAggregation(args []string, w io.Writer, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	v, err := d.table.AggregationView(s, nil)
+	// The AS, prefix and output-interface schemes need what export adds.
+	v, err := d.table.AggregationView(s, func(recs []cache.Record) {
+		d.pipe.routes.enrich(recs)
+		d.pipe.kernel.enrich(recs)
+	})
 	if err != nil {
 		return err
 	}
