@@ -15,10 +15,10 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/spanflow/spanflow/cmd/internal/agent"
 	"github.com/spanflow/spanflow/cmd/internal/flowprint"
+	"github.com/spanflow/spanflow/probe/probetest"
 )
 
 // The prefix-table fixtures of cache/prefixes; what they map is written
@@ -44,18 +44,8 @@ type routing struct {
 
 func writePrefixCapture(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "prefixes.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriterNanos(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	var frames []probetest.PcapFrame
 	for i, fl := range prefixFlows {
 		src, dst := net.ParseIP(fl[0]), net.ParseIP(fl[1])
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0x5f, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0x5f, 0, 0, 2}}
@@ -72,19 +62,10 @@ func writePrefixCapture(t *testing.T) string {
 			udp.SetNetworkLayerForChecksum(v6)
 			ip = v6
 		}
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(make([]byte, 8))); err != nil {
-			t.Fatal(err)
-		}
-		ci := gopacket.CaptureInfo{Timestamp: start.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}
-		if err := w.WritePacket(ci, buf.Bytes()); err != nil {
-			t.Fatal(err)
-		}
+		frames = append(frames, probetest.PcapFrame{At: start.Add(time.Duration(i) * time.Millisecond),
+			Layers: []gopacket.SerializableLayer{eth, ip, udp, gopacket.Payload(make([]byte, 8))}})
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return probetest.WritePcap(t, "prefixes.pcap", frames)
 }
 
 func checkRouting(t *testing.T, recs []flowprint.JSON, want map[string]routing) {

@@ -21,7 +21,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
@@ -694,18 +693,8 @@ var syntheticStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // writeSynthetic writes frames as a nanosecond pcap and returns its path.
 func writeSynthetic(t *testing.T, frames []synthetic) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ageing.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriterNanos(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
 	client, server := net.IP{198, 18, 0, 1}, net.IP{198, 18, 1, 1}
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	var out []probetest.PcapFrame
 	for _, s := range frames {
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0x5f, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0x5f, 0, 0, 2},
 			EthernetType: layers.EthernetTypeIPv4}
@@ -735,19 +724,9 @@ func writeSynthetic(t *testing.T, frames []synthetic) string {
 			}
 			ls = []gopacket.SerializableLayer{eth, ip, l4, gopacket.Payload(make([]byte, 12))}
 		}
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
-			t.Fatal(err)
-		}
-		ci := gopacket.CaptureInfo{Timestamp: syntheticStart.Add(s.at), CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}
-		if err := w.WritePacket(ci, buf.Bytes()); err != nil {
-			t.Fatal(err)
-		}
+		out = append(out, probetest.PcapFrame{At: syntheticStart.Add(s.at), Layers: ls})
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return probetest.WritePcap(t, "ageing.pcap", out)
 }
 
 // ageingRecord is what the ageing test compares of a record.
