@@ -61,6 +61,13 @@ enum ifmap_dir {
 	IFMAP_OUTPUT = 2, /* frames on this VLAN left the router on ifindex */
 };
 
+/* tunnel_kind: the high byte of a tunnel id (tunnel_inner, ifmap_tunnel),
+ * so that a VNI and an ERSPAN session with one number stay apart. */
+enum tunnel_kind {
+	TUNNEL_VNI = 1,     /* VXLAN or GENEVE VNI in the low 24 bits */
+	TUNNEL_SESSION = 2, /* ERSPAN session ID in the low 10 bits */
+};
+
 /* ifmap_value: one entry of --interface-map (ifmap_vlan, ifmap_mac). A
  * MAC entry's direction follows from where the MAC is in the frame: the
  * router's port as destination is its input, as source its output. */

@@ -92,6 +92,15 @@ struct {
 	__type(value, struct ifmap_value);
 } ifmap_mac SEC(".maps");
 
+/* ifmap_tunnel: a tunnel id (enum tunnel_kind << 24 | VNI or session) →
+ * the router port its inner frames entered or left by (--decap). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ifmap_value);
+} ifmap_tunnel SEC(".maps");
+
 /* Unused: they make the compiler emit the BTF bpf2go builds the Go
  * mirrors of a sample and of the enums no map names from. */
 const struct app_sample *unused_app_sample __attribute__((unused));
@@ -100,3 +109,4 @@ const enum app_sample_flag *unused_app_sample_flag __attribute__((unused));
 const enum route_out *unused_route_out __attribute__((unused));
 const enum ifmap_dir *unused_ifmap_dir __attribute__((unused));
 const enum decap *unused_decap __attribute__((unused));
+const enum tunnel_kind *unused_tunnel_kind __attribute__((unused));

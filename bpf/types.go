@@ -28,6 +28,12 @@ const (
 	DecapERSPAN = xdpDecapDECAP_ERSPAN
 )
 
+// Kinds of tunnel id (its high byte).
+const (
+	TunnelVNI     = xdpTunnelKindTUNNEL_VNI
+	TunnelSession = xdpTunnelKindTUNNEL_SESSION
+)
+
 // Directions of a VLAN entry of the interface map.
 const (
 	IfmapInput  = xdpIfmapDirIFMAP_INPUT
@@ -91,6 +97,7 @@ const (
 	MapDedup       = xdpMapDedup
 	MapIfmapVLAN   = xdpMapIfmapVlan
 	MapIfmapMAC    = xdpMapIfmapMac
+	MapIfmapTunnel = xdpMapIfmapTunnel
 	ProgFlow       = xdpProgXdpFlow
 	VarKeyFields   = xdpVarCfgKeyFields
 	VarSampleMode  = xdpVarCfgSampleMode

@@ -314,16 +314,26 @@ __noinline int is_duplicate(struct xdp_md *ctx, __u32 ip_off, __u32 ip_version)
 	return 0;
 }
 
-/* map_interfaces finds the mirrored router's ports of a frame on vlan from
- * --interface-map: *in the port it entered by (0: keep the capture
- * interface), *out the one it left by (0: unknown). */
-__noinline int map_interfaces(struct xdp_md *ctx, __u32 vlan, __u32 *in, __u32 *out)
+/* map_interfaces finds the mirrored router's ports of a frame on vlan that
+ * came in tunnel (0: none) from --interface-map: *in the port it entered
+ * by (0: keep the capture interface), *out the one it left by (0:
+ * unknown). The tunnel first, then the VLAN, then the MACs: the most
+ * specific says last. */
+__noinline int map_interfaces(struct xdp_md *ctx, __u32 vlan, __u32 tunnel, __u32 *in,
+				  __u32 *out)
 {
 	__u8 macs[12] = {};
 
 	if (!ctx || !in || !out)
 		return 0;
-	struct ifmap_value *v = bpf_map_lookup_elem(&ifmap_vlan, &vlan);
+	struct ifmap_value *v = bpf_map_lookup_elem(&ifmap_tunnel, &tunnel);
+	if (v && tunnel) {
+		if (v->dir == IFMAP_INPUT)
+			*in = v->ifindex;
+		else
+			*out = v->ifindex;
+	}
+	v = bpf_map_lookup_elem(&ifmap_vlan, &vlan);
 	if (v) {
 		if (v->dir == IFMAP_INPUT)
 			*in = v->ifindex;
@@ -425,7 +435,8 @@ __noinline int parse_frame(struct xdp_md *ctx, __u32 off, struct flow_key *key,
 
 /* tunnel_inner returns where the inner Ethernet frame starts when the
  * packet parsed into key and pkt is a tunnel cfg_decap opens, 0 when it
- * is not; *id gets the VXLAN/GENEVE VNI or the ERSPAN session. */
+ * is not; *id gets the VXLAN/GENEVE VNI or the ERSPAN session, with its
+ * enum tunnel_kind in the high byte (0 for ERSPAN type I, which has none). */
 __noinline int tunnel_inner(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt,
 			    __u32 *id)
 {
@@ -442,14 +453,14 @@ __noinline int tunnel_inner(struct xdp_md *ctx, struct flow_key *key, struct pac
 		if ((cfg_decap & DECAP_VXLAN) && key->dst_port == cfg_vxlan_port) {
 			if (!(h[0] & 0x08)) /* the I flag: a valid VNI */
 				return 0;
-			*id = vni;
+			*id = TUNNEL_VNI << 24 | vni;
 			return off + 16;
 		}
 		if ((cfg_decap & DECAP_GENEVE) && key->dst_port == cfg_geneve_port) {
 			__u32 opts = (h[0] & 0x3f) * 4;
 			if (h[0] >> 6 || h[2] != 0x65 || h[3] != 0x58 || len < 16 + opts)
 				return 0; /* version 0, Ethernet inside, options inside */
-			*id = vni;
+			*id = TUNNEL_VNI << 24 | vni;
 			return off + 16 + opts;
 		}
 		return 0;
@@ -481,7 +492,7 @@ __noinline int tunnel_inner(struct xdp_md *ctx, struct flow_key *key, struct pac
 	if (len < gre + erspan)
 		return 0;
 	if (erspan)
-		*id = ((__u32)(h[2] & 0x03) << 8) | h[3];
+		*id = TUNNEL_SESSION << 24 | ((__u32)(h[2] & 0x03) << 8) | h[3];
 	return off + gre + erspan;
 }
 
@@ -499,13 +510,14 @@ int xdp_flow(struct xdp_md *ctx)
 
 	struct flow_key key = {};
 	struct packet pkt = {};
-	__u32 reason = parse_frame(ctx, 0, &key, &pkt);
+	__u32 reason = parse_frame(ctx, 0, &key, &pkt), tunnel = 0;
 	if (cfg_decap && reason == STAT_ACCOUNTED) {
 		__u32 id = 0, inner = tunnel_inner(ctx, &key, &pkt, &id);
 		if (inner) { /* the mirrored packet is inside: it alone counts */
 			__builtin_memset(&key, 0, sizeof(key));
 			__builtin_memset(&pkt, 0, sizeof(pkt));
 			reason = parse_frame(ctx, inner, &key, &pkt);
+			tunnel = id;
 		}
 	}
 	if (reason != STAT_ACCOUNTED) {
@@ -520,7 +532,7 @@ int xdp_flow(struct xdp_md *ctx)
 	key.ifindex = ctx->ingress_ifindex;
 	if (cfg_ifmap) {
 		__u32 in = 0, out = 0;
-		map_interfaces(ctx, key.vlan_id, &in, &out);
+		map_interfaces(ctx, key.vlan_id, tunnel, &in, &out);
 		if (in)
 			key.ifindex = in;
 		pkt.out_ifindex = out;

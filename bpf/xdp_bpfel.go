@@ -150,6 +150,13 @@ type xdpStatValue struct {
 	Bytes   uint64
 }
 
+type xdpTunnelKind uint32
+
+const (
+	xdpTunnelKindTUNNEL_VNI     xdpTunnelKind = 1
+	xdpTunnelKindTUNNEL_SESSION xdpTunnelKind = 2
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -161,6 +168,7 @@ const (
 	xdpMapFlowsB              = "flows_b"
 	xdpMapFlowsSlot           = "flows_slot"
 	xdpMapIfmapMac            = "ifmap_mac"
+	xdpMapIfmapTunnel         = "ifmap_tunnel"
 	xdpMapIfmapVlan           = "ifmap_vlan"
 	xdpMapSampleCount         = "sample_count"
 	xdpMapStats               = "stats"
@@ -185,6 +193,7 @@ const (
 	xdpVarUnusedDecap         = "unused_decap"
 	xdpVarUnusedIfmapDir      = "unused_ifmap_dir"
 	xdpVarUnusedRouteOut      = "unused_route_out"
+	xdpVarUnusedTunnelKind    = "unused_tunnel_kind"
 )
 
 // loadXdp returns the embedded CollectionSpec for xdp.
@@ -243,6 +252,7 @@ type xdpMapSpecs struct {
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
+	IfmapTunnel *ebpf.MapSpec `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
@@ -272,6 +282,7 @@ type xdpVariableSpecs struct {
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
+	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 }
 
 // xdpObjects contains all objects after they have been loaded into the kernel.
@@ -301,6 +312,7 @@ type xdpMaps struct {
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
+	IfmapTunnel *ebpf.Map `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
@@ -315,6 +327,7 @@ func (m *xdpMaps) Close() error {
 		m.FlowsB,
 		m.FlowsSlot,
 		m.IfmapMac,
+		m.IfmapTunnel,
 		m.IfmapVlan,
 		m.SampleCount,
 		m.Stats,
@@ -345,6 +358,7 @@ type xdpVariables struct {
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
+	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 }
 
 // xdpPrograms contains all programs after they have been loaded into the kernel.

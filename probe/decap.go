@@ -99,7 +99,9 @@ const (
 
 // tunnelInner mirrors tunnel_inner: where the inner Ethernet frame starts
 // in frame when the packet parsed into p, whose transport header is at
-// l4Off with l4Len bytes of IP payload, is a tunnel d opens; 0 if not.
+// l4Off with l4Len bytes of IP payload, is a tunnel d opens, 0 if not; id
+// is the tunnel's VNI or ERSPAN session under its kind (bpf.TunnelVNI,
+// bpf.TunnelSession) in the high byte.
 func (d Decap) tunnelInner(frame []byte, p *Parsed, l4Off, l4Len int) (inner int, id uint32) {
 	if l4Off == 0 {
 		return 0, 0
@@ -122,13 +124,13 @@ func (d Decap) tunnelInner(frame []byte, p *Parsed, l4Off, l4Len int) (inner int
 			if h[0]&0x08 == 0 {
 				return 0, 0
 			}
-			return l4Off + 16, vni
+			return l4Off + 16, uint32(bpf.TunnelVNI)<<24 | vni
 		case d.GENEVE && p.Key.DstPort == d.genevePort():
 			opts := int(h[0]&0x3f) * 4
 			if h[0]>>6 != 0 || h[2] != 0x65 || h[3] != 0x58 || l4Len < 16+opts {
 				return 0, 0
 			}
-			return l4Off + 16 + opts, vni
+			return l4Off + 16 + opts, uint32(bpf.TunnelVNI)<<24 | vni
 		}
 	case layers.IPProtocolGRE:
 		h := load(l4Off, 4)
@@ -171,7 +173,7 @@ func (d Decap) tunnelInner(frame []byte, p *Parsed, l4Off, l4Len int) (inner int
 			return 0, 0
 		}
 		if erspan > 0 {
-			id = uint32(h[2]&0x03)<<8 | uint32(h[3])
+			id = uint32(bpf.TunnelSession)<<24 | uint32(h[2]&0x03)<<8 | uint32(h[3])
 		}
 		return l4Off + gre + erspan, id
 	}

@@ -72,7 +72,7 @@ func (s *FrameSource) Sample(f Frame) Sample {
 	var out uint32
 	if s.ifmap != nil && f.LinkType == layers.LinkTypeEthernet { // the datapath sees Ethernet only
 		var in uint32
-		if in, out = s.ifmap.Map(p.Key.VlanId, f.Data); in != 0 {
+		if in, out = s.ifmap.Map(p.Key.VlanId, pay.Tunnel, f.Data); in != 0 {
 			p.Key.Ifindex = in
 		}
 	}

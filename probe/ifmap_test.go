@@ -109,6 +109,8 @@ func TestReadInterfaceMapNamesTheBadLine(t *testing.T) {
 		{"vlan 4095 10 x input\n", "line 1: VLAN"},
 		{"vlan 10 0 x input\n", "line 1: ifIndex"},
 		{"port 1 2 3\n", "line 1: \"port\""},
+		{"vni 16777216 5 x input\n", "line 1: vni"},
+		{"session 1024 5 x output\n", "line 1: session"},
 		{"mac 00:1b:54:c2:10:01 21 Gi0/1\nmac 00:1B:54:C2:10:01 22 Gi0/2\n", "line 2: mac 00:1b:54:c2:10:01 mapped already on line 1"},
 		{"# nothing\n", "no entries"},
 	} {
@@ -116,5 +118,67 @@ func TestReadInterfaceMapNamesTheBadLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+// TestXDPMapsTunnelsAsTheReferenceDoes: with --decap, a tunnel's VNI or
+// ERSPAN session names the router port its inner frames entered or left
+// by; the program and offline mode agree flow by flow.
+func TestXDPMapsTunnelsAsTheReferenceDoes(t *testing.T) {
+	m, err := ReadInterfaceMap(writeInterfaceMap(t, `
+vni 1193046 31 Tunnel-in input
+session 42 32 Tunnel-out output
+session 43 33 Other input
+`)) // 1193046 = 0x123456, the VNI of tunnels()' vxlan
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Decap{VXLAN: true, ERSPAN: true}
+	p := openProbe(t, Options{InterfaceMap: m, Decap: d})
+	source := NewFrameSource(Options{InterfaceMap: m, Decap: d})
+	ref := map[string]mapped{}
+	var in, out int
+	for _, tun := range tunnels() {
+		for _, c := range probetest.Cases()[:40] {
+			f := wrap(t, tun, c.Frame)
+			if !runnable(f) {
+				continue
+			}
+			run(t, p, f)
+			s := source.Sample(Frame{LinkType: layers.LinkTypeEthernet, Timestamp: time.Unix(0, 0), Data: f})
+			if s.Packets == 0 {
+				continue
+			}
+			k := s.Key
+			if k.Ifindex == 0 {
+				k.Ifindex = loIfindex
+			}
+			switch {
+			case k.Ifindex == 31:
+				in++
+			case s.OutIfIndex == 32:
+				out++
+			}
+			e, seen := ref[flowString(k)]
+			if !seen {
+				e.Out = s.OutIfIndex
+			}
+			e.Packets++
+			ref[flowString(k)] = e
+		}
+	}
+	deltas, _, err := p.Harvest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]mapped{}
+	for _, d := range deltas {
+		got[flowString(d.Key)] = mapped{Packets: d.Packets, Out: d.OutIfIndex}
+	}
+	if diff := cmp.Diff(ref, got); diff != "" {
+		t.Errorf("flows differ (-reference +xdp):\n%s", diff)
+	}
+	if in < 20 || out < 20 {
+		t.Errorf("only %d packets mapped in by VNI and %d out by ERSPAN session", in, out)
 	}
 }

@@ -128,6 +128,9 @@ type Payload struct {
 	// not reach one; L4Len its bytes inside the IP payload (tunnel_inner's
 	// l4_off and l4_len).
 	L4Off, L4Len int
+	// Tunnel is the id of the tunnel the packet came out of (ParseFrameDecap;
+	// see Decap.tunnelInner), 0 if none.
+	Tunnel uint32
 }
 
 // Head is the part of the payload frame holds, at most max bytes.
@@ -159,7 +162,7 @@ func ParseFrameDecap(linkType layers.LinkType, frame []byte, d Decap) (Parsed, P
 	if !d.On() || p.Reason != bpf.StatAccounted {
 		return p, pay
 	}
-	inner, _ := d.tunnelInner(frame, &p, pay.L4Off, pay.L4Len)
+	inner, tunnel := d.tunnelInner(frame, &p, pay.L4Off, pay.L4Len)
 	switch {
 	case inner == 0:
 		return p, pay
@@ -171,6 +174,7 @@ func ParseFrameDecap(linkType layers.LinkType, frame []byte, d Decap) (Parsed, P
 		return q, Payload{}
 	}
 	in.IPOff += inner
+	in.Tunnel = tunnel
 	if in.Len > 0 {
 		in.Off += inner
 	}

@@ -110,6 +110,7 @@ const (
 	flowNoclockMapFlowsB              = "flows_b"
 	flowNoclockMapFlowsSlot           = "flows_slot"
 	flowNoclockMapIfmapMac            = "ifmap_mac"
+	flowNoclockMapIfmapTunnel         = "ifmap_tunnel"
 	flowNoclockMapIfmapVlan           = "ifmap_vlan"
 	flowNoclockMapSampleCount         = "sample_count"
 	flowNoclockMapStats               = "stats"
@@ -134,6 +135,7 @@ const (
 	flowNoclockVarUnusedDecap         = "unused_decap"
 	flowNoclockVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNoclockVarUnusedRouteOut      = "unused_route_out"
+	flowNoclockVarUnusedTunnelKind    = "unused_tunnel_kind"
 )
 
 // loadFlowNoclock returns the embedded CollectionSpec for flowNoclock.
@@ -192,6 +194,7 @@ type flowNoclockMapSpecs struct {
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
+	IfmapTunnel *ebpf.MapSpec `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
@@ -221,6 +224,7 @@ type flowNoclockVariableSpecs struct {
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
+	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 }
 
 // flowNoclockObjects contains all objects after they have been loaded into the kernel.
@@ -250,6 +254,7 @@ type flowNoclockMaps struct {
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
+	IfmapTunnel *ebpf.Map `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
@@ -264,6 +269,7 @@ func (m *flowNoclockMaps) Close() error {
 		m.FlowsB,
 		m.FlowsSlot,
 		m.IfmapMac,
+		m.IfmapTunnel,
 		m.IfmapVlan,
 		m.SampleCount,
 		m.Stats,
@@ -294,6 +300,7 @@ type flowNoclockVariables struct {
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
+	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 }
 
 // flowNoclockPrograms contains all programs after they have been loaded into the kernel.

@@ -112,7 +112,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.BoolVar(&c.Promisc, "promisc", false, "capture: put the interfaces in promiscuous mode while attached")
 	fs.BoolVar(&c.Classify, "classify", true, "capture: name each flow's application from its payload (v9/IPFIX carry IE 95 and the name table)")
 	fs.Var(&c.Decap, "decap", "capture: account the inner packet of a mirror tunnel, not the tunnel: erspan (GRE, types I–III), vxlan[:PORT] (4789; AWS VPC Traffic Mirroring, Azure vTAP) or geneve[:PORT] (6081) (repeatable)")
-	fs.StringVar(&c.InterfaceMap, "interface-map", "", "capture: on a mirror port, a `FILE` mapping VLANs or the router's port MACs to the router's ifIndex and name (lines: vlan VID IFINDEX NAME input|output, mac MAC IFINDEX NAME): flows get the mirrored router's input and output interfaces")
+	fs.StringVar(&c.InterfaceMap, "interface-map", "", "capture: on a mirror port, a `FILE` mapping VLANs, tunnels or the router's port MACs to the router's ifIndex and name (lines: vlan VID IFINDEX NAME input|output, vni VNI …, session ID …, mac MAC IFINDEX NAME): flows get the mirrored router's input and output interfaces")
 	fs.DurationVar(&c.Dedup, "dedup", 0, "capture: drop from the accounting the second copy of a packet seen within this `WINDOW` (e.g. 1ms: a SPAN session mirroring both directions of two ports shows each packet twice), counted as duplicate; 0 = off")
 	fs.StringVar(&c.Routing, "mode", "auto", "capture: router (ask the kernel where each flow goes: output interface or Local, next hop, masks), span (a mirror port) or auto (router when this host forwards IP)")
 
