@@ -85,13 +85,16 @@ func (r *SampleReader) Read(s *AppSample) error {
 	return nil
 }
 
-// ReadPending calls fn for every sample already in the ring and returns
-// without waiting; for tests and for draining at shutdown.
+// ReadPending calls fn for every sample in the ring when it is called,
+// and returns without waiting. Samples that come meanwhile are left for
+// the next call: a producer that outruns fn cannot keep it from
+// returning, and what it read is what was in the ring when it began.
 func (r *SampleReader) ReadPending(fn func(*AppSample)) error {
+	left := r.Pending()
 	r.rd.SetDeadline(time.Now())
 	defer r.rd.SetDeadline(time.Time{})
 	var s AppSample
-	for {
+	for left > 0 {
 		err := r.Read(&s)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil
@@ -99,9 +102,15 @@ func (r *SampleReader) ReadPending(fn func(*AppSample)) error {
 		if err != nil {
 			return err
 		}
+		left -= ringRecordSize(len(r.rec.RawSample))
 		fn(&s)
 	}
+	return nil
 }
+
+// ringRecordSize is the room a record of n bytes takes in a BPF ring
+// buffer: an 8-byte header (BPF_RINGBUF_HDR_SZ), the data padded to 8.
+func ringRecordSize(n int) int { return 8 + (n+7)&^7 }
 
 // Pending is the number of bytes of samples waiting in the ring.
 func (r *SampleReader) Pending() int { return r.rd.AvailableBytes() }
@@ -110,18 +119,19 @@ func (r *SampleReader) Pending() int { return r.rd.AvailableBytes() }
 func (r *SampleReader) Close() error { return r.rd.Close() }
 
 // MarkClassified tells the datapath to sample no more of these flow
-// directions: their conversations have a verdict.
+// directions: their conversations have a verdict. Only keys the datapath
+// has state for are marked (BPF_EXIST), the others skipped: state made
+// here would take LRU room for a key that may never come, and would
+// outlive a ForgetSampling that ran before it. One update per key: the
+// kernel's batch update takes no BPF_EXIST.
 func (p *Probe) MarkClassified(keys []bpf.FlowKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	states := make([]bpf.AppState, len(keys))
-	for i := range states {
-		states[i].Done = 1
-	}
-	_, err := p.coll.Maps[bpf.MapAppState].BatchUpdate(keys, states, &ebpf.BatchOptions{})
-	if err != nil {
-		return fmt.Errorf("mark classified: %w", err)
+	m := p.coll.Maps[bpf.MapAppState]
+	done := bpf.AppState{Done: 1}
+	for _, k := range keys {
+		err := m.Update(k, done, ebpf.UpdateExist)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("mark classified: %w", err)
+		}
 	}
 	return nil
 }

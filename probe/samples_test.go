@@ -2,10 +2,12 @@ package probe
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -102,9 +104,24 @@ func TestSamplesFollowTheBudgetAcrossSlotFlips(t *testing.T) {
 	}
 }
 
+// appState is the datapath's sampling state of key, if it has one.
+func appState(t *testing.T, p *Probe, key bpf.FlowKey) (st bpf.AppState, ok bool) {
+	t.Helper()
+	err := p.coll.Maps[bpf.MapAppState].Lookup(key, &st)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return st, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, true
+}
+
 // TestMarkClassifiedStopsAndForgetRestarts: once user space has the
-// verdict the direction sends nothing more; once it forgot the
-// conversation, the same key begins again with a first sample.
+// verdict the direction sends nothing more; a direction the datapath has
+// not seen yet is not marked (no state made for it: it would take LRU
+// room, and outlive a forget); once user space forgot the conversation,
+// the same key begins again with a first sample.
 func TestMarkClassifiedStopsAndForgetRestarts(t *testing.T) {
 	p := openProbe(t, Options{Classify: true})
 	r := openSamples(t, p)
@@ -119,14 +136,19 @@ func TestMarkClassifiedStopsAndForgetRestarts(t *testing.T) {
 	if err := p.MarkClassified([]bpf.FlowKey{client, server}); err != nil {
 		t.Fatal(err)
 	}
-	run(t, p, segment(t, true, false, true, get))
-	run(t, p, segment(t, false, false, true, []byte("HTTP/1.1 200 OK\r\n\r\n")))
-	if got := pending(t, r); len(got) != 0 {
-		t.Fatalf("after MarkClassified: %d samples, want none", len(got))
+	if _, ok := appState(t, p, server); ok {
+		t.Fatal("MarkClassified made sampling state for a direction the datapath never saw")
 	}
-	// The server's direction was marked before the datapath knew it, so
-	// forgetting finds one key missing: it must still forget the other.
-	if err := p.ForgetSampling([]bpf.FlowKey{server, client}); err != nil {
+	run(t, p, segment(t, true, false, true, get))
+	if got := pending(t, r); len(got) != 0 {
+		t.Fatalf("after MarkClassified: %d samples of the marked direction, want none", len(got))
+	}
+	reply := []byte("HTTP/1.1 200 OK\r\n\r\n")
+	run(t, p, segment(t, false, false, true, reply))
+	if got := pending(t, r); len(got) != 1 || got[0].Key != server || !got[0].First {
+		t.Fatalf("the reply's first packet gave %+v, want its first sample", got)
+	}
+	if err := p.ForgetSampling([]bpf.FlowKey{client, server}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := p.Harvest(nil); err != nil { // a new slot: the flow's copies ask again
@@ -135,6 +157,40 @@ func TestMarkClassifiedStopsAndForgetRestarts(t *testing.T) {
 	run(t, p, segment(t, true, false, true, get))
 	if got := pending(t, r); len(got) != 1 || !got[0].First {
 		t.Fatalf("after ForgetSampling: %+v, want one first sample", got)
+	}
+}
+
+// TestBatchesSkipMissingKeys: a key the datapath never had, between two
+// it has, neither stops MarkClassified nor ForgetSampling short of the
+// key after it, nor is made by them.
+func TestBatchesSkipMissingKeys(t *testing.T) {
+	p := openProbe(t, Options{Classify: true})
+	client := v4key("198.18.0.1", "198.18.0.2", 40000, 9090, 6, 0)
+	server := v4key("198.18.0.2", "198.18.0.1", 9090, 40000, 6, 0)
+	never := v4key("198.18.0.3", "198.18.0.4", 40001, 9090, 6, 0)
+	run(t, p, segment(t, true, true, false, nil))
+	run(t, p, segment(t, false, true, true, nil))
+	keys := []bpf.FlowKey{client, never, server}
+
+	if err := p.MarkClassified(keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []bpf.FlowKey{client, server} {
+		if st, ok := appState(t, p, k); !ok || st.Done == 0 {
+			t.Errorf("%+v: state %+v (exists %v) after MarkClassified, want done", k, st, ok)
+		}
+	}
+	if _, ok := appState(t, p, never); ok {
+		t.Error("MarkClassified made state for a key the datapath never had")
+	}
+
+	if err := p.ForgetSampling(keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if st, ok := appState(t, p, k); ok {
+			t.Errorf("%+v: state %+v left after ForgetSampling", k, st)
+		}
 	}
 }
 
@@ -176,5 +232,38 @@ func TestNoSamplingWithoutClassify(t *testing.T) {
 	}
 	if n := stats[bpf.StatAppSampled].Packets + stats[bpf.StatAppDropped].Packets; n != 0 {
 		t.Errorf("%d samples counted with classification off", n)
+	}
+}
+
+// TestReadPendingReadsWhatWasThere: samples that come while ReadPending
+// reads are left for the next call, so a busy datapath cannot keep it
+// from returning.
+func TestReadPendingReadsWhatWasThere(t *testing.T) {
+	p := openProbe(t, Options{Classify: true})
+	r := openSamples(t, p)
+	const before, during = 5, 3
+	flow := 0
+	newFlow := func() {
+		flow++
+		run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", uint16(1000+flow), 80, false, true, 100))
+	}
+	for range before {
+		newFlow()
+	}
+	read := 0
+	err := r.ReadPending(func(*AppSample) {
+		read++
+		if read <= during {
+			newFlow() // a sample comes while reading
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read != before {
+		t.Errorf("ReadPending read %d samples, want the %d in the ring when it began", read, before)
+	}
+	if rest := len(pending(t, r)); rest != during {
+		t.Errorf("%d samples left for the next call, want %d", rest, during)
 	}
 }
