@@ -238,7 +238,8 @@ func (h *talkerHeap) Pop() any {
 }
 
 // WriteText prints the top talkers as the router does: one line a flow
-// with interfaces, addresses, protocol and ports in hex, and the sort
+// with interfaces (DstIf the output interface, Local or Null: see
+// DstIfName), addresses, protocol and ports in hex, and the sort
 // column abbreviated (K, M), then a summary line; with applications, an
 // Application column last ("HTTP?" for a port guess). ifName names an
 // interface index; nil prints the number.
@@ -257,16 +258,12 @@ func (tt TopTalkers) WriteText(w io.Writer, ifName func(uint32) string) error {
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(tw, "SrcIf\tSrcIPaddress\tDstIf\tDstIPaddress\tPr\tSrcP\tDstP\t%s\n", col)
 	for _, r := range tt.Flows {
-		dstIf := "-"
-		if r.OutIfIndex != 0 {
-			dstIf = ifName(r.OutIfIndex)
-		}
 		v := r.Bytes + r.RevBytes
 		if tt.By == ByPackets {
 			v = r.Packets + r.RevPackets
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%02X\t%04X\t%04X\t%s",
-			ifName(r.InIfIndex), r.SrcAddr, dstIf, r.DstAddr, r.Proto, r.SrcPort, r.DstPort, abbreviate(v))
+			ifName(r.InIfIndex), r.SrcAddr, DstIfName(&r.Record, ifName), r.DstAddr, r.Proto, r.SrcPort, r.DstPort, abbreviate(v))
 		if tt.Applications {
 			fmt.Fprintf(tw, "\t%s", appText(&r.Record))
 		}

@@ -93,3 +93,22 @@ func TestParseSortBy(t *testing.T) {
 		}
 	}
 }
+
+// TestTopTalkersTextNamesTheOutput: DstIf is the output interface's
+// name, Local, Null, or - when unknown, as in show cache verbose.
+func TestTopTalkersTextNamesTheOutput(t *testing.T) {
+	var b strings.Builder
+	if err := verboseTable(t).TopTalkers(10, ByBytes).WriteText(&b, verboseNames); err != nil {
+		t.Fatal(err)
+	}
+	want := `SrcIf SrcIPaddress DstIf DstIPaddress Pr SrcP DstP Bytes
+eth0  198.18.1.10  eth7  198.19.0.5   06 03E8 0050 4000
+eth0  198.18.9.9   Null  203.0.113.9  01 0000 0800 252
+eth3  198.18.2.30  Local 192.0.2.1    11 0035 14E9 200
+eth0  2001:db8::1  -     2001:db8::2  11 0001 0002 100
+4 of 10 top talkers shown. 4 flows processed.
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("top talkers text (-want +got):\n%s", diff)
+	}
+}
