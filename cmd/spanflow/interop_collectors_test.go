@@ -292,6 +292,21 @@ func startNfacctd(t *testing.T) (int, func(*testing.T, *interopRun)) {
 			" src_mask, dst_mask, vlan, tcpflags, timestamp_start, timestamp_end, sampling_rate, class",
 		// The name table has ~280 entries; pmacct keeps 256 by default.
 		"classifier_table_num: 512",
+		// The core hands records to the print plugin over ZeroMQ, not the
+		// default shared-memory ring, which is not exact. Known (pmacct
+		// 1.7.7, the same upstream): the ring's wake-up pipe can hold a
+		// notification for a buffer the plugin has already read (the
+		// plugin asks for one at every poll, timed out or not); reading
+		// it with the next buffer not yet written, the plugin takes that
+		// for lost data and rewinds to the last buffer released, which it
+		// has already accounted. A buffer holds one record here, so one
+		// record is counted twice, in about one run in ten (with debug
+		// on: "Missing data detected", then that buffer's seq received
+		// twice; without debug the first three rewinds are silent).
+		// ZeroMQ (tcp on 127.0.0.1) delivers each buffer once, in order,
+		// with no high-water mark (plugin_pipe_zmq_hwm 0), and a gap in
+		// its sequence is logged as a WARN, which fails the test.
+		"plugin_pipe_zmq: true",
 		"print_output[p]: json",
 		"print_output_file[p]: " + out,
 		"print_output_file_append[p]: true",
