@@ -11,14 +11,25 @@ import (
 
 // Classifier is the conversation classifier (package conversations) as
 // the pipeline uses it: offline mode feeds it every packet, live the
-// sample reader does (samples.go).
+// sample feed does (samples.go).
 type Classifier struct {
 	*conversations.Classifier
+	feed *sampleFeed // live only: Label drains the ring first
+}
+
+// Label labels expired records, live with the ring drained first (see
+// sampleFeed).
+func (c *Classifier) Label(recs []cache.Record) {
+	if c.feed == nil {
+		c.Classifier.Label(recs)
+		return
+	}
+	c.feed.label(func() { c.Classifier.Label(recs) })
 }
 
 // NewClassifier returns an empty Classifier.
 func NewClassifier() *Classifier {
-	return &Classifier{conversations.New()}
+	return &Classifier{Classifier: conversations.New()}
 }
 
 // applicationRefresh is how often the application name table goes out
