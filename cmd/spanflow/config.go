@@ -462,7 +462,7 @@ func usage(fs *flag.FlagSet) func() {
 		fmt.Fprint(w, `usage:
   spanflow -i IFACE [-i IFACE …] [-n HOST:PORT …] [-v 9] [flags]   run the probe
   spanflow -r FILE [--print[=json]] [-n HOST:PORT …] [flags]        process a capture file
-  spanflow show cache|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json]
+  spanflow show cache [verbose [N]|aggregation SCHEME]|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json]
   spanflow collect [-l ADDR] [--json]                                decode what collectors would get
   spanflow version
 `)

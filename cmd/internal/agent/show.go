@@ -20,6 +20,9 @@ import (
 func (d *Agent) show(req control.Request, w io.Writer) error {
 	switch req.Show {
 	case "cache":
+		if len(req.Args) > 0 && req.Args[0] == "verbose" {
+			return d.showVerbose(req.Args[1:], w, req.JSON)
+		}
 		if len(req.Args) > 0 {
 			return d.showAggregation(req.Args, w, req.JSON)
 		}
@@ -92,6 +95,36 @@ func topTalkerArgs(args []string, appOf cache.AppOf) (cache.TalkerQuery, error) 
 	return q, nil
 }
 
+// showVerbose is `show cache verbose [N]`: the N (100) largest one-way
+// flows now in the table, as IOS's `show ip cache verbose flow` lists
+// them, enriched as the export enriches them.
+func (d *Agent) showVerbose(args []string, w io.Writer, asJSON bool) error {
+	q := cache.VerboseQuery{N: 100, Enrich: d.enrich, IfName: d.ifName}
+	switch {
+	case len(args) > 1:
+		return fmt.Errorf("show cache verbose %s: %s", strings.Join(args, " "), control.Usage)
+	case len(args) == 1:
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > 10000 {
+			return fmt.Errorf("cache verbose %s: N must be 1 to 10000", args[0])
+		}
+		q.N = v
+	}
+	v := d.table.VerboseView(q)
+	if asJSON {
+		return writeJSON(w, v)
+	}
+	return v.WriteText(w)
+}
+
+// enrich adds to records what the export path adds: AS numbers and
+// masks from the prefix tables, masks and next hop from the kernel's
+// routes.
+func (d *Agent) enrich(recs []cache.Record) {
+	d.pipe.routes.enrich(recs)
+	d.pipe.kernel.enrich(recs)
+}
+
 // showAggregation is `show cache aggregation SCHEME`: the flows now in
 // the table folded by a v8 scheme, as IOS's `show ip cache flow
 // aggregation` prints an aggregation cache.
@@ -104,10 +137,7 @@ func (d *Agent) showAggregation(args []string, w io.Writer, asJSON bool) error {
 		return err
 	}
 	// The AS, prefix and output-interface schemes need what export adds.
-	v, err := d.table.AggregationView(s, func(recs []cache.Record) {
-		d.pipe.routes.enrich(recs)
-		d.pipe.kernel.enrich(recs)
-	})
+	v, err := d.table.AggregationView(s, d.enrich)
 	if err != nil {
 		return err
 	}

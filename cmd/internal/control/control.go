@@ -14,7 +14,7 @@ import (
 )
 
 // Usage is what `spanflow show` takes.
-const Usage = "usage: spanflow show cache [aggregation SCHEME]|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json] [--control PATH]"
+const Usage = "usage: spanflow show cache [verbose [N]|aggregation SCHEME]|export|top-talkers [N] [--sort bytes|packets|application] [--app NAME]|applications|stats|interfaces [--json] [--control PATH]"
 
 // Help is `spanflow show --help`: Usage and what each view prints.
 const Help = Usage + `
@@ -22,6 +22,10 @@ const Help = Usage + `
 Asks the running spanflow (over its control socket) and prints:
   cache                    the flow cache, as show ip cache flow: packet sizes, timers,
                            expiries, flows by protocol (and application)
+  cache verbose [N]        the N (100) largest one-way flows in the cache, as show ip cache
+                           verbose flow: two lines a flow with the input and output
+                           interfaces (names, Local, Null, - when unknown), ToS, TCP flags,
+                           ports, masks and AS numbers, next hop, bytes a packet, seconds
   cache aggregation SCHEME the flows now in the cache folded by a v8 aggregation scheme,
                            as show ip cache flow aggregation: SCHEME is as --aggregation
                            takes it (as, protocol-port, source-prefix, destination-prefix,
@@ -30,6 +34,7 @@ Asks the running spanflow (over its control socket) and prints:
                            prefix-tos, prefix-port, or 1-14)
   export                   the export streams, as show ip flow export
   top-talkers [N]          the N (10) largest flows in the cache, as show ip flow top-talkers;
+                           DstIf as in cache verbose;
                            --sort bytes|packets|application, --app NAME keeps one application
   applications             the exported flows by application, and the active ones
   stats                    the XDP datapath's counters by outcome and the harvester's
