@@ -71,6 +71,10 @@ func (p *Printer) Print(recs []cache.Record) error {
 	return nil
 }
 
+// WriteText writes r as one text line. A record with routing
+// information (HasRouting) ends with RoutingText; a mirror port's without
+// --prefix-table or --interface-map has none, so its lines keep the
+// header's columns alone.
 func WriteText(w io.Writer, r *cache.Record) error {
 	src := netip.AddrPortFrom(r.SrcAddr, r.SrcPort)
 	dst := netip.AddrPortFrom(r.DstAddr, r.DstPort)
@@ -79,6 +83,9 @@ func WriteText(w io.Writer, r *cache.Record) error {
 		src, dst, tcpFlags(r.TCPFlags), r.ToS, r.Packets, r.Bytes, AppText(r), EndReasonNames[r.EndReason])
 	if err == nil && r.Bidirectional {
 		_, err = fmt.Fprintf(w, " <- %s %d %d", tcpFlags(r.RevTCPFlags), r.RevPackets, r.RevBytes)
+	}
+	if err == nil && HasRouting(r) {
+		_, err = io.WriteString(w, RoutingText(r))
 	}
 	if err == nil {
 		_, err = fmt.Fprintln(w)
@@ -229,4 +236,28 @@ func OutName(o cache.Out) string {
 		return "Null"
 	}
 	return ""
+}
+
+// HasRouting says r carries routing information: an output (router mode,
+// an --interface-map output port), AS numbers or masks (--prefix-table,
+// the kernel's routes) or a next hop.
+func HasRouting(r *cache.Record) bool {
+	return r.Out != cache.OutUnknown || r.OutIfIndex != 0 || r.SrcAS != 0 || r.DstAS != 0 ||
+		r.SrcMask != 0 || r.DstMask != 0 || r.NextHop.IsValid()
+}
+
+// RoutingText is the text line's routing tail, as IOS's show ip cache
+// verbose flow gives the same fields: input and output interface indexes
+// (the output Local, Null, or - when unknown), the next hop (- when
+// unknown), then the source's and the destination's mask and AS:
+//
+//	| in 2 out 7 via 10.0.0.1 src /24 AS64500 dst /16 AS64510
+func RoutingText(r *cache.Record) string {
+	via := "-"
+	if r.NextHop.IsValid() {
+		via = r.NextHop.String()
+	}
+	out := cache.DstIfName(r, func(i uint32) string { return fmt.Sprint(i) })
+	return fmt.Sprintf(" | in %d out %s via %s src /%d AS%d dst /%d AS%d",
+		r.InIfIndex, out, via, r.SrcMask, r.SrcAS, r.DstMask, r.DstAS)
 }
