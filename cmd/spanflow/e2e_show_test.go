@@ -37,6 +37,9 @@ var e2eShowNormalisers = []struct {
 	{regexp.MustCompile(`exported in \d+ udp datagrams \(\d+ bytes\)`), "exported in <n> udp datagrams (<bytes> bytes)"},
 	// show interfaces
 	{regexp.MustCompile(`\(ifindex \d+\)`), "(ifindex <n>)"},
+	// show cache verbose: Active, the seconds between a flow's first and
+	// last packet as the replay paced them
+	{regexp.MustCompile(`(?m)^([0-9A-F]{4} /.* \d+) +\d+\.\d$`), "$1 <active>"},
 }
 
 func e2eNormalise(s string) string {
@@ -173,6 +176,7 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	}
 
 	e2eCheckAggregationView(t, d, c)
+	e2eCheckVerboseView(t, d, c, s.RxName, ended)
 
 	// show export --json: the ended flows went to the one collector, all
 	// sent.
@@ -204,6 +208,57 @@ func TestE2EShowCommandsPrintTheKnownCapture(t *testing.T) {
 	f := e2eFields{inIf: true, vlan: true, flags: true}
 	if diff := e2eDiff(e2eTruth(c, f), e2eCollected(recs, f)); diff != "" {
 		t.Errorf("spanflow collect's totals differ from the ground truth:\n%s\n%s", diff, colLog)
+	}
+}
+
+// e2eCheckVerboseView checks show cache verbose: the text against
+// testdata/e2e (Active normalised), the JSON against the capture — every
+// flow still in the cache with its counts, most bytes first, SrcIf the
+// capture interface's name and DstIf "-" (a mirror port knows no output);
+// N bounds the list.
+func e2eCheckVerboseView(t *testing.T, d *e2eDaemon, c *probetest.Capture, ifName string, ended int) {
+	t.Helper()
+	out, err := d.show("cache", "verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareWithExpected(t, filepath.Join("testdata", "e2e", "show-cache-verbose.txt"), []byte(e2eNormalise(out)))
+	var v struct {
+		Flows []struct {
+			SrcAddr, DstAddr netip.Addr
+			SrcPort, DstPort uint16
+			Proto, ToS       uint8
+			InIfIndex        uint32
+			VLAN             uint16
+			Packets, Bytes   uint64
+			SrcIf, DstIf     string
+		}
+		Requested, Total int
+	}
+	d.showJSON(t, &v, "cache", "verbose")
+	if len(v.Flows) != len(c.Flows)-ended || v.Total != len(c.Flows)-ended || v.Requested != 100 {
+		t.Errorf("show cache verbose --json: %d of %d flows (asked %d); want all %d flows in the cache of 100", len(v.Flows), v.Total, v.Requested, len(c.Flows)-ended)
+	}
+	truth := map[e2eKey]e2eTotals{}
+	for k, f := range c.Flows {
+		truth[e2eKey{Src: k.SrcIP(), Dst: k.DstIP(), SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto, ToS: k.Tos, InIf: k.Ifindex, VLAN: k.VlanId}] = e2eTotals{Packets: f.Packets, Bytes: f.Bytes}
+	}
+	for i, f := range v.Flows {
+		k := e2eKey{Src: f.SrcAddr.Unmap(), Dst: f.DstAddr.Unmap(), SrcPort: f.SrcPort, DstPort: f.DstPort, Proto: f.Proto, ToS: f.ToS, InIf: f.InIfIndex, VLAN: f.VLAN}
+		if w, ok := truth[k]; !ok || w.Packets != f.Packets || w.Bytes != f.Bytes || f.SrcIf != ifName || f.DstIf != "-" {
+			t.Errorf("show cache verbose --json: flow %v %d packets %d bytes, SrcIf %q DstIf %q; the capture has %+v (known: %v), want SrcIf %q DstIf -",
+				k, f.Packets, f.Bytes, f.SrcIf, f.DstIf, w, ok, ifName)
+		}
+		if i > 0 && v.Flows[i-1].Bytes < f.Bytes {
+			t.Errorf("show cache verbose --json: out of order at %d: %d bytes before %d", i, v.Flows[i-1].Bytes, f.Bytes)
+		}
+	}
+	d.showJSON(t, &v, "cache", "verbose", "2")
+	if len(v.Flows) != 2 || v.Requested != 2 || v.Total != len(c.Flows)-ended {
+		t.Errorf("show cache verbose 2 --json: %d of %d flows (asked %d); want 2 of %d", len(v.Flows), v.Total, v.Requested, len(c.Flows)-ended)
+	}
+	if out, err := d.show("cache", "verbose", "0"); err == nil || !strings.Contains(err.Error(), "1 to 10000") {
+		t.Errorf("show cache verbose 0: %v %q; want an error saying N must be 1 to 10000", err, out)
 	}
 }
 
