@@ -8,8 +8,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,7 +208,62 @@ func nfdumpWant(run *interopRun, r *iopRecord) iopFields {
 	if !r.icmp() { // nfdump shows no flags for ICMP
 		w["tcp_flags"] = exportertest.NfdumpFlags(flags)
 	}
+	nfdumpRouting(w, v, r)
 	return w
+}
+
+// nfdumpRouting adds the AS numbers, masks and networks nfdump shows
+// (none from v1, which carries none).
+func nfdumpRouting(w iopFields, v int, r *iopRecord) {
+	if v == 1 {
+		return
+	}
+	srcAS, dstAS := r.SrcAS, r.DstAS
+	if v < 9 { // 16-bit: AS_TRANS for a 32-bit one
+		srcAS, dstAS = iopAS16(srcAS), iopAS16(dstAS)
+	}
+	w["src_as"], w["dst_as"] = iopU(uint64(srcAS)), iopU(uint64(dstAS))
+	if v < 9 && srcAS == 0 && dstAS == 0 {
+		// Quirk: from v5/v7, nfdump leaves the AS numbers out when both
+		// are 0 (from v9/IPFIX it shows the zeros).
+		w["src_as"], w["dst_as"] = "<missing>", "<missing>"
+	}
+	srcMask, dstMask := r.SrcMask, r.DstMask
+	if v < 9 {
+		// Quirk: nfdump 1.7.1 keeps neither the masks of v5/v7 records
+		// nor their interfaces (no masks, networks or SNMP indexes shown).
+		w["src_mask"], w["dst_mask"], w["src_net"], w["dst_net"] = "<missing>", "<missing>", "<missing>", "<missing>"
+		return
+	}
+	w["src_mask"], w["dst_mask"] = iopU(uint64(srcMask)), iopU(uint64(dstMask))
+	// The networks: the addresses masked, "" when both masks are 0.
+	w["src_net"], w["dst_net"] = "", ""
+	if srcMask != 0 || dstMask != 0 {
+		w["src_net"], w["dst_net"] = nfdumpNet(r.SrcAddr, srcMask), nfdumpNet(r.DstAddr, dstMask)
+	}
+}
+
+// nfdumpNet is the network nfdump 1.7.1 shows for an address and mask.
+// Quirk: for IPv6 it masks the wrong bits: a mask m < 64 keeps the first
+// 64 bits whole and clears the low m bits of the last 64 (fe80::/10 of
+// fe80::4e6a:f6ff:fe9f:f627 shows as fe80::4e6a:f6ff:fe9f:f400); m ≥ 64
+// keeps the first m−64 bits' worth of the upper half shifted likewise
+// and clears the lower half. The masks themselves are read right.
+func nfdumpNet(a netip.Addr, m uint8) string {
+	if !a.Is6() || a.Is4In6() {
+		return iopNet4(a, m)
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	if m >= 64 {
+		hi &= ^uint64(0) << (m - 64)
+		lo = 0
+	} else {
+		lo &= ^uint64(0) << m
+	}
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return netip.AddrFrom16(b).String()
 }
 
 // nfdumpIPFIXSequenceErrors predicts nfcapd's IPFIX sequence errors from
@@ -476,6 +533,11 @@ func nfacctdWant(t *testing.T, run *interopRun, port int) []iopFields {
 			// (and ICMP's type/code) only; SCTP, DCCP, UDP-Lite … read 0.
 			sport, dport = "0", "0"
 		}
+		// AS numbers as carried: 16-bit in v5 (AS_TRANS for a 32-bit one).
+		srcAS, dstAS := iopU(uint64(r.SrcAS)), iopU(uint64(r.DstAS))
+		if v == 5 {
+			srcAS, dstAS = iopU(uint64(iopAS16(r.SrcAS))), iopU(uint64(iopAS16(r.DstAS)))
+		}
 		// The class primitive: the name the options data gave the
 		// applicationId, "unknown" for none (and for v5, which has none).
 		class := r.Application
@@ -487,8 +549,8 @@ func nfacctdWant(t *testing.T, run *interopRun, port int) []iopFields {
 		out = append(out, iopFields{
 			"ip_src": src, "ip_dst": dst, "port_src": sport, "port_dst": dport,
 			"ip_proto": iopU(uint64(r.Proto)), "tos": iopU(uint64(r.ToS)), "tcp_flags": iopU(uint64(flags)),
-			"iface_in": iopU(uint64(r.InIf)), "iface_out": "0", "as_src": "0", "as_dst": "0",
-			"mask_src": "0", "mask_dst": "0", "vlan": vlan, "sampling_rate": sampling,
+			"iface_in": iopU(uint64(r.InIf)), "iface_out": "0", "as_src": srcAS, "as_dst": dstAS,
+			"mask_src": iopU(uint64(r.SrcMask)), "mask_dst": iopU(uint64(r.DstMask)), "vlan": vlan, "sampling_rate": sampling,
 			"packets": iopU(r.Packets), "bytes": iopU(r.Bytes),
 			"timestamp_start": start, "timestamp_end": end, "class": class,
 		})
@@ -557,6 +619,16 @@ func startGoflow2(t *testing.T) (int, func(*testing.T, *interopRun)) {
 
 func readGoflow2(path string) []iopFields { return iopReadJSONFields(path) }
 
+// goflow2Net is how goflow2 shows a record's network: the address masked
+// to the record's mask, with the mask.
+func goflow2Net(a netip.Addr, m uint8) string {
+	p, err := a.Unmap().Prefix(int(m))
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return p.String()
+}
+
 // goflow2Want is what goflow2 prints for each record of its stream.
 func goflow2Want(t *testing.T, run *interopRun, port int) []iopFields {
 	v := run.cfg.version
@@ -577,13 +649,17 @@ func goflow2Want(t *testing.T, run *interopRun, port int) []iopFields {
 			"type": typ, "src_addr": r.SrcAddr.Unmap().String(), "dst_addr": r.DstAddr.Unmap().String(),
 			"etype": etype, "proto": proto, "src_port": iopU(uint64(r.SrcPort)), "dst_port": iopU(uint64(r.DstPort)),
 			"in_if": iopU(uint64(r.InIf)), "out_if": "0", "ip_tos": iopU(uint64(r.ToS)), "tcp_flags": iopU(uint64(r.TCPFlags)),
-			"src_as": "0", "dst_as": "0", "next_hop": zero,
+			"src_as": iopU(uint64(r.SrcAS)), "dst_as": iopU(uint64(r.DstAS)), "next_hop": zero,
+			"src_net": goflow2Net(r.SrcAddr, r.SrcMask), "dst_net": goflow2Net(r.DstAddr, r.DstMask),
 			"bytes": iopU(r.Bytes), "packets": iopU(r.Packets),
 			"time_flow_start_ns": nsOf(r.Start), "time_flow_end_ns": nsOf(r.End),
 			"sampling_rate": "0", "icmp_type": "0", "icmp_code": "0", "src_vlan": "0",
 		}
 		if run.sample > 1 {
 			w["sampling_rate"] = strconv.Itoa(run.sample)
+		}
+		if v == 5 { // 16-bit AS numbers: AS_TRANS for a 32-bit one
+			w["src_as"], w["dst_as"] = iopU(uint64(iopAS16(r.SrcAS))), iopU(uint64(iopAS16(r.DstAS)))
 		}
 		if v != 5 {
 			w["src_vlan"] = iopU(uint64(r.VLAN))

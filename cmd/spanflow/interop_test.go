@@ -16,6 +16,12 @@ package main
 // goflow2 for v5/v9/IPFIX. Each skips, naming the tool, when it is not
 // installed; scripts/setup.sh installs them all for CI.
 //
+// Routing information: every run loads a prefix table made from the
+// capture's addresses (iopWritePrefixTable), so records carry 16- and
+// 32-bit AS numbers and masks, some none; each collector must show them
+// as --print=json does, v5/v7/v8 with AS_TRANS (23456) for a 32-bit AS,
+// and the v8 AS and prefix schemes one record per AS or prefix.
+//
 // Applications (v9/IPFIX): nfdump's %nbid/%nbnam, nfacctd's class
 // primitive, goflow2's application_id (docs/goflow2-mapping.yaml) and
 // tshark's applicationId with the name its options data gives must name
@@ -26,6 +32,9 @@ package main
 //     only, so every message after one carrying options data counts one
 //     sequence error; the test predicts that exact count.
 //   - nfdump multiplies counters by the advertised sampling interval.
+//   - nfdump keeps no masks (nor interfaces) from v5/v7 and leaves their
+//     AS numbers out when both are 0; for IPv6 it shows src_net/dst_net
+//     masked wrongly (the masks themselves are right).
 //   - nfdump reads reverseTcpControlBits and reverseFlowStart/EndMilliseconds
 //     (PEN 29305) over the forward ones in IPFIX biflows, and takes a v9
 //     FIRST_SWITCHED = LAST_SWITCHED = 0 for no times (1970).
@@ -40,8 +49,7 @@ package main
 //     before the template that came ahead of it.
 //   - Wireshark shows a v9 uptime field of 0 as the absolute time 0 (1970),
 //     reads v8 scheme 9 (ToS/AS) bytes 24-31 shifted (ToS where input is)
-//     and labels the two masks of schemes 5/13/14 the other way round
-//     (invisible here: masks are 0 without routing information).
+//     and labels the two masks of schemes 5/13/14 the other way round.
 
 import (
 	"bufio"
@@ -49,6 +57,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +72,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/exporter/exportertest"
@@ -73,22 +83,23 @@ import (
 type interopCapture struct {
 	name, path string
 	sample     int
-	only       int // run only this version (0: every one)
+	only       int    // run only this version (0: every one)
+	table      string // the --prefix-table every run loads (iopWritePrefixTable)
 }
 
 func interopCaptures(t *testing.T) []interopCapture {
 	caps := []interopCapture{
 		// ours: VLANs, ICMP/ICMPv6, protocols without ports, broken frames;
 		// 27 IPv4 and 27 IPv6 flows, boot on a whole millisecond
-		{"cases", filepath.Join("..", "..", "testdata", "cases.pcap"), 0, 0},
+		{"cases", filepath.Join("..", "..", "testdata", "cases.pcap"), 0, 0, ""},
 		// real: 122 IPv4 and 5 IPv6 flows over 100 s, two-way traffic for
 		// biflows, microsecond timestamps
-		{"android", filepath.Join("..", "..", "..", "shared", "testdata", "real", "ndpi", "android.pcap"), 4, 0},
+		{"android", filepath.Join("..", "..", "..", "shared", "testdata", "real", "ndpi", "android.pcap"), 4, 0, ""},
 		// real, IPFIX only: 316 IPv4 and 27 IPv6 flows, and the clock jumps
 		// six years mid-capture. Flows exported after the jump ended longer
 		// ago than the 49.7 days a 32-bit sysUptime spans, so v1-v9 cannot
 		// carry their times; IPFIX's absolute times can.
-		{"1kxun", filepath.Join("..", "..", "..", "shared", "testdata", "real", "ndpi", "1kxun.pcap"), 4, 10},
+		{"1kxun", filepath.Join("..", "..", "..", "shared", "testdata", "real", "ndpi", "1kxun.pcap"), 4, 10, ""},
 	}
 	var out []interopCapture
 	for _, c := range caps {
@@ -144,6 +155,7 @@ func TestOfflineExportDecodesInRealCollectors(t *testing.T) {
 	bin := spanflowBinary(t)
 	for _, c := range caps {
 		t.Run(c.name, func(t *testing.T) {
+			c.table = iopWritePrefixTable(t, c.path)
 			for _, cfg := range interopConfigs {
 				if c.only != 0 && cfg.version != c.only {
 					continue
@@ -166,16 +178,15 @@ type iopRecord flowprint.JSON
 var iopComparedFields = []string{
 	"start", "end", "src_addr", "dst_addr", "src_port", "dst_port", "proto", "tos", "vlan", "inner_vlan", "in_if",
 	"packets", "bytes", "tcp_flags", "end_reason", "rev_packets", "rev_bytes", "rev_tcp_flags", "rev_start", "rev_end",
-	"sampling_interval", "application",
+	"sampling_interval", "src_as", "dst_as", "src_mask", "dst_mask", "application",
 }
 
 // iopNotYetCompared are printed fields no collector shows: how the
 // application was known (payload or port guess) and the server name,
-// which go out only with nProbe's fields (exporter tests); the AS numbers
-// and masks, as the interop runs load no --prefix-table yet (the
-// encoders' tests check where they go); the router's output, which an
-// offline run never has (the router e2e test checks them).
-var iopNotYetCompared = []string{"app_verdict", "app_server", "src_as", "dst_as", "src_mask", "dst_mask", "out_if", "out", "next_hop"}
+// which go out only with nProbe's fields (exporter tests); the router's
+// output, which an offline run never has (the router e2e test checks
+// them).
+var iopNotYetCompared = []string{"app_verdict", "app_server", "out_if", "out", "next_hop"}
 
 func TestInteropComparesEveryPrintedField(t *testing.T) {
 	var printed []string
@@ -316,8 +327,10 @@ func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopC
 
 	// Classification is on (the default): v9/IPFIX carry applicationId
 	// and the name table, which every collector must show.
+	// The prefix table gives most records AS numbers (16- and 32-bit) and
+	// masks, which every collector must show.
 	args := []string{"-r", c.path, "-v", strconv.Itoa(cfg.version), "--print=json", "--log-level", "info",
-		"-n", fmt.Sprintf("127.0.0.1:%d", sink.port)}
+		"--prefix-table", c.table, "-n", fmt.Sprintf("127.0.0.1:%d", sink.port)}
 	for _, p := range ports[2:] {
 		args = append(args, "-n", fmt.Sprintf("127.0.0.1:%d", p))
 	}
@@ -354,6 +367,7 @@ func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopC
 	if len(run.recs) == 0 {
 		t.Fatalf("spanflow printed no records:\n%s", run.log)
 	}
+	iopCheckRouted(t, run.recs)
 	for _, line := range strings.Split(run.log, "\n") {
 		if !strings.Contains(line, "level=ERROR") && !strings.Contains(line, "level=WARN") {
 			continue
@@ -413,32 +427,41 @@ func checkSkippedReported(t *testing.T, run *interopRun, collectorPorts []int, s
 // iopFirstFrameTime reads the capture's first timestamp (pcap or pcapng).
 func iopFirstFrameTime(t *testing.T, path string) time.Time {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	magic, err := br.Peek(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	if string(magic) == "\x0a\x0d\x0d\x0a" {
-		r, err = pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-	} else {
-		r, err = pcapgo.NewReader(br)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _ := iopOpenCapture(t, path)
 	_, info, err := r.ReadPacketData()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return info.Timestamp
+}
+
+// iopOpenCapture opens a pcap or pcapng file (closed at the test's end).
+func iopOpenCapture(t *testing.T, path string) (interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}, layers.LinkType) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	br := bufio.NewReader(f)
+	magic, err := br.Peek(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(magic) == "\x0a\x0d\x0d\x0a" {
+		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, r.LinkType()
+	}
+	r, err := pcapgo.NewReader(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, r.LinkType()
 }
 
 // iopSink reads and counts what is sent to a loopback port, so the sender
@@ -590,3 +613,133 @@ func iopU(v uint64) string { return strconv.FormatUint(v, 10) }
 
 // iopMs is a time as Unix milliseconds, what every collector keeps at most.
 func iopMs(at time.Time) int64 { return at.UnixMilli() }
+
+// iopWritePrefixTable writes a plain --prefix-table ("CIDR ASN" lines)
+// for the addresses of a capture, so that most records get AS numbers
+// and masks, and some get none. It is made from the capture's sorted
+// distinct networks, so the same capture always gives the same table:
+//   - IPv4 /16s: three in four, as 64512+i, 4200000000+i (32-bit: v5/v8
+//     carry AS_TRANS), 65535 (the largest 16-bit number, carried as is);
+//     the fourth left out;
+//   - IPv4 /24s: one in three, inside their /16 or not (longest match),
+//     as 65536+j or 100+j alternately;
+//   - IPv6 /48s: two in three, as 4200001000+k or 64600+k, and /32s: one
+//     in two, as 65636+k.
+func iopWritePrefixTable(t *testing.T, capture string) string {
+	t.Helper()
+	seen := map[netip.Prefix]bool{}
+	r, link := iopOpenCapture(t, capture)
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break // io.EOF, or a truncated last frame
+		}
+		for _, l := range gopacket.NewPacket(data, link, gopacket.Default).Layers() {
+			var addrs [][]byte
+			switch ip := l.(type) {
+			case *layers.IPv4:
+				addrs = [][]byte{ip.SrcIP, ip.DstIP}
+			case *layers.IPv6:
+				addrs = [][]byte{ip.SrcIP, ip.DstIP}
+			}
+			for _, b := range addrs {
+				a, ok := netip.AddrFromSlice(b)
+				if !ok {
+					continue
+				}
+				a = a.Unmap()
+				bits := []int{16, 24}
+				if a.Is6() {
+					bits = []int{32, 48}
+				}
+				for _, n := range bits {
+					seen[netip.PrefixFrom(a, n).Masked()] = true
+				}
+			}
+		}
+	}
+	byLen := map[int][]netip.Prefix{}
+	for p := range seen {
+		byLen[p.Bits()] = append(byLen[p.Bits()], p)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# interop fixture for %s\n", filepath.Base(capture))
+	for _, n := range []int{16, 24, 32, 48} {
+		ps := byLen[n]
+		slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		for i, p := range ps {
+			var asn uint32
+			switch n {
+			case 16:
+				asn = [...]uint32{64512 + uint32(i), 4200000000 + uint32(i), 65535, 0}[i%4]
+			case 24:
+				if i%3 == 1 {
+					asn = [...]uint32{65536 + uint32(i), 100 + uint32(i)}[i%2]
+				}
+			case 48:
+				asn = [...]uint32{4200001000 + uint32(i), 64600 + uint32(i), 0}[i%3]
+			case 32:
+				if i%2 == 0 {
+					asn = 65636 + uint32(i)
+				}
+			}
+			if asn != 0 {
+				fmt.Fprintf(&b, "%s %d\n", p, asn)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "prefixes.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// iopCheckRouted fails a run whose records the prefix table left without
+// routing information, which would make the AS and mask comparisons
+// vacuous, and logs how many records got what.
+func iopCheckRouted(t *testing.T, recs []iopRecord) {
+	t.Helper()
+	var as32, as16, none, masked int
+	for _, r := range recs {
+		for _, as := range []uint32{r.SrcAS, r.DstAS} {
+			switch {
+			case as > 65535:
+				as32++
+			case as > 0:
+				as16++
+			default:
+				none++
+			}
+		}
+		if r.SrcMask != 0 || r.DstMask != 0 {
+			masked++
+		}
+	}
+	if as16 == 0 || masked == 0 {
+		t.Errorf("the prefix table gave %d of %d records a mask, %d addresses a 16-bit AS: nothing to compare", masked, len(recs), as16)
+	}
+	t.Logf("prefix table: %d of %d records masked; addresses with a 32-bit AS %d, a 16-bit AS %d, none %d", masked, len(recs), as32, as16, none)
+}
+
+// iopAS16 is an AS number as v5/v7/v8 carry it: AS_TRANS (23456, RFC
+// 6793) for one above 65535.
+func iopAS16(as uint32) uint32 {
+	if as > 65535 {
+		return 23456
+	}
+	return as
+}
+
+// iopNet4 is an IPv4 address masked to bits, as the v8 prefix schemes
+// carry it and collectors show a record's network.
+func iopNet4(a netip.Addr, bits uint8) string {
+	if !a.IsValid() {
+		return "0.0.0.0"
+	}
+	p, err := a.Unmap().Prefix(int(min(bits, 32)))
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return p.Addr().String()
+}

@@ -435,8 +435,9 @@ func tsharkWantLegacy(version int, r *iopRecord) iopFields {
 		"cflow.protocol": iopU(uint64(r.Proto)), "cflow.tos": iopHex8(r.ToS), "cflow.tcpflags": iopHex8(r.TCPFlags),
 		"abs_start": strconv.FormatInt(iopMs(r.Start), 10), "abs_end": strconv.FormatInt(iopMs(r.End), 10),
 	}
-	if version != 1 {
-		w["cflow.srcas"], w["cflow.dstas"], w["cflow.srcmask"], w["cflow.dstmask"] = "0", "0", "0", "0"
+	if version != 1 { // 16-bit AS numbers: AS_TRANS for a 32-bit one
+		w["cflow.srcas"], w["cflow.dstas"] = iopU(uint64(iopAS16(r.SrcAS))), iopU(uint64(iopAS16(r.DstAS)))
+		w["cflow.srcmask"], w["cflow.dstmask"] = iopU(uint64(r.SrcMask)), iopU(uint64(r.DstMask))
 	}
 	if version == 7 {
 		w["cflow.flags"], w["cflow.routersc"] = "0x00", "0.0.0.0"
@@ -459,8 +460,9 @@ func tsharkWantTemplate(version int, r *iopRecord) iopFields {
 		"cflow.srcaddr" + sfx: r.SrcAddr.String(), "cflow.dstaddr" + sfx: r.DstAddr.String(), "cflow.nexthop" + sfx: zero,
 		"cflow.srcport": iopU(uint64(r.SrcPort)), "cflow.dstport": iopU(uint64(r.DstPort)),
 		"cflow.protocol": iopU(uint64(r.Proto)), "cflow.tos": iopHex8(r.ToS),
-		"cflow.inputint": iopU(uint64(r.InIf)), "cflow.outputint": "0", "cflow.srcas": "0", "cflow.dstas": "0",
-		"cflow.vlanid": iopU(uint64(r.VLAN)), "cflow.srcmask" + sfx: "0", "cflow.dstmask" + sfx: "0",
+		"cflow.inputint": iopU(uint64(r.InIf)), "cflow.outputint": "0",
+		"cflow.srcas": iopU(uint64(r.SrcAS)), "cflow.dstas": iopU(uint64(r.DstAS)), // 4 bytes
+		"cflow.vlanid": iopU(uint64(r.VLAN)), "cflow.srcmask" + sfx: iopU(uint64(r.SrcMask)), "cflow.dstmask" + sfx: iopU(uint64(r.DstMask)),
 		"cflow.ip_version": ipv, "cflow.direction": "0",
 		"cflow.flow_end_reason": strconv.Itoa(iopEndReasonCode[r.EndReason]),
 		"cflow.tcpflags":        iopHex8(r.TCPFlags),
@@ -697,27 +699,34 @@ func iopDiffFields(a, b iopFields) string {
 
 // ---- v8 ----
 
-// v8Key is a v8 record's key fields, by scheme. With no routing
-// information configured (offline), AS numbers, masks and the output
-// interface are 0 and every prefix is masked to 0.0.0.0/0.
-func v8Key(scheme int, r *iopRecord) iopFields {
+// v8Key is a v8 record's key fields, by scheme, as tshark shows them, and
+// the aggregation key they come from: AS numbers and prefixes from the
+// prefix table, the output interface 0 (offline). The aggregation cache
+// keys on the 32-bit AS numbers, which v8 carries as AS_TRANS (23456)
+// above 65535: two such AS numbers are two records that look alike.
+func v8Key(scheme int, r *iopRecord) (iopFields, string) {
 	in := iopU(uint64(uint16(r.InIf)))
 	tos := iopHex8(r.ToS)
 	proto, sport, dport := iopU(uint64(r.Proto)), iopU(uint64(r.SrcPort)), iopU(uint64(r.DstPort))
 	src, dst := iopAddr4(r.SrcAddr), iopAddr4(r.DstAddr)
+	srcAS, dstAS := iopU(uint64(iopAS16(r.SrcAS))), iopU(uint64(iopAS16(r.DstAS)))
+	srcNet, dstNet := iopNet4(r.SrcAddr, r.SrcMask), iopNet4(r.DstAddr, r.DstMask)
+	srcMask, dstMask := iopU(uint64(r.SrcMask)), iopU(uint64(r.DstMask))
 	k := iopFields{}
 	switch scheme {
 	case 1: // AS
-		k = iopFields{"cflow.srcas": "0", "cflow.dstas": "0", "cflow.inputint": in, "cflow.outputint": "0"}
+		k = iopFields{"cflow.srcas": srcAS, "cflow.dstas": dstAS, "cflow.inputint": in, "cflow.outputint": "0"}
 	case 2: // protocol/port
 		k = iopFields{"cflow.protocol": proto, "cflow.srcport": sport, "cflow.dstport": dport}
 	case 3, 11: // source prefix
-		k = iopFields{"cflow.srcnet": "0.0.0.0", "cflow.srcmask": "0", "cflow.srcas": "0", "cflow.inputint": in}
+		k = iopFields{"cflow.srcnet": srcNet, "cflow.srcmask": srcMask, "cflow.srcas": srcAS, "cflow.inputint": in}
 	case 4, 12: // destination prefix
-		k = iopFields{"cflow.dstnet": "0.0.0.0", "cflow.dstmask": "0", "cflow.dstas": "0", "cflow.outputint": "0"}
-	case 5, 13: // prefix (Wireshark swaps the two mask labels: both 0 here)
-		k = iopFields{"cflow.srcnet": "0.0.0.0", "cflow.dstnet": "0.0.0.0", "cflow.srcmask": "0", "cflow.dstmask": "0",
-			"cflow.srcas": "0", "cflow.dstas": "0", "cflow.inputint": in, "cflow.outputint": "0"}
+		k = iopFields{"cflow.dstnet": dstNet, "cflow.dstmask": dstMask, "cflow.dstas": dstAS, "cflow.outputint": "0"}
+	case 5, 13: // prefix. Quirk: Wireshark labels the two masks the other
+		// way round (the record has the destination mask first, as Cisco's
+		// and flow-tools' do).
+		k = iopFields{"cflow.srcnet": srcNet, "cflow.dstnet": dstNet, "cflow.srcmask": dstMask, "cflow.dstmask": srcMask,
+			"cflow.srcas": srcAS, "cflow.dstas": dstAS, "cflow.inputint": in, "cflow.outputint": "0"}
 	case 6: // destination
 		k = iopFields{"cflow.dstaddr": dst, "cflow.outputint": "0", "cflow.tos": tos}
 	case 7: // source/destination
@@ -729,14 +738,14 @@ func v8Key(scheme int, r *iopRecord) iopFields {
 		// ToS, pad, reserved) as ToS, pad, reserved, input, output, so the
 		// input interface's high byte shows as the ToS and the ToS as the
 		// high byte of the input interface.
-		k = iopFields{"cflow.srcas": "0", "cflow.dstas": "0", "cflow.tos": iopHex8(uint8(uint16(r.InIf) >> 8)),
+		k = iopFields{"cflow.srcas": srcAS, "cflow.dstas": dstAS, "cflow.tos": iopHex8(uint8(uint16(r.InIf) >> 8)),
 			"cflow.padding": fmt.Sprintf("%02x", uint8(r.InIf)), "cflow.reserved": "00:00",
 			"cflow.inputint": iopU(uint64(r.ToS) << 8), "cflow.outputint": "0"}
 	case 10: // ToS/protocol/port
 		k = iopFields{"cflow.protocol": proto, "cflow.tos": tos, "cflow.srcport": sport, "cflow.dstport": dport,
 			"cflow.inputint": in, "cflow.outputint": "0"}
-	case 14: // prefix/port
-		k = iopFields{"cflow.srcnet": "0.0.0.0", "cflow.dstnet": "0.0.0.0", "cflow.srcmask": "0", "cflow.dstmask": "0",
+	case 14: // prefix/port (masks labelled as in 5 and 13)
+		k = iopFields{"cflow.srcnet": srcNet, "cflow.dstnet": dstNet, "cflow.srcmask": dstMask, "cflow.dstmask": srcMask,
 			"cflow.tos": tos, "cflow.protocol": proto, "cflow.srcport": sport, "cflow.dstport": dport,
 			"cflow.inputint": in, "cflow.outputint": "0"}
 	}
@@ -746,8 +755,21 @@ func v8Key(scheme int, r *iopRecord) iopFields {
 	if scheme >= 6 && scheme <= 8 {
 		k["cflow.marked_tos"], k["cflow.extra_packets"], k["cflow.routersc"] = "00", "00:00:00:00", "0.0.0.0"
 	}
-	return k
+	group := k.canon()
+	if _, ok := k["cflow.srcas"]; ok {
+		group += fmt.Sprintf("srcAS32=%d ", r.SrcAS)
+	}
+	if _, ok := k["cflow.dstas"]; ok {
+		group += fmt.Sprintf("dstAS32=%d ", r.DstAS)
+	}
+	return k, group
 }
+
+// v8Routed are the schemes keyed on AS numbers or prefixes: with the
+// prefix table, each must give one record per AS or prefix (v8Want's
+// groups, which the decoded records are compared with), not one zero
+// record for everything.
+var v8Routed = map[int]bool{1: true, 3: true, 4: true, 5: true, 9: true, 11: true, 12: true, 13: true, 14: true}
 
 // v8Want aggregates the IPv4 records by scheme as the aggregation cache
 // must: per key, the flow count, packet and byte sums and the time span.
@@ -761,8 +783,7 @@ func v8Want(scheme int, recs []iopRecord) []iopFields {
 	var order []string
 	for i := range recs {
 		r := &recs[i]
-		k := v8Key(scheme, r)
-		c := k.canon()
+		k, c := v8Key(scheme, r)
 		a := byKey[c]
 		if a == nil {
 			a = &agg{key: k, start: r.Start, end: r.End}
@@ -832,6 +853,25 @@ func checkTsharkV8(t *testing.T, run *interopRun, port int, dgs []iopDatagram) i
 			}
 		}
 		compared += iopCompareSets(t, fmt.Sprintf("tshark, port %d, v8 scheme %d", port, s), want, got)
+		if v8Routed[s] {
+			// The comparison holds the decoded records to one per AS or
+			// prefix; the expectation must have several, not a zero one.
+			routed := 0
+			for _, w := range want {
+				for _, f := range []string{"cflow.srcas", "cflow.dstas", "cflow.srcmask", "cflow.dstmask"} {
+					if v, ok := w[f]; ok && v != "0" {
+						routed++
+						break
+					}
+				}
+			}
+			if routed == 0 {
+				t.Errorf("port %d, v8 scheme %d: %d aggregates, none with an AS or prefix: the prefix table should give them", port, s, len(want))
+			}
+			if s == 1 || s == 5 {
+				t.Logf("port %d, v8 scheme %d: %d aggregates decoded, %d with an AS or prefix", port, s, len(got), routed)
+			}
+		}
 	}
 	for s := range byScheme {
 		if s < 1 || s > 14 {
