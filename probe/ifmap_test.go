@@ -3,13 +3,16 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
+	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/probe/probetest"
 )
 
@@ -27,6 +30,64 @@ func writeInterfaceMap(t *testing.T, text string) string {
 type mapped struct {
 	Packets uint64
 	Out     uint32
+}
+
+// onOneCPU runs the rest of the test on one CPU: the datapath asks where
+// a flow leaves at its first packet on each CPU, so flows given several
+// outputs in turn (as these tests do) would otherwise depend on which
+// CPUs the runs landed on.
+func onOneCPU(t *testing.T) {
+	t.Helper()
+	runtime.LockOSThread()
+	var old, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		t.Fatal(err)
+	}
+	one.Set(0)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
+	})
+}
+
+// mappedFlows is the reference side of an interface-map comparison.
+type mappedFlows map[string]mapped
+
+// add counts one sample and returns its key (the capture interface, as the
+// test run reports it, where the map gave none). The datapath asks where
+// a flow leaves once, at its first packet in a slot: the first sample's
+// output stands.
+func (m mappedFlows) add(s Sample) bpf.FlowKey {
+	k := s.Key
+	if k.Ifindex == 0 {
+		k.Ifindex = loIfindex
+	}
+	e, seen := m[flowString(k)]
+	if !seen {
+		e.Out = s.OutIfIndex
+	}
+	e.Packets++
+	m[flowString(k)] = e
+	return k
+}
+
+// equalsHarvest drains p and demands the same flows, inputs and outputs.
+func (m mappedFlows) equalsHarvest(t *testing.T, p *Probe) {
+	t.Helper()
+	deltas, _, err := p.Harvest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mappedFlows{}
+	for _, d := range deltas {
+		got[flowString(d.Key)] = mapped{Packets: d.Packets, Out: d.OutIfIndex}
+	}
+	if diff := cmp.Diff(m, got); diff != "" {
+		t.Errorf("flows differ (-reference +xdp):\n%s", diff)
+	}
 }
 
 // TestXDPMapsInterfacesAsTheReferenceDoes runs every generated case with
@@ -47,6 +108,7 @@ mac 00:1b:54:c2:10:02 22 Gi0/2
 		t.Fatal(err)
 	}
 	p := openProbe(t, Options{InterfaceMap: m})
+	onOneCPU(t)
 	source := NewFrameSource(Options{InterfaceMap: m})
 	macs := [][2][]byte{
 		{{0x00, 0x1b, 0x54, 0xc2, 0x10, 0x01}, {0x02, 0, 0, 0, 0, 1}},
@@ -54,7 +116,7 @@ mac 00:1b:54:c2:10:02 22 Gi0/2
 		{{0x00, 0x1b, 0x54, 0xc2, 0x10, 0x02}, {0x00, 0x1b, 0x54, 0xc2, 0x10, 0x01}},
 		{{0x02, 0, 0, 0, 0, 2}, {0x02, 0, 0, 0, 0, 1}},
 	}
-	ref := map[string]mapped{}
+	ref := mappedFlows{}
 	var mappedIn, mappedOut int
 	for i, c := range probetest.Cases() {
 		if !runnable(c.Frame) {
@@ -68,35 +130,15 @@ mac 00:1b:54:c2:10:02 22 Gi0/2
 		if s.Packets == 0 {
 			continue
 		}
-		k := s.Key
-		if k.Ifindex == 0 {
-			k.Ifindex = loIfindex // the capture interface, as the test run reports it
-		} else {
+		if s.Key.Ifindex != 0 {
 			mappedIn++
 		}
 		if s.OutIfIndex != 0 {
 			mappedOut++
 		}
-		// The datapath asks where a flow leaves once, at its first packet
-		// in a slot; this test gives one flow several MACs in turn.
-		e, seen := ref[flowString(k)]
-		if !seen {
-			e.Out = s.OutIfIndex
-		}
-		e.Packets++
-		ref[flowString(k)] = e
+		ref.add(s) // this test gives one flow several MACs in turn
 	}
-	deltas, _, err := p.Harvest(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]mapped{}
-	for _, d := range deltas {
-		got[flowString(d.Key)] = mapped{Packets: d.Packets, Out: d.OutIfIndex}
-	}
-	if diff := cmp.Diff(ref, got); diff != "" {
-		t.Errorf("flows differ (-reference +xdp):\n%s", diff)
-	}
+	ref.equalsHarvest(t, p)
 	if mappedIn < 50 || mappedOut < 50 {
 		t.Errorf("only %d packets mapped to an input port and %d to an output port", mappedIn, mappedOut)
 	}
@@ -135,8 +177,9 @@ session 43 33 Other input
 	}
 	d := Decap{VXLAN: true, ERSPAN: true}
 	p := openProbe(t, Options{InterfaceMap: m, Decap: d})
+	onOneCPU(t)
 	source := NewFrameSource(Options{InterfaceMap: m, Decap: d})
-	ref := map[string]mapped{}
+	ref := mappedFlows{}
 	var in, out int
 	for _, tun := range tunnels() {
 		for _, c := range probetest.Cases()[:40] {
@@ -149,35 +192,15 @@ session 43 33 Other input
 			if s.Packets == 0 {
 				continue
 			}
-			k := s.Key
-			if k.Ifindex == 0 {
-				k.Ifindex = loIfindex
-			}
-			switch {
+			switch k := ref.add(s); {
 			case k.Ifindex == 31:
 				in++
 			case s.OutIfIndex == 32:
 				out++
 			}
-			e, seen := ref[flowString(k)]
-			if !seen {
-				e.Out = s.OutIfIndex
-			}
-			e.Packets++
-			ref[flowString(k)] = e
 		}
 	}
-	deltas, _, err := p.Harvest(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]mapped{}
-	for _, d := range deltas {
-		got[flowString(d.Key)] = mapped{Packets: d.Packets, Out: d.OutIfIndex}
-	}
-	if diff := cmp.Diff(ref, got); diff != "" {
-		t.Errorf("flows differ (-reference +xdp):\n%s", diff)
-	}
+	ref.equalsHarvest(t, p)
 	if in < 20 || out < 20 {
 		t.Errorf("only %d packets mapped in by VNI and %d out by ERSPAN session", in, out)
 	}
