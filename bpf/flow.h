@@ -15,13 +15,13 @@ struct flow_key {
 	__u8 dst_addr[16];
 	__u16 src_port;
 	__u16 dst_port;
-	__u32 ifindex;       /* ingress ifindex */
+	__u32 ifindex;       /* input interface (egress: 0 if the host sent it) */
 	__u16 vlan_id;       /* VID of the outer 802.1Q/802.1ad tag, 0 if untagged */
 	__u16 inner_vlan_id; /* VID of the second tag (QinQ), 0 if none */
 	__u8 proto;          /* IP protocol of the transport (after IPv6 ext headers) */
 	__u8 tos;            /* IPv4 ToS byte / IPv6 traffic class (DSCP+ECN) */
 	__u8 ip_version;     /* 4 or 6 */
-	__u8 _pad;
+	__u8 direction;      /* enum flow_direction: where on the router the packet was seen */
 };
 _Static_assert(sizeof(struct flow_key) == 48, "flow_key must stay 48 bytes");
 
@@ -35,9 +35,18 @@ struct flow_value {
 	__u8 app;       /* enum app_step of this CPU's copy: whether packets still go to app_state */
 	__u8 out;       /* enum route_out (cfg_route): what the FIB said, 0 if not asked */
 	__u8 _pad;
-	__u32 out_ifindex; /* ROUTE_IFACE: the output interface the FIB chose */
+	__u32 out_ifindex; /* ROUTE_IFACE: the output interface (the FIB's, mapped, or egress's own) */
 };
 _Static_assert(sizeof(struct flow_value) == 40, "flow_value must stay 40 bytes");
+
+/* flow_direction: IPFIX's flowDirection (IE 61). xdp_flow counts packets
+ * as they enter an interface; tc_egress as they leave one, as IOS's
+ * `ip flow egress` does. Part of the key, so that a packet counted both
+ * ways makes two flows, never one with double counts. */
+enum flow_direction {
+	DIR_INGRESS = 0,
+	DIR_EGRESS = 1,
+};
 
 /* route_out: where the kernel's FIB sends a flow (bpf_fib_lookup, asked
  * once per flow per slot and CPU, with cfg_route). */

@@ -1,4 +1,4 @@
-/* maps.h: the maps of the XDP program. */
+/* maps.h: the maps of the datapath (xdp_flow and tc_egress share them). */
 #pragma once
 
 #include <linux/bpf.h>
@@ -110,3 +110,4 @@ const enum route_out *unused_route_out __attribute__((unused));
 const enum ifmap_dir *unused_ifmap_dir __attribute__((unused));
 const enum decap *unused_decap __attribute__((unused));
 const enum tunnel_kind *unused_tunnel_kind __attribute__((unused));
+const enum flow_direction *unused_flow_direction __attribute__((unused));

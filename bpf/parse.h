@@ -42,6 +42,7 @@ struct packet {
 	__u32 l4_off;      /* with cfg_decap: where the transport header starts, 0 if none */
 	__u32 l4_len;      /* with cfg_decap: its bytes inside the IP payload */
 	__u32 out_ifindex; /* with cfg_ifmap: the mirrored router's output port, 0 if unmapped */
+	__u32 segments;    /* tc_egress: the packets on the wire a GSO packet stands for */
 };
 
 struct vlan_tag {
@@ -165,11 +166,11 @@ static __always_inline void locate_payload(void *frame, __u8 *l4, void *end, __u
  * which avail bytes lie inside the IP payload. A header that is cut off
  * leaves the ports 0 and sets pkt->no_l4; it never fails the packet. */
 static __always_inline void parse_l4(void *frame, void *p, void *end, __u32 avail,
-				     struct flow_key *key, struct packet *pkt)
+				     struct flow_key *key, struct packet *pkt, int skb)
 {
 	__u8 *l4 = p;
 
-	if (cfg_decap) {
+	if (cfg_decap || skb) {
 		pkt->l4_off = p - frame;
 		pkt->l4_len = avail;
 	}
@@ -189,7 +190,7 @@ static __always_inline void parse_l4(void *frame, void *p, void *end, __u32 avai
 		key->dst_port = ((__u16)l4[2] << 8) | l4[3];
 		if (key->proto == IPPROTO_TCP && avail >= 14 && (void *)(l4 + 14) <= end)
 			pkt->tcp_flags = l4[13];
-		if (cfg_classify)
+		if (cfg_classify && !skb) /* tc_egress: skb_transport (xdp.c) */
 			locate_payload(frame, l4, end, avail, key->proto, pkt);
 		return;
 	case IPPROTO_ICMP:
@@ -205,7 +206,7 @@ static __always_inline void parse_l4(void *frame, void *p, void *end, __u32 avai
 
 /* parse_ipv4 reads the IPv4 header at p (options skipped by IHL). */
 static __always_inline int parse_ipv4(void *frame, void *p, void *end, struct flow_key *key,
-				      struct packet *pkt)
+				      struct packet *pkt, int skb)
 {
 	struct iphdr *ip = p;
 	if ((void *)(ip + 1) > end)
@@ -230,7 +231,7 @@ static __always_inline int parse_ipv4(void *frame, void *p, void *end, struct fl
 
 	if (bpf_ntohs(ip->frag_off) & 0x1fff)
 		return STAT_ACCOUNTED; /* non-first fragment: no transport header */
-	parse_l4(frame, p + hlen, end, total - hlen, key, pkt);
+	parse_l4(frame, p + hlen, end, total - hlen, key, pkt, skb);
 	return STAT_ACCOUNTED;
 }
 
@@ -271,7 +272,7 @@ static __always_inline int is_ipv6_ext(__u8 nh)
  * that is not wholly inside frame and payload ends the walk: it becomes
  * the protocol, with ports 0. */
 static __always_inline int parse_ipv6(void *frame, void *p, void *end, struct flow_key *key,
-				      struct packet *pkt)
+				      struct packet *pkt, int skb)
 {
 	struct ipv6hdr *ip6 = p;
 	if ((void *)(ip6 + 1) > end)
@@ -326,6 +327,6 @@ static __always_inline int parse_ipv6(void *frame, void *p, void *end, struct fl
 		return STAT_UNSUPPORTED;
 
 	key->proto = nh;
-	parse_l4(frame, h, end, avail, key, pkt);
+	parse_l4(frame, h, end, avail, key, pkt, skb);
 	return STAT_ACCOUNTED;
 }

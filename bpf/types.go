@@ -40,6 +40,13 @@ const (
 	IfmapOutput = xdpIfmapDirIFMAP_OUTPUT
 )
 
+// Where a flow's packets were counted (FlowKey.Direction): IPFIX's
+// flowDirection values.
+const (
+	DirIngress = xdpFlowDirectionDIR_INGRESS
+	DirEgress  = xdpFlowDirectionDIR_EGRESS
+)
+
 // Where the FIB sends a flow (FlowValue.Out, with cfg_route).
 const (
 	RouteUnknown = xdpRouteOutROUTE_UNKNOWN
@@ -99,6 +106,7 @@ const (
 	MapIfmapMAC    = xdpMapIfmapMac
 	MapIfmapTunnel = xdpMapIfmapTunnel
 	ProgFlow       = xdpProgXdpFlow
+	ProgEgress     = xdpProgTcEgress
 	VarKeyFields   = xdpVarCfgKeyFields
 	VarSampleMode  = xdpVarCfgSampleMode
 	VarSampleRate  = xdpVarCfgSampleRate

@@ -15,6 +15,7 @@
 
 #include <linux/bpf.h>
 #include <linux/errno.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
 #include "config.h"
@@ -32,13 +33,18 @@ char __license[] SEC("license") = "GPL";
 #define AF_INET 2
 #define AF_INET6 10
 
-static __always_inline void count(__u32 reason, __u64 bytes)
+static __always_inline void count_n(__u32 reason, __u64 packets, __u64 bytes)
 {
 	struct stat_value *s = bpf_map_lookup_elem(&stats, &reason);
 	if (s) {
-		s->packets++;
+		s->packets += packets;
 		s->bytes += bytes;
 	}
+}
+
+static __always_inline void count(__u32 reason, __u64 bytes)
+{
+	count_n(reason, 1, bytes);
 }
 
 /* sampled_out reports whether 1-in-N sampling skips this packet. */
@@ -80,20 +86,47 @@ static __always_inline void mask_key(struct flow_key *key)
 	}
 }
 
-static __always_inline void add(struct flow_value *v, struct packet *pkt, __u64 now)
+/* packets is how many packets on the wire pkt stands for: one, or on
+ * egress (skb) a GSO packet's segments. */
+static __always_inline __u64 packets(int skb, struct packet *pkt)
+{
+	return skb ? pkt->segments : 1;
+}
+
+static __always_inline void add(struct flow_value *v, int skb, struct packet *pkt, __u64 now)
 {
 	/* Another CPU may have created the entry: this CPU's value is zero. */
 	if (v->packets == 0)
 		v->first_ns = now;
-	v->packets++;
+	v->packets += packets(skb, pkt);
 	v->bytes += pkt->ip_bytes;
 	v->last_ns = now;
 	v->tcp_flags |= pkt->tcp_flags;
 }
 
+/* frame_len is the bytes of a packet load_bytes can read: the XDP frame,
+ * or the whole skb (tc_egress: its head may be only the headers). */
+static __always_inline __u64 frame_len(void *ctx, int skb)
+{
+	if (skb)
+		return ((struct __sk_buff *)ctx)->len;
+	struct xdp_md *xdp = ctx;
+	/* 64-bit, so that the verifier sees the bounds on the register the
+	 * helper gets (32-bit clamps are made on copies under -mcpu=v1). */
+	return (__u64)xdp->data_end - (__u64)xdp->data;
+}
+
+static __always_inline long load_bytes(void *ctx, int skb, __u32 off, void *to, __u32 len)
+{
+	if (skb)
+		return bpf_skb_load_bytes(ctx, off, to, len);
+	return bpf_xdp_load_bytes(ctx, off, to, len);
+}
+
 /* emit hands user space the packet's payload head (or, with no payload,
- * a bare note) through app_samples. */
-static __always_inline void emit(struct xdp_md *ctx, struct flow_key *key, __u32 payload_off,
+ * a bare note) through app_samples. skb says what ctx is: a constant, so
+ * each program gets its own copy. */
+static __always_inline void emit(void *ctx, int skb, struct flow_key *key, __u32 payload_off,
 				 __u32 payload_len, __u8 flags)
 {
 	if (payload_len == 0) {
@@ -116,9 +149,7 @@ static __always_inline void emit(struct xdp_md *ctx, struct flow_key *key, __u32
 		count(STAT_APP_DROPPED, payload_len);
 		return;
 	}
-	/* 64-bit, so that the verifier sees the bounds on the register the
-	 * helper gets (32-bit clamps are made on copies under -mcpu=v1). */
-	__u64 frame = (__u64)ctx->data_end - (__u64)ctx->data;
+	__u64 frame = frame_len(ctx, skb);
 	__u64 len = 0;
 	if (payload_off < frame) {
 		len = frame - payload_off;
@@ -126,7 +157,7 @@ static __always_inline void emit(struct xdp_md *ctx, struct flow_key *key, __u32
 			len = payload_len;
 		if (len > APP_HEAD_SIZE)
 			len = APP_HEAD_SIZE;
-		if (len > 0 && bpf_xdp_load_bytes(ctx, payload_off, s->head, len) != 0)
+		if (len > 0 && load_bytes(ctx, skb, payload_off, s->head, len) != 0)
 			len = 0;
 	}
 	s->note.key = *key;
@@ -138,19 +169,15 @@ static __always_inline void emit(struct xdp_md *ctx, struct flow_key *key, __u32
 	count(STAT_APP_SAMPLED, len);
 }
 
-/* app_sample_packet decides, for a packet of a flow at step (enum
- * app_step), whether its head goes to user space, and returns the flow's
- * next step. A direction's first packet always sends something (its head,
- * or a note), so that user space knows which end spoke first; then only
+/* app_sample decides, for a packet of a flow at step (enum app_step),
+ * whether its head goes to user space, and returns the flow's next step.
+ * A direction's first packet always sends something (its head, or a
+ * note), so that user space knows which end spoke first; then only
  * payload packets count, up to the budget, until user space marks the
- * direction done. A global function: the verifier checks it once, not
- * once per parse path that reaches it, and the hot path of a flow that is
- * done never calls it. */
-__noinline int app_sample_packet(struct xdp_md *ctx, struct flow_key *key, __u32 payload_off,
-				 __u32 payload_len, __u32 step)
+ * direction done. */
+static __always_inline int app_sample(void *ctx, int skb, struct flow_key *key, __u32 payload_off,
+				      __u32 payload_len, __u32 step)
 {
-	if (!ctx || !key)
-		return APP_DONE;
 	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
 		return APP_DONE;
 	if (step == APP_SAMPLING && payload_len == 0)
@@ -184,16 +211,45 @@ __noinline int app_sample_packet(struct xdp_md *ctx, struct flow_key *key, __u32
 	} else if (!flags) {
 		return APP_SAMPLING;
 	}
-	emit(ctx, key, payload_off, payload_len, flags);
+	emit(ctx, skb, key, payload_off, payload_len, flags);
 	return APP_SAMPLING;
 }
 
-/* sample is app_sample_packet for a packet of flow value v. */
-static __always_inline void sample(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt,
+/* app_sample_packet and app_sample_skb are app_sample as global functions
+ * for xdp_flow and tc_egress: the verifier checks each once, not once per
+ * parse path that reaches it, and the hot path of a flow that is done
+ * never calls them. */
+__noinline int app_sample_packet(struct xdp_md *ctx, struct flow_key *key, __u32 payload_off,
+				 __u32 payload_len, __u32 step)
+{
+	if (!ctx || !key)
+		return APP_DONE;
+	return app_sample(ctx, 0, key, payload_off, payload_len, step);
+}
+
+__noinline int app_sample_skb(struct __sk_buff *ctx, struct flow_key *key, __u32 payload_off,
+			      __u32 payload_len, __u32 step)
+{
+	if (!ctx || !key)
+		return APP_DONE;
+	return app_sample(ctx, 1, key, payload_off, payload_len, step);
+}
+
+/* sample hands out a packet of flow value v at its step: ctx is xdp_md,
+ * or __sk_buff if skb. */
+static __always_inline int sample_step(void *ctx, int skb, struct flow_key *key,
+				       struct packet *pkt, __u32 step)
+{
+	if (skb)
+		return app_sample_skb(ctx, key, pkt->payload_off, pkt->payload_len, step);
+	return app_sample_packet(ctx, key, pkt->payload_off, pkt->payload_len, step);
+}
+
+static __always_inline void sample(void *ctx, int skb, struct flow_key *key, struct packet *pkt,
 				   struct flow_value *v)
 {
 	if (cfg_classify && v->app != APP_DONE)
-		v->app = app_sample_packet(ctx, key, pkt->payload_off, pkt->payload_len, v->app);
+		v->app = sample_step(ctx, skb, key, pkt, v->app);
 }
 
 /* route_lookup asks the kernel FIB where a packet of key entering on ctx's
@@ -238,12 +294,13 @@ __noinline int route_lookup(struct xdp_md *ctx, struct flow_key *key, __u32 *out
 }
 
 /* route stores in a flow's fresh copy where it leaves: what the FIB says
- * (cfg_route) or the mirrored router's output port (cfg_ifmap). */
-static __always_inline void route(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt,
+ * (cfg_route), the mirrored router's output port (cfg_ifmap) or, on
+ * egress (skb), the interface it leaves by (pkt->out_ifindex). */
+static __always_inline void route(void *ctx, int skb, struct flow_key *key, struct packet *pkt,
 				  struct flow_value *v)
 {
 	__u32 ifindex = 0;
-	if (cfg_route) {
+	if (cfg_route && !skb) {
 		v->out = route_lookup(ctx, key, &ifindex);
 		v->out_ifindex = ifindex;
 	} else if (pkt->out_ifindex) {
@@ -352,9 +409,10 @@ __noinline int map_interfaces(struct xdp_md *ctx, __u32 vlan, __u32 tunnel, __u3
 	return 0;
 }
 
-/* account adds the packet to its flow in the active slot and returns
- * STAT_ACCOUNTED, or STAT_MAP_FULL when the slot has no room. */
-static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, struct packet *pkt)
+/* account adds the packet (pkt->segments of them) to its flow in the
+ * active slot and returns STAT_ACCOUNTED, or STAT_MAP_FULL when the slot
+ * has no room. ctx is xdp_md, or __sk_buff if skb (a constant). */
+static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, struct packet *pkt)
 {
 	__u32 zero = 0;
 	void *flows = bpf_map_lookup_elem(&flows_slot, &zero);
@@ -364,37 +422,37 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
 	__u64 now = cfg_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		if ((cfg_route || cfg_ifmap) && v->packets == 0) /* this CPU's copy is new */
-			route(ctx, key, pkt, v);
-		add(v, pkt, now);
-		sample(ctx, key, pkt, v);
+		if ((cfg_route || cfg_ifmap || skb) && v->packets == 0) /* this CPU's copy is new */
+			route(ctx, skb, key, pkt, v);
+		add(v, skb, pkt, now);
+		sample(ctx, skb, key, pkt, v);
 		return STAT_ACCOUNTED;
 	}
 
 	struct flow_value fresh = {
-		.packets = 1,
+		.packets = packets(skb, pkt),
 		.bytes = pkt->ip_bytes,
 		.first_ns = now,
 		.last_ns = now,
 		.tcp_flags = pkt->tcp_flags,
 	};
-	if (cfg_route || cfg_ifmap)
-		route(ctx, key, pkt, &fresh);
+	if (cfg_route || cfg_ifmap || skb)
+		route(ctx, skb, key, pkt, &fresh);
 	long err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
 		/* The copy in the map stays at APP_LOOKUP: its next packet asks
 		 * app_state again, which this one has just set up. */
 		if (cfg_classify)
-			app_sample_packet(ctx, key, pkt->payload_off, pkt->payload_len, APP_LOOKUP);
+			sample_step(ctx, skb, key, pkt, APP_LOOKUP);
 		return STAT_ACCOUNTED;
 	}
 	if (err == -EEXIST) { /* another CPU inserted it first */
 		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
-			if ((cfg_route || cfg_ifmap) && v->packets == 0)
-				route(ctx, key, pkt, v);
-			add(v, pkt, now);
-			sample(ctx, key, pkt, v);
+			if ((cfg_route || cfg_ifmap || skb) && v->packets == 0)
+				route(ctx, skb, key, pkt, v);
+			add(v, skb, pkt, now);
+			sample(ctx, skb, key, pkt, v);
 			return STAT_ACCOUNTED;
 		}
 	}
@@ -405,7 +463,7 @@ static __always_inline __u32 account(struct xdp_md *ctx, struct flow_key *key, s
  * frame) into key and pkt, which must be zero, and returns the outcome:
  * STAT_ACCOUNTED means parsed. */
 static __always_inline int parse_at(void *data, void *data_end, __u32 off, struct flow_key *key,
-				    struct packet *pkt)
+				    struct packet *pkt, int skb)
 {
 	if (off > MAX_FRAME_OFFSET)
 		return STAT_UNSUPPORTED;
@@ -420,8 +478,8 @@ static __always_inline int parse_at(void *data, void *data_end, __u32 off, struc
 	asm volatile("" : "+r"(ip_off));
 	pkt->ip_off = ip_off;
 	if (key->ip_version == 4)
-		return parse_ipv4(data, ip, data_end, key, pkt);
-	return parse_ipv6(data, ip, data_end, key, pkt);
+		return parse_ipv4(data, ip, data_end, key, pkt, skb);
+	return parse_ipv6(data, ip, data_end, key, pkt, skb);
 }
 
 /* parse_frame is parse_at as a global function, for --decap, which parses
@@ -433,7 +491,7 @@ __noinline int parse_frame(struct xdp_md *ctx, __u32 off, struct flow_key *key,
 {
 	if (!ctx || !key || !pkt)
 		return STAT_MALFORMED;
-	return parse_at((void *)(long)ctx->data, (void *)(long)ctx->data_end, off, key, pkt);
+	return parse_at((void *)(long)ctx->data, (void *)(long)ctx->data_end, off, key, pkt, 0);
 }
 
 #define IPPROTO_GRE_ 47
@@ -523,7 +581,7 @@ int xdp_flow(struct xdp_md *ctx)
 	struct packet pkt = {};
 	__u32 reason, tunnel = 0;
 	if (!cfg_decap) {
-		reason = parse_at(data, data_end, 0, &key, &pkt);
+		reason = parse_at(data, data_end, 0, &key, &pkt, 0);
 	} else if ((reason = parse_frame(ctx, 0, &key, &pkt)) == STAT_ACCOUNTED) {
 		__u32 id = 0, inner = tunnel_inner(ctx, &key, &pkt, &id);
 		if (inner) { /* the mirrored packet is inside: it alone counts */
@@ -551,9 +609,93 @@ int xdp_flow(struct xdp_md *ctx)
 		pkt.out_ifindex = out;
 	}
 	mask_key(&key);
-	reason = account(ctx, &key, &pkt);
+	reason = account(ctx, 0, &key, &pkt);
 	count(reason, pkt.ip_bytes);
 	if (reason == STAT_ACCOUNTED && pkt.no_l4)
 		count(STAT_NO_L4, pkt.ip_bytes);
 	return cfg_action;
+}
+
+/* EGRESS_HEADERS: the bytes tc_egress wants in the skb's linear head to
+ * parse a frame: Ethernet, two tags, IPv6 and its extension headers, TCP. */
+#define EGRESS_HEADERS 256
+
+/* skb_transport completes what parse_skb found, from the transport header
+ * at pkt->l4_off: with cfg_classify the payload of TCP and UDP (as
+ * locate_payload does; apart, so that its branches do not multiply the
+ * parse's), and the packets on the wire skb stands for. A GSO packet is
+ * pkt->segments packets, whose IP bytes are its own IP length (from the
+ * skb: the IP header of a GSO packet may not hold it, IPv6 BIG TCP) plus
+ * the IP and transport headers each further segment repeats. A global
+ * function, called once the parse has its one state. */
+__noinline int skb_transport(struct __sk_buff *skb, struct flow_key *key, struct packet *pkt)
+{
+	__u8 doff = 0;
+	__u32 hlen = 0;
+
+	if (!skb || !key || !pkt)
+		return 0;
+	__u32 off = pkt->no_l4 ? 0 : pkt->l4_off, avail = pkt->l4_len;
+	if (off && key->proto == IPPROTO_UDP && avail >= 8)
+		hlen = 8;
+	else if (off && key->proto == IPPROTO_TCP && avail >= 13 && !bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+		hlen = (doff >> 4) * 4 >= 20 ? (doff >> 4) * 4 : 0;
+	if (cfg_classify && hlen && hlen < avail) {
+		pkt->payload_len = avail - hlen;
+		pkt->payload_off = off + hlen;
+	}
+	pkt->segments = 1;
+	__u32 segs = skb->gso_segs;
+	if (segs > 1) {
+		__u32 hdr = hlen ? off + hlen - pkt->ip_off : 0;
+		pkt->segments = segs;
+		pkt->ip_bytes = skb->len - pkt->ip_off + (__u64)(segs - 1) * hdr;
+	}
+	return 0;
+}
+
+/* parse_skb is parse_at for tc_egress, with the headers pulled into the
+ * skb's linear head first. A global function: the verifier checks its
+ * many paths once, and tc_egress goes on from one state. */
+__noinline int parse_skb(struct __sk_buff *skb, struct flow_key *key, struct packet *pkt)
+{
+	if (!skb || !key || !pkt)
+		return STAT_MALFORMED;
+	__u32 want = skb->len < EGRESS_HEADERS ? skb->len : EGRESS_HEADERS;
+	if (skb->data_end - skb->data < want)
+		bpf_skb_pull_data(skb, want); /* on failure parse says truncated */
+	return parse_at((void *)(long)skb->data, (void *)(long)skb->data_end, 0, key, pkt, 1);
+}
+
+/* tc_egress counts packets as they leave the interface it is attached to
+ * (TC egress, --direction egress|both), as IOS's `ip flow egress`: into
+ * the same slots as xdp_flow, with direction DIR_EGRESS in the key, the
+ * interface it arrived by (0: sent by this host) as input and this one as
+ * output. A GSO packet counts as the segments it leaves as. It never
+ * drops: what xdp_flow's cfg_action does to a mirror port does not apply
+ * to a router's traffic. */
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+	if (sampled_out()) {
+		count(STAT_SAMPLED_OUT, skb->len);
+		return TC_ACT_UNSPEC;
+	}
+	struct flow_key key = {};
+	struct packet pkt = {};
+	__u32 reason = parse_skb(skb, &key, &pkt);
+	if (reason != STAT_ACCOUNTED) {
+		count(reason, skb->len);
+		return TC_ACT_UNSPEC;
+	}
+	skb_transport(skb, &key, &pkt);
+	key.ifindex = skb->ingress_ifindex;
+	key.direction = DIR_EGRESS;
+	pkt.out_ifindex = skb->ifindex;
+	mask_key(&key);
+	reason = account(skb, 1, &key, &pkt);
+	count_n(reason, pkt.segments, pkt.ip_bytes);
+	if (reason == STAT_ACCOUNTED && pkt.no_l4)
+		count_n(STAT_NO_L4, pkt.segments, pkt.ip_bytes);
+	return TC_ACT_UNSPEC;
 }

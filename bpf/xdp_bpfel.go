@@ -54,6 +54,13 @@ const (
 	xdpDecapDECAP_ERSPAN xdpDecap = 4
 )
 
+type xdpFlowDirection uint32
+
+const (
+	xdpFlowDirectionDIR_INGRESS xdpFlowDirection = 0
+	xdpFlowDirectionDIR_EGRESS  xdpFlowDirection = 1
+)
+
 type xdpFlowKey struct {
 	_           structs.HostLayout
 	SrcAddr     [16]uint8
@@ -66,7 +73,7 @@ type xdpFlowKey struct {
 	Proto       uint8
 	Tos         uint8
 	IpVersion   uint8
-	Pad         uint8
+	Direction   uint8
 }
 
 type xdpFlowValue struct {
@@ -172,6 +179,7 @@ const (
 	xdpMapIfmapVlan           = "ifmap_vlan"
 	xdpMapSampleCount         = "sample_count"
 	xdpMapStats               = "stats"
+	xdpProgTcEgress           = "tc_egress"
 	xdpProgXdpFlow            = "xdp_flow"
 	xdpVarCfgAction           = "cfg_action"
 	xdpVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
@@ -191,6 +199,7 @@ const (
 	xdpVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	xdpVarUnusedAppStep       = "unused_app_step"
 	xdpVarUnusedDecap         = "unused_decap"
+	xdpVarUnusedFlowDirection = "unused_flow_direction"
 	xdpVarUnusedIfmapDir      = "unused_ifmap_dir"
 	xdpVarUnusedRouteOut      = "unused_route_out"
 	xdpVarUnusedTunnelKind    = "unused_tunnel_kind"
@@ -238,7 +247,8 @@ type xdpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpProgramSpecs struct {
-	XdpFlow *ebpf.ProgramSpec `ebpf:"xdp_flow"`
+	TcEgress *ebpf.ProgramSpec `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.ProgramSpec `ebpf:"xdp_flow"`
 }
 
 // xdpMapSpecs contains maps before they are loaded into the kernel.
@@ -280,6 +290,7 @@ type xdpVariableSpecs struct {
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
@@ -356,6 +367,7 @@ type xdpVariables struct {
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
@@ -365,11 +377,13 @@ type xdpVariables struct {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpPrograms struct {
-	XdpFlow *ebpf.Program `ebpf:"xdp_flow"`
+	TcEgress *ebpf.Program `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.Program `ebpf:"xdp_flow"`
 }
 
 func (p *xdpPrograms) Close() error {
 	return _XdpClose(
+		p.TcEgress,
 		p.XdpFlow,
 	)
 }

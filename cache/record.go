@@ -58,6 +58,9 @@ type Record struct {
 	IPVersion        uint8
 	InIfIndex        uint32
 	VLAN, InnerVLAN  uint16
+	// Egress: the packets were counted as they left OutIfIndex (TC
+	// egress, IPFIX flowDirection 1), not as they entered InIfIndex.
+	Egress bool
 
 	// Forward direction (the initiator's, in bidirectional mode).
 	Packets, Bytes uint64
@@ -152,5 +155,13 @@ func (r *Record) Key() bpf.FlowKey {
 	return bpf.FlowKey{
 		SrcAddr: r.SrcAddr.As16(), DstAddr: r.DstAddr.As16(), SrcPort: r.SrcPort, DstPort: r.DstPort,
 		Proto: r.Proto, Tos: r.ToS, IpVersion: r.IPVersion, Ifindex: r.InIfIndex, VlanId: r.VLAN, InnerVlanId: r.InnerVLAN,
+		Direction: direction(r.Egress),
 	}
+}
+
+func direction(egress bool) uint8 {
+	if egress {
+		return uint8(bpf.DirEgress)
+	}
+	return uint8(bpf.DirIngress)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/spanflow/spanflow/bpf"
 )
 
 // Table is the authoritative flow table. Merge adds what the datapath (or
@@ -348,6 +350,7 @@ func (t *Table) record(i int32) Record {
 		InIfIndex:        k.Ifindex,
 		VLAN:             k.VlanId,
 		InnerVLAN:        k.InnerVlanId,
+		Egress:           k.Direction == uint8(bpf.DirEgress),
 		Packets:          f.packets,
 		Bytes:            f.bytes,
 		TCPFlags:         f.flags,

@@ -436,7 +436,11 @@ func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 				b[0] = 4
 			}
 		case ie.KindDirection:
-			b[0] = 0 // ingress: a probe meters what it receives
+			if r.Egress {
+				b[0] = 1
+			} else {
+				b[0] = 0
+			}
 		case ie.KindEndReason:
 			b[0] = uint8(r.EndReason)
 		case ie.KindAppID:

@@ -47,12 +47,15 @@ func ParseMode(s string) (Mode, error) {
 type Attachment struct {
 	Interface string
 	Index     int
-	Mode      Mode  // ModeNative or ModeGeneric: what the kernel accepted
-	Fallback  error // in ModeAuto, why native was refused; nil otherwise
+	Egress    bool  // tc_egress (AttachEgress); xdp_flow otherwise
+	Mode      Mode  // XDP: ModeNative or ModeGeneric, what the kernel accepted
+	Hook      Hook  // egress: how tc_egress is attached
+	Fallback  error // in ModeAuto, why native was refused; egress, why not TCX; nil otherwise
 	Adopted   bool  // an earlier run's pinned link was taken over
 
-	link           link.Link
-	nlHandle       *netlink.Handle // bound to the interface's namespace
+	link           link.Link          // nil for a clsact filter
+	filter         *netlink.BpfFilter // HookClsact: the filter to delete at detach
+	nlHandle       *netlink.Handle    // bound to the interface's namespace
 	restorePromisc bool
 }
 
@@ -62,10 +65,11 @@ type Probe struct {
 	adopted  bool   // state was taken over: drain both slots at the first harvest
 	classify bool   // payload heads go to the sample ring
 	coll     *ebpf.Collection
-	prog     *ebpf.Program
-	slot     *ebpf.Map    // flows_slot: entry 0 is the active slot
-	slots    [2]*ebpf.Map // flows_a, flows_b
-	active   int          // index into slots of the active slot
+	prog     *ebpf.Program // xdp_flow
+	egress   *ebpf.Program // tc_egress
+	slot     *ebpf.Map     // flows_slot: entry 0 is the active slot
+	slots    [2]*ebpf.Map  // flows_a, flows_b
+	active   int           // index into slots of the active slot
 	stats    *ebpf.Map
 	ncpu     int
 	attached []*Attachment
@@ -212,6 +216,7 @@ func newProbe(coll *ebpf.Collection, pinDir string, adopted bool) (*Probe, error
 		adopted: adopted,
 		coll:    coll,
 		prog:    coll.Programs[bpf.ProgFlow],
+		egress:  coll.Programs[bpf.ProgEgress],
 		slot:    coll.Maps[bpf.MapFlowsSlot],
 		slots:   [2]*ebpf.Map{coll.Maps[bpf.MapFlowsA], coll.Maps[bpf.MapFlowsB]},
 		stats:   coll.Maps[bpf.MapStats],
@@ -273,6 +278,9 @@ func (p *Probe) setBatch(n int) {
 // Program returns the loaded XDP program (tests run it with prog.Run).
 func (p *Probe) Program() *ebpf.Program { return p.prog }
 
+// EgressProgram returns the loaded TC egress program.
+func (p *Probe) EgressProgram() *ebpf.Program { return p.egress }
+
 // Attachments lists the interfaces the program is attached to.
 func (p *Probe) Attachments() []*Attachment { return slices.Clone(p.attached) }
 
@@ -309,7 +317,7 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 	}
 	a := &Attachment{Interface: name, Index: attrs.Index, nlHandle: h}
 	if p.pinDir != "" {
-		if l, err := link.LoadPinnedLink(linkPinPath(p.pinDir, name), nil); err == nil {
+		if l, err := link.LoadPinnedLink(a.pinPath(p.pinDir), nil); err == nil {
 			// An earlier run left its program attached: swap ours in
 			// atomically, so not a packet goes uncounted.
 			if err := l.Update(p.prog); err == nil {
@@ -341,7 +349,7 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 		return nil, fmt.Errorf("attach xdp to %s (mode %s): %w", name, a.Mode, err)
 	}
 	if p.pinDir != "" {
-		if err := a.link.Pin(linkPinPath(p.pinDir, name)); err != nil {
+		if err := a.link.Pin(a.pinPath(p.pinDir)); err != nil {
 			a.link.Close()
 			return nil, fmt.Errorf("pin xdp link of %s: %w", name, err)
 		}
@@ -496,7 +504,7 @@ func (p *Probe) close(detach bool) error {
 	var errs []error
 	for i := len(p.attached) - 1; i >= 0; i-- {
 		a := p.attached[i]
-		errs = append(errs, a.link.Close())
+		errs = append(errs, a.release(detach))
 		if a.restorePromisc && detach {
 			if nl, err := a.nlHandle.LinkByIndex(a.Index); err == nil {
 				errs = append(errs, a.nlHandle.SetPromiscOff(nl))
@@ -512,22 +520,20 @@ func (p *Probe) close(detach bool) error {
 	return errors.Join(errs...)
 }
 
-// Reattach attaches again to an interface that was deleted and created
-// anew (a new ifindex): the old attachment is dropped first.
-func (p *Probe) Reattach(name string, mode Mode, promisc bool) (*Attachment, error) {
-	for i, a := range p.attached {
+// Forget drops every attachment of an interface that went away (its pins
+// too), so that it can be attached anew.
+func (p *Probe) Forget(name string) {
+	p.attached = slices.DeleteFunc(p.attached, func(a *Attachment) bool {
 		if a.Interface != name {
-			continue
+			return false
 		}
 		if p.pinDir != "" {
-			os.Remove(linkPinPath(p.pinDir, name))
+			os.Remove(a.pinPath(p.pinDir))
 		}
-		a.link.Close()
+		a.release(false)
 		a.nlHandle.Close()
-		p.attached = append(p.attached[:i], p.attached[i+1:]...)
-		break
-	}
-	return p.Attach(name, mode, promisc)
+		return true
+	})
 }
 
 // clearAppState deletes every entry of app_state.

@@ -818,8 +818,8 @@ func checkParsed(t *testing.T, p Parsed) {
 	if p.Key.IpVersion != 4 && p.Key.IpVersion != 6 {
 		t.Errorf("accounted with IP version %d", p.Key.IpVersion)
 	}
-	if p.Key.Ifindex != 0 || p.Key.Pad != 0 {
-		t.Errorf("ifindex %d, pad %d: the parser sets neither", p.Key.Ifindex, p.Key.Pad)
+	if p.Key.Ifindex != 0 || p.Key.Direction != 0 {
+		t.Errorf("ifindex %d, direction %d: the parser sets neither", p.Key.Ifindex, p.Key.Direction)
 	}
 	if p.NoL4 && (p.Key.SrcPort != 0 || p.Key.DstPort != 0 || p.TCPFlags != 0) {
 		t.Errorf("transport cut off, yet ports %d>%d flags %#x", p.Key.SrcPort, p.Key.DstPort, p.TCPFlags)

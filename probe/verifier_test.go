@@ -42,16 +42,18 @@ func TestVerifierHasHeadroom(t *testing.T) {
 			t.Errorf("%+v: %v", o, err)
 			continue
 		}
-		m := processed.FindStringSubmatch(coll.Programs[bpf.ProgFlow].VerifierLog)
+		for _, prog := range []string{bpf.ProgFlow, bpf.ProgEgress} {
+			m := processed.FindStringSubmatch(coll.Programs[prog].VerifierLog)
+			if m == nil {
+				t.Fatalf("%s %+v: no instruction count in the verifier's log", prog, o)
+			}
+			n, _ := strconv.Atoi(m[1])
+			what := fmt.Sprintf("%s classify=%v route=%v dedup=%v decap=%v ifmap=%v", prog, o.Classify, o.Route, o.DedupWindow, o.Decap.On(), o.InterfaceMap != nil)
+			t.Logf("%s: %d instructions verified", what, n)
+			if n > budget {
+				t.Errorf("%s: the verifier processed %d instructions, more than %d", what, n, budget)
+			}
+		}
 		coll.Close()
-		if m == nil {
-			t.Fatalf("%+v: no instruction count in the verifier's log", o)
-		}
-		n, _ := strconv.Atoi(m[1])
-		what := fmt.Sprintf("classify=%v route=%v dedup=%v decap=%v ifmap=%v", o.Classify, o.Route, o.DedupWindow, o.Decap.On(), o.InterfaceMap != nil)
-		t.Logf("%s: %d instructions verified", what, n)
-		if n > budget {
-			t.Errorf("%s: the verifier processed %d instructions, more than %d", what, n, budget)
-		}
 	}
 }

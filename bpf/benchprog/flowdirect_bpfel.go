@@ -31,7 +31,7 @@ type flowDirectFlowKey struct {
 	Proto       uint8
 	Tos         uint8
 	IpVersion   uint8
-	Pad         uint8
+	Direction   uint8
 }
 
 type flowDirectFlowValue struct {
@@ -114,6 +114,7 @@ const (
 	flowDirectMapIfmapVlan           = "ifmap_vlan"
 	flowDirectMapSampleCount         = "sample_count"
 	flowDirectMapStats               = "stats"
+	flowDirectProgTcEgress           = "tc_egress"
 	flowDirectProgXdpFlow            = "xdp_flow"
 	flowDirectVarCfgAction           = "cfg_action"
 	flowDirectVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
@@ -133,6 +134,7 @@ const (
 	flowDirectVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowDirectVarUnusedAppStep       = "unused_app_step"
 	flowDirectVarUnusedDecap         = "unused_decap"
+	flowDirectVarUnusedFlowDirection = "unused_flow_direction"
 	flowDirectVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowDirectVarUnusedRouteOut      = "unused_route_out"
 	flowDirectVarUnusedTunnelKind    = "unused_tunnel_kind"
@@ -180,7 +182,8 @@ type flowDirectSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowDirectProgramSpecs struct {
-	XdpFlow *ebpf.ProgramSpec `ebpf:"xdp_flow"`
+	TcEgress *ebpf.ProgramSpec `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.ProgramSpec `ebpf:"xdp_flow"`
 }
 
 // flowDirectMapSpecs contains maps before they are loaded into the kernel.
@@ -222,6 +225,7 @@ type flowDirectVariableSpecs struct {
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
@@ -298,6 +302,7 @@ type flowDirectVariables struct {
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
@@ -307,11 +312,13 @@ type flowDirectVariables struct {
 //
 // It can be passed to loadFlowDirectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowDirectPrograms struct {
-	XdpFlow *ebpf.Program `ebpf:"xdp_flow"`
+	TcEgress *ebpf.Program `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.Program `ebpf:"xdp_flow"`
 }
 
 func (p *flowDirectPrograms) Close() error {
 	return _FlowDirectClose(
+		p.TcEgress,
 		p.XdpFlow,
 	)
 }

@@ -31,7 +31,7 @@ type flowNoclockFlowKey struct {
 	Proto       uint8
 	Tos         uint8
 	IpVersion   uint8
-	Pad         uint8
+	Direction   uint8
 }
 
 type flowNoclockFlowValue struct {
@@ -114,6 +114,7 @@ const (
 	flowNoclockMapIfmapVlan           = "ifmap_vlan"
 	flowNoclockMapSampleCount         = "sample_count"
 	flowNoclockMapStats               = "stats"
+	flowNoclockProgTcEgress           = "tc_egress"
 	flowNoclockProgXdpFlow            = "xdp_flow"
 	flowNoclockVarCfgAction           = "cfg_action"
 	flowNoclockVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
@@ -133,6 +134,7 @@ const (
 	flowNoclockVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowNoclockVarUnusedAppStep       = "unused_app_step"
 	flowNoclockVarUnusedDecap         = "unused_decap"
+	flowNoclockVarUnusedFlowDirection = "unused_flow_direction"
 	flowNoclockVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNoclockVarUnusedRouteOut      = "unused_route_out"
 	flowNoclockVarUnusedTunnelKind    = "unused_tunnel_kind"
@@ -180,7 +182,8 @@ type flowNoclockSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNoclockProgramSpecs struct {
-	XdpFlow *ebpf.ProgramSpec `ebpf:"xdp_flow"`
+	TcEgress *ebpf.ProgramSpec `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.ProgramSpec `ebpf:"xdp_flow"`
 }
 
 // flowNoclockMapSpecs contains maps before they are loaded into the kernel.
@@ -222,6 +225,7 @@ type flowNoclockVariableSpecs struct {
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
@@ -298,6 +302,7 @@ type flowNoclockVariables struct {
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
@@ -307,11 +312,13 @@ type flowNoclockVariables struct {
 //
 // It can be passed to loadFlowNoclockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNoclockPrograms struct {
-	XdpFlow *ebpf.Program `ebpf:"xdp_flow"`
+	TcEgress *ebpf.Program `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.Program `ebpf:"xdp_flow"`
 }
 
 func (p *flowNoclockPrograms) Close() error {
 	return _FlowNoclockClose(
+		p.TcEgress,
 		p.XdpFlow,
 	)
 }

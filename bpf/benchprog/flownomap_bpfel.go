@@ -31,7 +31,7 @@ type flowNomapFlowKey struct {
 	Proto       uint8
 	Tos         uint8
 	IpVersion   uint8
-	Pad         uint8
+	Direction   uint8
 }
 
 type flowNomapFlowValue struct {
@@ -114,6 +114,7 @@ const (
 	flowNomapMapIfmapVlan           = "ifmap_vlan"
 	flowNomapMapSampleCount         = "sample_count"
 	flowNomapMapStats               = "stats"
+	flowNomapProgTcEgress           = "tc_egress"
 	flowNomapProgXdpFlow            = "xdp_flow"
 	flowNomapVarCfgAction           = "cfg_action"
 	flowNomapVarCfgAppBudgetTcp     = "cfg_app_budget_tcp"
@@ -133,6 +134,7 @@ const (
 	flowNomapVarUnusedAppSampleFlag = "unused_app_sample_flag"
 	flowNomapVarUnusedAppStep       = "unused_app_step"
 	flowNomapVarUnusedDecap         = "unused_decap"
+	flowNomapVarUnusedFlowDirection = "unused_flow_direction"
 	flowNomapVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNomapVarUnusedRouteOut      = "unused_route_out"
 	flowNomapVarUnusedTunnelKind    = "unused_tunnel_kind"
@@ -180,7 +182,8 @@ type flowNomapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowNomapProgramSpecs struct {
-	XdpFlow *ebpf.ProgramSpec `ebpf:"xdp_flow"`
+	TcEgress *ebpf.ProgramSpec `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.ProgramSpec `ebpf:"xdp_flow"`
 }
 
 // flowNomapMapSpecs contains maps before they are loaded into the kernel.
@@ -222,6 +225,7 @@ type flowNomapVariableSpecs struct {
 	UnusedAppSampleFlag *ebpf.VariableSpec `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
@@ -298,6 +302,7 @@ type flowNomapVariables struct {
 	UnusedAppSampleFlag *ebpf.Variable `ebpf:"unused_app_sample_flag"`
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
+	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
@@ -307,11 +312,13 @@ type flowNomapVariables struct {
 //
 // It can be passed to loadFlowNomapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowNomapPrograms struct {
-	XdpFlow *ebpf.Program `ebpf:"xdp_flow"`
+	TcEgress *ebpf.Program `ebpf:"tc_egress"`
+	XdpFlow  *ebpf.Program `ebpf:"xdp_flow"`
 }
 
 func (p *flowNomapPrograms) Close() error {
 	return _FlowNomapClose(
+		p.TcEgress,
 		p.XdpFlow,
 	)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ type Config struct {
 	Dedup           time.Duration
 	InterfaceMap    string
 	Decap           stringList
+	Directions      stringList
 	XDPMode         string
 	XDPAction       string
 	Key             string
@@ -95,6 +97,39 @@ type Config struct {
 	logLevel slog.Level
 }
 
+// directions reads the --direction values: DIR for every interface, or
+// IFACE=DIR for one, the later value winning.
+func (c *Config) directions() (map[string]probe.Direction, error) {
+	if len(c.Directions) == 0 {
+		return nil, nil
+	}
+	if c.ReadFile != "" {
+		return nil, errors.New("is for live interfaces: a capture file has no direction")
+	}
+	out := map[string]probe.Direction{}
+	for _, v := range c.Directions {
+		name, dir, one := strings.Cut(v, "=")
+		if !one {
+			dir = name
+		}
+		d, err := probe.ParseDirection(dir)
+		if err != nil {
+			return nil, err
+		}
+		if !one {
+			for _, i := range c.Interfaces {
+				out[i] = d
+			}
+			continue
+		}
+		if !slices.Contains(c.Interfaces, name) {
+			return nil, fmt.Errorf("%s: %s is not one of the -i interfaces", v, name)
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
 // BindFlags registers the flags on fs and returns the Config they fill.
 // Each usage starts with its group, which the help output sorts by.
 func BindFlags(fs *flag.FlagSet) *Config {
@@ -114,6 +149,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.Var(&c.Decap, "decap", "capture: account the inner packet of a mirror tunnel, not the tunnel: erspan (GRE, types I–III), vxlan[:PORT] (4789; AWS VPC Traffic Mirroring, Azure vTAP) or geneve[:PORT] (6081) (repeatable)")
 	fs.StringVar(&c.InterfaceMap, "interface-map", "", "capture: on a mirror port, a `FILE` mapping VLANs, tunnels or the router's port MACs to the router's ifIndex and name (lines: vlan VID IFINDEX NAME input|output, vni VNI …, session ID …, mac MAC IFINDEX NAME): flows get the mirrored router's input and output interfaces")
 	fs.DurationVar(&c.Dedup, "dedup", 0, "capture: drop from the accounting the second copy of a packet seen within this `WINDOW` (e.g. 1ms: a SPAN session mirroring both directions of two ports shows each packet twice), counted as duplicate; 0 = off")
+	fs.Var(&c.Directions, "direction", "capture: count packets as they enter the interfaces (ingress, XDP), as they leave them (egress, TC: IOS's ip flow egress) or both; IFACE=DIR for one interface (repeatable). A packet forwarded from one counted interface to another is counted once per direction asked: see the README on double counting")
 	fs.StringVar(&c.Routing, "mode", "auto", "capture: router (ask the kernel where each flow goes: output interface or Local, next hop, masks), span (a mirror port) or auto (router when this host forwards IP)")
 
 	fs.DurationVar(&c.ActiveTimeout, "active-timeout", cache.DefaultActiveTimeout, "flow cache: export a long flow each time it lasts this long")
@@ -207,6 +243,9 @@ func (c *Config) validateCapture(bad complaint) {
 		if a.Probe.InterfaceMap, err = probe.ReadInterfaceMap(c.InterfaceMap); err != nil {
 			bad("--interface-map: %v", err)
 		}
+	}
+	if a.Directions, err = c.directions(); err != nil {
+		bad("--direction %v", err)
 	}
 	if a.Mode, err = probe.ParseMode(c.XDPMode); err != nil {
 		bad("--xdp-mode %s: must be auto, native or generic", c.XDPMode)

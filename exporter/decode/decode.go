@@ -591,6 +591,8 @@ func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
 		r.VLAN = uint16(u)
 	case ie.KindIPVersion:
 		r.IPVersion = uint8(u)
+	case ie.KindDirection:
+		r.Egress = u == 1
 	case ie.KindEndReason:
 		r.EndReason = cache.EndReason(u)
 	case ie.KindAppID:
@@ -803,6 +805,8 @@ func fieldKindOf(ipfix bool, pen uint32, id uint16) ie.Kind {
 		return ie.KindVLAN
 	case ie.IPVersion:
 		return ie.KindIPVersion
+	case ie.Direction:
+		return ie.KindDirection
 	case ie.FlowEndReason:
 		return ie.KindEndReason
 	case ie.AppID:

@@ -48,15 +48,17 @@ type Agent struct {
 
 // ifaceState is what `show interfaces` prints about one -i interface.
 type ifaceState struct {
-	Name     string
-	Index    int
-	Mode     string
-	Attached bool
-	Adopted  bool
-	Down     bool
-	Events   map[string]uint64 // down, up, deleted, reattached, reattach-failed
-	LastErr  string
-	NIC      *nicCheck `json:",omitempty"` // filled in by show interfaces
+	Name      string
+	Index     int
+	Direction string // ingress, egress or both
+	Mode      string // XDP mode when counted on ingress, "" if not
+	Egress    string // TC egress hook (tcx, clsact) when counted on egress, "" if not
+	Attached  bool
+	Adopted   bool
+	Down      bool
+	Events    map[string]uint64 // down, up, deleted, reattached, reattach-failed
+	LastErr   string
+	NIC       *nicCheck `json:",omitempty"` // filled in by show interfaces
 
 	nicBase, nicLast nicCounters // at attach, at the last harvest
 	nicErr           string
@@ -111,12 +113,11 @@ func (d *Agent) open(ctx context.Context) (<-chan netlink.LinkUpdate, error) {
 	}
 	var exportIfaces []ie.Interface
 	for _, name := range cfg.Interfaces {
-		a, err := p.Attach(name, cfg.Mode, cfg.Promisc)
+		index, err := d.attach(name)
 		if err != nil {
 			return nil, err
 		}
-		d.noteAttached(a)
-		exportIfaces = append(exportIfaces, ie.Interface{Index: uint32(a.Index), Name: name})
+		exportIfaces = append(exportIfaces, ie.Interface{Index: uint32(index), Name: name})
 	}
 	clock, err := cache.NewMonotonicClock()
 	if err != nil {
@@ -343,6 +344,29 @@ func (d *Agent) closeProbe() {
 	}
 }
 
+// attach attaches the datapath to an interface in the directions asked
+// for it and returns its ifindex.
+func (d *Agent) attach(name string) (index int, err error) {
+	dir := d.cfg.direction(name)
+	if dir&probe.Ingress != 0 {
+		a, err := d.probe.Attach(name, d.cfg.Mode, d.cfg.Promisc)
+		if err != nil {
+			return 0, err
+		}
+		d.noteAttached(a)
+		index = a.Index
+	}
+	if dir&probe.Egress != 0 {
+		a, err := d.probe.AttachEgress(name)
+		if err != nil {
+			return 0, err
+		}
+		d.noteAttached(a)
+		index = a.Index
+	}
+	return index, nil
+}
+
 func (d *Agent) noteAttached(a *probe.Attachment) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -351,8 +375,21 @@ func (d *Agent) noteAttached(a *probe.Attachment) {
 		st = &ifaceState{Name: a.Interface, Events: map[string]uint64{}}
 		d.ifaces[a.Interface] = st
 	}
-	st.Index, st.Mode, st.Attached, st.Adopted = a.Index, a.Mode.String(), true, a.Adopted
+	st.Index, st.Attached, st.Adopted = a.Index, true, a.Adopted
+	st.Direction = d.cfg.direction(a.Interface).String()
+	if a.Egress {
+		st.Egress = a.Hook.String()
+	} else {
+		st.Mode = a.Mode.String()
+	}
 	d.noteNICBase(st)
+	if a.Egress {
+		if a.Fallback != nil {
+			d.log.Info("no TCX link for egress: attached as a clsact filter", "interface", a.Interface, "reason", a.Fallback)
+		}
+		d.log.Info("attached egress", "interface", a.Interface, "ifindex", a.Index, "hook", a.Hook, "adopted", a.Adopted)
+		return
+	}
 	if a.Fallback != nil {
 		d.log.Warn("native XDP refused, attached in generic mode (GRO may merge packets before XDP sees them: turn it off with ethtool -K IFACE gro off)",
 			"interface", a.Interface, "reason", a.Fallback)

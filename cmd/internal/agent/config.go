@@ -16,10 +16,13 @@ import (
 // (cmd/spanflow turns flags into it).
 type Config struct {
 	// Capture: live interfaces, or a capture file (offline mode).
-	Interfaces      []string
-	ReadFile        string
-	Mode            probe.Mode
-	Promisc         bool
+	Interfaces []string
+	ReadFile   string
+	Mode       probe.Mode
+	Promisc    bool
+	// Directions says, per interface, which way its packets are counted
+	// (--direction); an interface not in it is counted as packets enter.
+	Directions      map[string]probe.Direction
 	Probe           probe.Options // map size, key, sampling, action, clock, pin dir
 	HarvestInterval time.Duration
 	Detach          bool // on exit, detach and remove the pinned state
@@ -69,6 +72,14 @@ type Config struct {
 	Metrics  string // Prometheus listen address; "" for none
 	User     string // drop root to this user after attaching
 	UID, GID int
+}
+
+// direction is which way the interface's packets are counted.
+func (c *Config) direction(name string) probe.Direction {
+	if d, ok := c.Directions[name]; ok {
+		return d
+	}
+	return probe.Ingress
 }
 
 // ledgerSlack is room in the ledger beyond the cache's directions, for

@@ -51,14 +51,14 @@ func (d *Agent) linkEvent(ev netlink.LinkUpdate) {
 		if !up {
 			return // attach once it is up
 		}
-		a, err := d.probe.Reattach(name, d.cfg.Mode, d.cfg.Promisc)
-		if err != nil {
+		d.probe.Forget(name)
+		if _, err := d.attach(name); err != nil {
+			d.probe.Forget(name) // half attached (one direction): none
 			d.countIface(st, "reattach-failed", func() { st.LastErr = err.Error() })
 			d.log.Error("re-attach failed", "interface", name, "err", err)
 			return
 		}
 		d.countIface(st, "reattached", nil)
-		d.noteAttached(a)
 	case !up && !st.Down:
 		d.countIface(st, "down", func() { st.Down = true })
 		d.log.Warn("interface down: no packets until it is up again", "interface", name)

@@ -276,6 +276,19 @@ func (d *Agent) showStats(w io.Writer, asJSON bool) error {
 	return nil
 }
 
+// hooks says how the interface's packets are counted: "XDP native mode",
+// "TC egress (tcx)", or both.
+func (st *ifaceState) hooks() string {
+	var h []string
+	if st.Mode != "" {
+		h = append(h, "XDP "+st.Mode+" mode")
+	}
+	if st.Egress != "" {
+		h = append(h, "TC egress ("+st.Egress+")")
+	}
+	return strings.Join(h, " and ")
+}
+
 func (d *Agent) showInterfaces(w io.Writer, asJSON bool) error {
 	d.mu.Lock()
 	var list []ifaceState
@@ -303,7 +316,7 @@ func (d *Agent) showInterfaces(w io.Writer, asJSON bool) error {
 		case st.Down:
 			state = "down"
 		}
-		fmt.Fprintf(w, "%s (ifindex %d): XDP %s mode, %s", st.Name, st.Index, st.Mode, state)
+		fmt.Fprintf(w, "%s (ifindex %d): %s, %s", st.Name, st.Index, st.hooks(), state)
 		if st.Adopted {
 			fmt.Fprint(w, ", adopted from the previous run")
 		}

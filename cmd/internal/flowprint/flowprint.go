@@ -106,10 +106,13 @@ type JSON struct {
 	VLAN      uint16     `json:"vlan,omitempty"`
 	InnerVLAN uint16     `json:"inner_vlan,omitempty"`
 	InIf      uint32     `json:"in_if,omitempty"`
-	Packets   uint64     `json:"packets"`
-	Bytes     uint64     `json:"bytes"`
-	TCPFlags  uint8      `json:"tcp_flags"`
-	EndReason string     `json:"end_reason"`
+	// Direction is "egress" for packets counted as they left out_if
+	// (--direction egress); absent for ingress.
+	Direction string `json:"direction,omitempty"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+	TCPFlags  uint8  `json:"tcp_flags"`
+	EndReason string `json:"end_reason"`
 
 	RevPackets  *uint64    `json:"rev_packets,omitempty"`
 	RevBytes    *uint64    `json:"rev_bytes,omitempty"`
@@ -154,6 +157,9 @@ func JSONOf(r *cache.Record) JSON {
 	if r.NextHop.IsValid() {
 		nh := r.NextHop
 		j.NextHop = &nh
+	}
+	if r.Egress {
+		j.Direction = "egress"
 	}
 	if r.Bidirectional {
 		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
@@ -242,22 +248,27 @@ func OutName(o cache.Out) string {
 // an --interface-map output port), AS numbers or masks (--prefix-table,
 // the kernel's routes) or a next hop.
 func HasRouting(r *cache.Record) bool {
-	return r.Out != cache.OutUnknown || r.OutIfIndex != 0 || r.SrcAS != 0 || r.DstAS != 0 ||
+	return r.Egress || r.Out != cache.OutUnknown || r.OutIfIndex != 0 || r.SrcAS != 0 || r.DstAS != 0 ||
 		r.SrcMask != 0 || r.DstMask != 0 || r.NextHop.IsValid()
 }
 
 // RoutingText is the text line's routing tail, as IOS's show ip cache
 // verbose flow gives the same fields: input and output interface indexes
 // (the output Local, Null, or - when unknown), the next hop (- when
-// unknown), then the source's and the destination's mask and AS:
+// unknown), then the source's and the destination's mask and AS; "egress"
+// first when the packets were counted as they left:
 //
 //	| in 2 out 7 via 10.0.0.1 src /24 AS64500 dst /16 AS64510
 func RoutingText(r *cache.Record) string {
+	dir := ""
+	if r.Egress {
+		dir = " egress"
+	}
 	via := "-"
 	if r.NextHop.IsValid() {
 		via = r.NextHop.String()
 	}
 	out := cache.DstIfName(r, func(i uint32) string { return fmt.Sprint(i) })
-	return fmt.Sprintf(" | in %d out %s via %s src /%d AS%d dst /%d AS%d",
-		r.InIfIndex, out, via, r.SrcMask, r.SrcAS, r.DstMask, r.DstAS)
+	return fmt.Sprintf(" |%s in %d out %s via %s src /%d AS%d dst /%d AS%d",
+		dir, r.InIfIndex, out, via, r.SrcMask, r.SrcAS, r.DstMask, r.DstAS)
 }
