@@ -11,7 +11,8 @@
  *  6. with cfg_classify, hands the payload heads of a TCP or UDP flow's
  *     first packets to user space (app_samples) until it needs no more;
  *  7. counts the outcome in stats and returns cfg_action.
- * No packet leaves without exactly one outcome counted in stats. */
+ * No packet leaves without exactly one outcome counted in stats.
+ * tc_egress, at the end, does the same for packets leaving an interface. */
 
 #include <linux/bpf.h>
 #include <linux/errno.h>
