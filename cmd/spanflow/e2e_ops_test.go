@@ -147,6 +147,10 @@ func TestE2EInterfaceDownAndDeletedIsReattached(t *testing.T) {
 // root after attaching and still harvests.
 func TestE2EUserDropsRootAndKeepsCounting(t *testing.T) {
 	d, s := startE2EOpsDaemon(t, "--user", "nobody")
+	// The control socket answers before root is dropped: wait for the log.
+	if !exportertest.Within(10*time.Second, func() bool { return strings.Contains(d.Out.String(), "dropped root") }) {
+		t.Fatalf("no \"dropped root\" in the log within 10 s:\n%s", d.Out.String())
+	}
 	uid := ""
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(d.Cmd.Process.Pid) + "/status")
 	if err != nil {

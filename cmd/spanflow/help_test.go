@@ -50,7 +50,7 @@ func TestShowHelpNamesEverySchemeAndView(t *testing.T) {
 			t.Errorf("show --help does not name scheme %s:\n%s", s, help)
 		}
 	}
-	for _, view := range []string{"cache ", "cache aggregation SCHEME", "export ", "top-talkers [N]", "applications ", "stats ", "interfaces ", "--json", "--control PATH"} {
+	for _, view := range []string{"cache ", "cache verbose [N]", "cache aggregation SCHEME", "export ", "top-talkers [N]", "applications ", "stats ", "interfaces ", "--json", "--control PATH"} {
 		if !strings.Contains(help, "\n  "+view) {
 			t.Errorf("show --help has no line for %q:\n%s", view, help)
 		}

@@ -184,9 +184,9 @@ var iopComparedFields = []string{
 // iopNotYetCompared are printed fields no collector shows: how the
 // application was known (payload or port guess) and the server name,
 // which go out only with nProbe's fields (exporter tests); the router's
-// output, which an offline run never has (the router e2e test checks
-// them).
-var iopNotYetCompared = []string{"app_verdict", "app_server", "out_if", "out", "next_hop"}
+// output and an egress direction, which an offline run never has (the
+// router e2e tests check them).
+var iopNotYetCompared = []string{"app_verdict", "app_server", "out_if", "out", "next_hop", "direction"}
 
 func TestInteropComparesEveryPrintedField(t *testing.T) {
 	var printed []string

@@ -38,8 +38,9 @@ Asks the running spanflow (over its control socket) and prints:
                            --sort bytes|packets|application, --app NAME keeps one application
   applications             the exported flows by application, and the active ones
   stats                    the XDP datapath's counters by outcome and the harvester's
-  interfaces               the attached interfaces, their events, and the NIC's receive
-                           counters since attach beside what XDP accounted
+  interfaces               the attached interfaces (XDP mode, TC egress hook), their events,
+                           and the NIC's receive counters since attach beside what XDP
+                           accounted
 
   --json          print JSON instead of text
   --control PATH  the control socket (default ` + DefaultPath + `)
