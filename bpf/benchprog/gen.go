@@ -11,3 +11,4 @@ package benchprog
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowDirect flow_direct.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux flowNomap flow_nomap.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux nextflow nextflow.c -- -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -tags linux LiveGen livegen.c -- -I/usr/include/x86_64-linux-gnu
