@@ -37,3 +37,6 @@ volatile const __u32 cfg_ifmap = 0;
 volatile const __u32 cfg_decap = 0;
 volatile const __u32 cfg_vxlan_port = 4789;
 volatile const __u32 cfg_geneve_port = 6081;
+/* > 0: when this many new flows are in the active slot, ask user space
+ * for a harvest now (fill_signal); 0: never. */
+volatile const __u64 cfg_fill_signal = 0;

@@ -21,7 +21,7 @@ struct flow_key {
 	__u8 proto;          /* IP protocol of the transport (after IPv6 ext headers) */
 	__u8 tos;            /* IPv4 ToS byte / IPv6 traffic class (DSCP+ECN) */
 	__u8 ip_version;     /* 4 or 6 */
-	__u8 direction;      /* enum flow_direction: where on the router the packet was seen */
+	__u8 direction;      /* enum flow_direction, | FLOW_OVERFLOW for an overflow record's key */
 };
 _Static_assert(sizeof(struct flow_key) == 48, "flow_key must stay 48 bytes");
 
@@ -46,6 +46,21 @@ _Static_assert(sizeof(struct flow_value) == 40, "flow_value must stay 40 bytes")
 enum flow_direction {
 	DIR_INGRESS = 0,
 	DIR_EGRESS = 1,
+};
+
+/* flow_mark: FLOW_OVERFLOW marks the key of an overflow record (in
+ * flow_key.direction): the packets of flows that found the slot full, by
+ * protocol, input interface, direction and source and destination prefix
+ * (/24, /64). */
+enum flow_mark {
+	FLOW_OVERFLOW = 0x80,
+};
+
+/* slot_fill: the new flows put into the active slot since the last flip,
+ * and whether a program has asked for a harvest (fill_signal). */
+struct slot_fill {
+	__u64 new_flows;
+	__u64 signaled;
 };
 
 /* route_out: where the kernel's FIB sends a flow (bpf_fib_lookup, asked
@@ -141,13 +156,14 @@ enum stat_reason {
 	STAT_MALFORMED = 3,   /* IP header is inconsistent (version, IHL, total length) */
 	STAT_UNSUPPORTED = 4, /* >2 VLAN tags, MPLS stack or IPv6 ext chain past the bound */
 	STAT_SAMPLED_OUT = 5, /* skipped by 1-in-N sampling */
-	STAT_MAP_FULL = 6,    /* the active flow slot had no room for a new flow */
+	STAT_MAP_FULL = 6,    /* neither the active flow slot nor its overflow had room: in no record */
 	STAT_DUPLICATE = 7,   /* a second copy of a packet inside the dedup window (cfg_dedup_ns) */
-	STAT_OUTCOMES = 8,
-	STAT_NO_L4 = 8, /* informational: accounted, but the transport header was cut off (ports 0) */
-	STAT_APP_SAMPLED = 9,  /* informational: accounted, and its head (or note) went to user space */
-	STAT_APP_DROPPED = 10, /* informational: accounted, but app_samples had no room for its sample */
-	STAT_MAX = 11,
+	STAT_OVERFLOW = 8,    /* the slot was full: counted into an overflow record (overflow_key) */
+	STAT_OUTCOMES = 9,
+	STAT_NO_L4 = 9, /* informational: accounted, but the transport header was cut off (ports 0) */
+	STAT_APP_SAMPLED = 10, /* informational: accounted, and its head (or note) went to user space */
+	STAT_APP_DROPPED = 11, /* informational: accounted, but app_samples had no room for its sample */
+	STAT_MAX = 12,
 };
 
 /* stat_value: per-CPU counters of one reason. bytes is the IP total

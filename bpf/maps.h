@@ -17,17 +17,46 @@ struct flow_table {
 	__type(value, struct flow_value);
 } flows_a SEC(".maps"), flows_b SEC(".maps");
 
-/* flows_slot: entry 0 holds the active flow slot. Written by probe.Harvest
- * (the update syscall returns only once no program still uses the old
- * slot); read by xdp_flow on every packet. */
+/* overflow_a, overflow_b: the overflow records of flows_a and flows_b:
+ * what found the slot full, by overflow key (xdp.c). Smaller; max_entries
+ * is set at load time. */
+struct flow_table overflow_a SEC(".maps"), overflow_b SEC(".maps");
+
+/* flows_slot: entry SLOT_FLOWS holds the active flow slot, SLOT_OVERFLOW
+ * its overflow map. Written by probe.Harvest (each update returns only
+ * once no program still uses the old map); read by the programs on every
+ * packet (SLOT_OVERFLOW only when the slot is full). */
+enum slot_entry {
+	SLOT_FLOWS = 0,
+	SLOT_OVERFLOW = 1,
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__array(values, struct flow_table);
 } flows_slot SEC(".maps") = {
-	.values = {&flows_a},
+	.values = {&flows_a, &overflow_a},
 };
+
+/* fill_level: 0 → struct slot_fill of the active slot, shared by all
+ * CPUs: the slot fills by all of them together. Counted by the programs at
+ * each new flow, zeroed by probe at each flip. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct slot_fill);
+} fill_level SEC(".maps");
+
+/* fill_signal: the program that finds the slot's new flows at
+ * cfg_fill_signal writes the count here, once per slot (two CPUs at the
+ * same moment may both), waking the harvester to flip at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} fill_signal SEC(".maps");
 
 /* stats: enum stat_reason → per-CPU stat_value. Written by xdp_flow on
  * every packet; read (never reset) by probe.Harvest. */
@@ -111,3 +140,5 @@ const enum ifmap_dir *unused_ifmap_dir __attribute__((unused));
 const enum decap *unused_decap __attribute__((unused));
 const enum tunnel_kind *unused_tunnel_kind __attribute__((unused));
 const enum flow_direction *unused_flow_direction __attribute__((unused));
+const enum slot_entry *unused_slot_entry __attribute__((unused));
+const enum flow_mark *unused_flow_mark __attribute__((unused));

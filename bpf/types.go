@@ -19,6 +19,16 @@ type (
 	AppState   = xdpAppState
 	RouteOut   = xdpRouteOut
 	IfmapValue = xdpIfmapValue
+	SlotFill   = xdpSlotFill
+)
+
+// FlowOverflow marks the key of an overflow record (in FlowKey.Direction).
+const FlowOverflow = uint8(xdpFlowMarkFLOW_OVERFLOW)
+
+// Entries of flows_slot.
+const (
+	SlotFlows    = uint32(xdpSlotEntrySLOT_FLOWS)
+	SlotOverflow = uint32(xdpSlotEntrySLOT_OVERFLOW)
 )
 
 // Tunnels the datapath can open (cfg_decap bits).
@@ -65,6 +75,7 @@ const (
 	StatSampledOut  = xdpStatReasonSTAT_SAMPLED_OUT
 	StatMapFull     = xdpStatReasonSTAT_MAP_FULL
 	StatDuplicate   = xdpStatReasonSTAT_DUPLICATE
+	StatOverflow    = xdpStatReasonSTAT_OVERFLOW
 	StatOutcomes    = xdpStatReasonSTAT_OUTCOMES
 	StatNoL4        = xdpStatReasonSTAT_NO_L4
 	StatAppSampled  = xdpStatReasonSTAT_APP_SAMPLED
@@ -97,6 +108,10 @@ const (
 	MapFlowsA      = xdpMapFlowsA
 	MapFlowsB      = xdpMapFlowsB
 	MapFlowsSlot   = xdpMapFlowsSlot
+	MapOverflowA   = xdpMapOverflowA
+	MapOverflowB   = xdpMapOverflowB
+	MapFillLevel   = xdpMapFillLevel
+	MapFillSignal  = xdpMapFillSignal
 	MapStats       = xdpMapStats
 	MapSampleCount = xdpMapSampleCount
 	MapAppState    = xdpMapAppState
@@ -121,6 +136,7 @@ const (
 	VarDecap       = xdpVarCfgDecap
 	VarVXLANPort   = xdpVarCfgVxlanPort
 	VarGENEVEPort  = xdpVarCfgGenevePort
+	VarFillSignal  = xdpVarCfgFillSignal
 )
 
 // AppFirst marks a sample of a direction's first packet (AppSample.Note.Flags).

@@ -410,13 +410,80 @@ __noinline int map_interfaces(struct xdp_md *ctx, __u32 vlan, __u32 tunnel, __u3
 	return 0;
 }
 
-/* account adds the packet (pkt->segments of them) to its flow in the
- * active slot and returns STAT_ACCOUNTED, or STAT_MAP_FULL when the slot
- * has no room. ctx is xdp_md, or __sk_buff if skb (a constant). */
-static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, struct packet *pkt)
+/* note_new_flow counts a flow put into the active slot and, at
+ * cfg_fill_signal of them, asks user space once for a harvest now: the
+ * slot is drained when it fills, not only on the interval. */
+static __always_inline void note_new_flow(void)
 {
 	__u32 zero = 0;
-	void *flows = bpf_map_lookup_elem(&flows_slot, &zero);
+	struct slot_fill *f = bpf_map_lookup_elem(&fill_level, &zero);
+	if (!f)
+		return;
+	__sync_fetch_and_add(&f->new_flows, 1);
+	if (f->new_flows >= cfg_fill_signal && !f->signaled) {
+		f->signaled = 1;
+		bpf_ringbuf_output(&fill_signal, &f->new_flows, sizeof(f->new_flows), BPF_RB_FORCE_WAKEUP);
+	}
+}
+
+/* overflow_account counts a packet whose flow found the active slot full
+ * into its overflow record: protocol, input interface and direction, and
+ * the source and destination prefixes (/24 for IPv4, /64 for IPv6), so
+ * that a flood's packets all reach the collector and its sources and
+ * targets are still named. It returns STAT_OVERFLOW, or STAT_MAP_FULL
+ * when the overflow map is full too. A global function: it runs only
+ * when the slot is full. */
+__noinline int overflow_account(struct flow_key *key, struct packet *pkt, __u64 now, __u64 packets)
+{
+	__u32 entry = SLOT_OVERFLOW;
+
+	if (!key || !pkt)
+		return STAT_MAP_FULL;
+	void *ovf = bpf_map_lookup_elem(&flows_slot, &entry);
+	if (!ovf)
+		return STAT_MAP_FULL;
+	struct flow_key k = {};
+	__builtin_memcpy(k.src_addr, key->src_addr, 16);
+	__builtin_memcpy(k.dst_addr, key->dst_addr, 16);
+	if (key->ip_version == 4) {
+		k.src_addr[15] = 0;
+		k.dst_addr[15] = 0;
+	} else {
+		__builtin_memset(&k.src_addr[8], 0, 8);
+		__builtin_memset(&k.dst_addr[8], 0, 8);
+	}
+	k.ifindex = key->ifindex;
+	k.proto = key->proto;
+	k.ip_version = key->ip_version;
+	k.direction = key->direction | FLOW_OVERFLOW;
+
+	struct flow_value *v = bpf_map_lookup_elem(ovf, &k);
+	if (!v) {
+		struct flow_value fresh = {.first_ns = now};
+		long err = bpf_map_update_elem(ovf, &k, &fresh, BPF_NOEXIST);
+		if (err != 0 && err != -EEXIST)
+			return STAT_MAP_FULL;
+		v = bpf_map_lookup_elem(ovf, &k);
+		if (!v)
+			return STAT_MAP_FULL;
+	}
+	if (v->packets == 0)
+		v->first_ns = now;
+	v->packets += packets;
+	v->bytes += pkt->ip_bytes;
+	v->last_ns = now;
+	v->tcp_flags |= pkt->tcp_flags;
+	return STAT_OVERFLOW;
+}
+
+/* account adds the packet (pkt->segments of them) to its flow in the
+ * active slot and returns STAT_ACCOUNTED; when the slot has no room, to
+ * its overflow record (STAT_OVERFLOW), or nowhere (STAT_MAP_FULL). ctx is
+ * xdp_md, or __sk_buff if skb (a constant). */
+static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, struct packet *pkt)
+{
+	__u32 entry = SLOT_FLOWS;
+	void *flows = bpf_map_lookup_elem(&flows_slot, &entry);
 	if (!flows)
 		return STAT_MAP_FULL; /* no slot installed: nowhere to count */
 
@@ -441,6 +508,8 @@ static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, s
 		route(ctx, skb, key, pkt, &fresh);
 	long err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
+		if (cfg_fill_signal)
+			note_new_flow();
 		/* The copy in the map stays at APP_LOOKUP: its next packet asks
 		 * app_state again, which this one has just set up. */
 		if (cfg_classify)
@@ -457,7 +526,7 @@ static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, s
 			return STAT_ACCOUNTED;
 		}
 	}
-	return STAT_MAP_FULL;
+	return overflow_account(key, pkt, now, packets(skb, pkt));
 }
 
 /* parse_at parses the frame from offset off (0, or a tunnel's inner

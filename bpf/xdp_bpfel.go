@@ -76,6 +76,12 @@ type xdpFlowKey struct {
 	Direction   uint8
 }
 
+type xdpFlowMark uint32
+
+const (
+	xdpFlowMarkFLOW_OVERFLOW xdpFlowMark = 128
+)
+
 type xdpFlowValue struct {
 	_          structs.HostLayout
 	Packets    uint64
@@ -133,6 +139,19 @@ const (
 	xdpSampleModeSAMPLE_RANDOM        xdpSampleMode = 2
 )
 
+type xdpSlotEntry uint32
+
+const (
+	xdpSlotEntrySLOT_FLOWS    xdpSlotEntry = 0
+	xdpSlotEntrySLOT_OVERFLOW xdpSlotEntry = 1
+)
+
+type xdpSlotFill struct {
+	_        structs.HostLayout
+	NewFlows uint64
+	Signaled uint64
+}
+
 type xdpStatReason uint32
 
 const (
@@ -144,11 +163,12 @@ const (
 	xdpStatReasonSTAT_SAMPLED_OUT xdpStatReason = 5
 	xdpStatReasonSTAT_MAP_FULL    xdpStatReason = 6
 	xdpStatReasonSTAT_DUPLICATE   xdpStatReason = 7
-	xdpStatReasonSTAT_OUTCOMES    xdpStatReason = 8
-	xdpStatReasonSTAT_NO_L4       xdpStatReason = 8
-	xdpStatReasonSTAT_APP_SAMPLED xdpStatReason = 9
-	xdpStatReasonSTAT_APP_DROPPED xdpStatReason = 10
-	xdpStatReasonSTAT_MAX         xdpStatReason = 11
+	xdpStatReasonSTAT_OVERFLOW    xdpStatReason = 8
+	xdpStatReasonSTAT_OUTCOMES    xdpStatReason = 9
+	xdpStatReasonSTAT_NO_L4       xdpStatReason = 9
+	xdpStatReasonSTAT_APP_SAMPLED xdpStatReason = 10
+	xdpStatReasonSTAT_APP_DROPPED xdpStatReason = 11
+	xdpStatReasonSTAT_MAX         xdpStatReason = 12
 )
 
 type xdpStatValue struct {
@@ -171,12 +191,16 @@ const (
 	xdpMapAppSamples          = "app_samples"
 	xdpMapAppState            = "app_state"
 	xdpMapDedup               = "dedup"
+	xdpMapFillLevel           = "fill_level"
+	xdpMapFillSignal          = "fill_signal"
 	xdpMapFlowsA              = "flows_a"
 	xdpMapFlowsB              = "flows_b"
 	xdpMapFlowsSlot           = "flows_slot"
 	xdpMapIfmapMac            = "ifmap_mac"
 	xdpMapIfmapTunnel         = "ifmap_tunnel"
 	xdpMapIfmapVlan           = "ifmap_vlan"
+	xdpMapOverflowA           = "overflow_a"
+	xdpMapOverflowB           = "overflow_b"
 	xdpMapSampleCount         = "sample_count"
 	xdpMapStats               = "stats"
 	xdpProgTcEgress           = "tc_egress"
@@ -188,6 +212,7 @@ const (
 	xdpVarCfgCoarseClock      = "cfg_coarse_clock"
 	xdpVarCfgDecap            = "cfg_decap"
 	xdpVarCfgDedupNs          = "cfg_dedup_ns"
+	xdpVarCfgFillSignal       = "cfg_fill_signal"
 	xdpVarCfgGenevePort       = "cfg_geneve_port"
 	xdpVarCfgIfmap            = "cfg_ifmap"
 	xdpVarCfgKeyFields        = "cfg_key_fields"
@@ -200,8 +225,10 @@ const (
 	xdpVarUnusedAppStep       = "unused_app_step"
 	xdpVarUnusedDecap         = "unused_decap"
 	xdpVarUnusedFlowDirection = "unused_flow_direction"
+	xdpVarUnusedFlowMark      = "unused_flow_mark"
 	xdpVarUnusedIfmapDir      = "unused_ifmap_dir"
 	xdpVarUnusedRouteOut      = "unused_route_out"
+	xdpVarUnusedSlotEntry     = "unused_slot_entry"
 	xdpVarUnusedTunnelKind    = "unused_tunnel_kind"
 )
 
@@ -258,12 +285,16 @@ type xdpMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
+	FillLevel   *ebpf.MapSpec `ebpf:"fill_level"`
+	FillSignal  *ebpf.MapSpec `ebpf:"fill_signal"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.MapSpec `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.MapSpec `ebpf:"overflow_a"`
+	OverflowB   *ebpf.MapSpec `ebpf:"overflow_b"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -279,6 +310,7 @@ type xdpVariableSpecs struct {
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.VariableSpec `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
@@ -291,8 +323,10 @@ type xdpVariableSpecs struct {
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.VariableSpec `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.VariableSpec `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 }
 
@@ -319,12 +353,16 @@ type xdpMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
 	Dedup       *ebpf.Map `ebpf:"dedup"`
+	FillLevel   *ebpf.Map `ebpf:"fill_level"`
+	FillSignal  *ebpf.Map `ebpf:"fill_signal"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.Map `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.Map `ebpf:"overflow_a"`
+	OverflowB   *ebpf.Map `ebpf:"overflow_b"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -334,12 +372,16 @@ func (m *xdpMaps) Close() error {
 		m.AppSamples,
 		m.AppState,
 		m.Dedup,
+		m.FillLevel,
+		m.FillSignal,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
 		m.IfmapMac,
 		m.IfmapTunnel,
 		m.IfmapVlan,
+		m.OverflowA,
+		m.OverflowB,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -356,6 +398,7 @@ type xdpVariables struct {
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.Variable `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
@@ -368,8 +411,10 @@ type xdpVariables struct {
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.Variable `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.Variable `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 }
 

@@ -98,8 +98,11 @@ func icmpAnswer(proto, typ uint8) (uint8, bool) {
 
 // ReverseKey returns the key of the other direction of k's conversation,
 // as bidirectional pairing matches them; ok is false for ICMP messages
-// that have no answer (they never pair).
+// that have no answer and for overflow records (they never pair).
 func ReverseKey(k bpf.FlowKey) (bpf.FlowKey, bool) {
+	if k.Direction&bpf.FlowOverflow != 0 {
+		return k, false // an aggregate of many flows: no one answer
+	}
 	r := k
 	r.SrcAddr, r.DstAddr = k.DstAddr, k.SrcAddr
 	if k.Proto != protoICMP && k.Proto != protoICMPv6 {

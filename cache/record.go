@@ -61,6 +61,11 @@ type Record struct {
 	// Egress: the packets were counted as they left OutIfIndex (TC
 	// egress, IPFIX flowDirection 1), not as they entered InIfIndex.
 	Egress bool
+	// Overflow: an aggregate of the flows that found the kernel's slot
+	// full, by protocol, interface, direction and the source and
+	// destination prefixes (SrcAddr, DstAddr: /24 or /64, ports 0). It
+	// ends with EndLackOfResources, as Cisco's emergency expiry.
+	Overflow bool
 
 	// Forward direction (the initiator's, in bidirectional mode).
 	Packets, Bytes uint64
@@ -155,13 +160,41 @@ func (r *Record) Key() bpf.FlowKey {
 	return bpf.FlowKey{
 		SrcAddr: r.SrcAddr.As16(), DstAddr: r.DstAddr.As16(), SrcPort: r.SrcPort, DstPort: r.DstPort,
 		Proto: r.Proto, Tos: r.ToS, IpVersion: r.IPVersion, Ifindex: r.InIfIndex, VlanId: r.VLAN, InnerVlanId: r.InnerVLAN,
-		Direction: direction(r.Egress),
+		Direction: direction(r.Egress, r.Overflow),
 	}
 }
 
-func direction(egress bool) uint8 {
+func direction(egress, overflow bool) uint8 {
+	d := uint8(bpf.DirIngress)
 	if egress {
-		return uint8(bpf.DirEgress)
+		d = uint8(bpf.DirEgress)
 	}
-	return uint8(bpf.DirIngress)
+	if overflow {
+		d |= bpf.FlowOverflow
+	}
+	return d
+}
+
+// OverflowBits is the prefix length of an overflow record's addresses.
+func (r *Record) OverflowBits() uint8 {
+	if r.SrcAddr.Is4() {
+		return 24
+	}
+	return 64
+}
+
+// ClampMasks keeps an overflow record's masks within its prefixes: a route
+// longer than the prefix says nothing of the aggregate, and where no route
+// is known the prefix itself is the mask.
+func (r *Record) ClampMasks() {
+	if !r.Overflow {
+		return
+	}
+	p := r.OverflowBits()
+	if r.SrcMask == 0 || r.SrcMask > p {
+		r.SrcMask = p
+	}
+	if r.DstMask == 0 || r.DstMask > p {
+		r.DstMask = p
+	}
 }

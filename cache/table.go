@@ -311,6 +311,10 @@ func (t *Table) end(i int32, why EndReason, atNs int64, out *[]Record) (removed 
 		*out = append(*out, t.record(i))
 		r := &(*out)[len(*out)-1]
 		r.EndReason = why
+		if r.Overflow {
+			r.EndReason = EndLackOfResources
+		}
+		r.ClampMasks()
 		t.stats.ended(r, atNs)
 	}
 	if why == EndActive {
@@ -350,7 +354,8 @@ func (t *Table) record(i int32) Record {
 		InIfIndex:        k.Ifindex,
 		VLAN:             k.VlanId,
 		InnerVLAN:        k.InnerVlanId,
-		Egress:           k.Direction == uint8(bpf.DirEgress),
+		Egress:           k.Direction&^bpf.FlowOverflow == uint8(bpf.DirEgress),
+		Overflow:         k.Direction&bpf.FlowOverflow != 0,
 		Packets:          f.packets,
 		Bytes:            f.bytes,
 		TCPFlags:         f.flags,

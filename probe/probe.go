@@ -69,17 +69,21 @@ type Probe struct {
 	egress   *ebpf.Program // tc_egress
 	slot     *ebpf.Map     // flows_slot: entry 0 is the active slot
 	slots    [2]*ebpf.Map  // flows_a, flows_b
+	overflow [2]*ebpf.Map  // overflow_a, overflow_b: each slot's overflow records
 	active   int           // index into slots of the active slot
+	fill     *ebpf.Map     // fill_level: new flows in the active slot
 	stats    *ebpf.Map
 	ncpu     int
 	attached []*Attachment
 
 	// Drain buffers, reused between harvests.
-	keys     []bpf.FlowKey
-	values   []bpf.FlowValue // len(keys) * ncpu
-	readKeys []bpf.FlowKey   // what ReadSlot read, for ClearSlot
-	workers  []worker        // split reads of big slots
-	statBuf  []bpf.StatValue
+	keys      []bpf.FlowKey
+	values    []bpf.FlowValue // len(keys) * ncpu
+	readKeys  []bpf.FlowKey   // what ReadSlot read, for ClearSlot: flow keys, then overflow keys
+	readFlows int             // how many of readKeys are flow keys
+	workers   []worker        // split reads of big slots
+	statBuf   []bpf.StatValue
+	closers   []func() error // readers of the maps, closed before them
 }
 
 // Open checks privileges, sets the load-time options and loads the
@@ -128,6 +132,15 @@ func Open(opts Options) (*Probe, error) {
 	return p, nil
 }
 
+// OverflowEntries sizes the overflow map of a slot of mapEntries flows: a
+// quarter, for the prefixes of what a full slot turns away.
+func OverflowEntries(mapEntries uint32) uint32 { return max(MinMapEntries, mapEntries/4) }
+
+// FillSignal is how many new flows in a slot of mapEntries make the
+// datapath ask for a harvest at once: a quarter, so that three quarters
+// are left for the flows that come while the harvest flips and drains.
+func FillSignal(mapEntries uint32) uint32 { return max(1, mapEntries/4) }
+
 // configuredSpec is the program with opts' load-time constants and map
 // sizes set.
 func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
@@ -156,6 +169,12 @@ func configuredSpec(opts *Options) (*ebpf.CollectionSpec, error) {
 	}
 	for _, name := range []string{bpf.MapFlowsA, bpf.MapFlowsB} {
 		spec.Maps[name].MaxEntries = opts.MapEntries
+	}
+	for _, name := range []string{bpf.MapOverflowA, bpf.MapOverflowB} {
+		spec.Maps[name].MaxEntries = OverflowEntries(opts.MapEntries)
+	}
+	if err := spec.Variables[bpf.VarFillSignal].Set(uint64(FillSignal(opts.MapEntries))); err != nil {
+		return nil, fmt.Errorf("set %s: %w", bpf.VarFillSignal, err)
 	}
 	spec.Maps[bpf.MapFlowsSlot].InnerMap.MaxEntries = opts.MapEntries
 	// Both directions of every flow of a full slot, while they sample.
@@ -212,16 +231,18 @@ func newProbe(coll *ebpf.Collection, pinDir string, adopted bool) (*Probe, error
 		return nil, err
 	}
 	p := &Probe{
-		pinDir:  pinDir,
-		adopted: adopted,
-		coll:    coll,
-		prog:    coll.Programs[bpf.ProgFlow],
-		egress:  coll.Programs[bpf.ProgEgress],
-		slot:    coll.Maps[bpf.MapFlowsSlot],
-		slots:   [2]*ebpf.Map{coll.Maps[bpf.MapFlowsA], coll.Maps[bpf.MapFlowsB]},
-		stats:   coll.Maps[bpf.MapStats],
-		ncpu:    ncpu,
-		statBuf: make([]bpf.StatValue, ncpu),
+		pinDir:   pinDir,
+		adopted:  adopted,
+		coll:     coll,
+		prog:     coll.Programs[bpf.ProgFlow],
+		egress:   coll.Programs[bpf.ProgEgress],
+		slot:     coll.Maps[bpf.MapFlowsSlot],
+		slots:    [2]*ebpf.Map{coll.Maps[bpf.MapFlowsA], coll.Maps[bpf.MapFlowsB]},
+		overflow: [2]*ebpf.Map{coll.Maps[bpf.MapOverflowA], coll.Maps[bpf.MapOverflowB]},
+		fill:     coll.Maps[bpf.MapFillLevel],
+		stats:    coll.Maps[bpf.MapStats],
+		ncpu:     ncpu,
+		statBuf:  make([]bpf.StatValue, ncpu),
 	}
 	p.setBatch(drainBatch(ncpu))
 	if err := p.installSlot(); err != nil {
@@ -231,10 +252,10 @@ func newProbe(coll *ebpf.Collection, pinDir string, adopted bool) (*Probe, error
 }
 
 // installSlot finds which slot is active (adopted state) or makes
-// flows_a active (fresh state).
+// flows_a active (fresh state), with its overflow map.
 func (p *Probe) installSlot() error {
 	var id uint32
-	if err := p.slot.Lookup(uint32(0), &id); err == nil && id != 0 {
+	if err := p.slot.Lookup(bpf.SlotFlows, &id); err == nil && id != 0 {
 		for i, m := range p.slots {
 			info, err := m.Info()
 			if err != nil {
@@ -242,15 +263,23 @@ func (p *Probe) installSlot() error {
 			}
 			if mid, _ := info.ID(); uint32(mid) == id {
 				p.active = i
-				return nil
+				return p.installOverflow()
 			}
 		}
 		return fmt.Errorf("pinned active flow slot (map id %d) is neither flows_a nor flows_b", id)
 	}
-	if err := p.slot.Update(uint32(0), p.slots[0], ebpf.UpdateAny); err != nil {
+	if err := p.slot.Update(bpf.SlotFlows, p.slots[0], ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("install flow slot: %w", err)
 	}
 	p.active = 0
+	return p.installOverflow()
+}
+
+// installOverflow makes the active slot's overflow map the active one.
+func (p *Probe) installOverflow() error {
+	if err := p.slot.Update(bpf.SlotOverflow, p.overflow[p.active], ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("install overflow map: %w", err)
+	}
 	return nil
 }
 
@@ -389,27 +418,33 @@ func (s *Stats) Total() (packets uint64) {
 // no program still writes the old slot, so nothing is read while written.
 // It also returns the cumulative stats.
 func (p *Probe) Harvest(dst []cache.Delta) ([]cache.Delta, Stats, error) {
-	old, next := p.slots[p.active], p.slots[1-p.active]
+	var err error
 	if p.adopted {
 		// An earlier run may have died mid-drain: the idle slot can hold
 		// counts too. Nobody writes it, so drain it before it goes live.
-		var err error
-		if dst, err = p.drain(next, dst); err != nil {
+		if dst, err = p.drainSlot(1-p.active, dst); err != nil {
 			return dst, Stats{}, err
 		}
 		p.adopted = false
 	}
-	if err := p.slot.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
-		return dst, Stats{}, fmt.Errorf("flip flow slot: %w", err)
-	}
-	p.active = 1 - p.active
-
-	dst, err := p.drain(old, dst)
+	old, err := p.Flip()
 	if err != nil {
+		return dst, Stats{}, err
+	}
+	if dst, err = p.drainSlot(old, dst); err != nil {
 		return dst, Stats{}, err
 	}
 	stats, err := p.Stats()
 	return dst, stats, err
+}
+
+// drainSlot drains idle slot i and its overflow map into dst.
+func (p *Probe) drainSlot(i int, dst []cache.Delta) ([]cache.Delta, error) {
+	dst, err := p.drain(p.slots[i], dst)
+	if err != nil {
+		return dst, err
+	}
+	return p.drain(p.overflow[i], dst)
 }
 
 // drain moves every entry of m into dst, summing the per-CPU values.
@@ -513,6 +548,10 @@ func (p *Probe) close(detach bool) error {
 		a.nlHandle.Close()
 	}
 	p.attached = nil
+	for _, c := range p.closers {
+		errs = append(errs, c())
+	}
+	p.closers = nil
 	if p.coll != nil {
 		p.coll.Close()
 		p.coll = nil

@@ -1,11 +1,13 @@
 package probe
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
@@ -171,25 +173,54 @@ func TestRandomSamplingKeepsAboutOneInN(t *testing.T) {
 	}
 }
 
-func TestFullSlotCountsMapFull(t *testing.T) {
+// TestFullSlotOverflowsByPrefix: the flows a full slot turns away are
+// counted into overflow records by protocol, interface and the source and
+// destination /24, whose counts make up the total; only what the overflow
+// map has no room for either is map full.
+func TestFullSlotOverflowsByPrefix(t *testing.T) {
 	p := openProbe(t, Options{MapEntries: MinMapEntries})
-	const flows = MinMapEntries + 100
-	for i := range flows {
-		run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", uint16(10000+i), 80, true, false, 0))
+	// Every flow its own pair of /24s: 198.18.(i%256).1 → 198.19.(i/256).2.
+	slot, overflow := int(MinMapEntries), int(OverflowEntries(MinMapEntries))
+	const lost = 50
+	frames := slot + overflow + lost + 100 // a hash map may take a few beyond max_entries
+	for i := range frames {
+		f := tcpFrame(t, fmt.Sprintf("198.18.%d.1", i%256), fmt.Sprintf("198.19.%d.2", i/256), 40000, 80, true, false, 0)
+		run(t, p, f)
 	}
 	deltas, stats, err := p.Harvest(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := stats[bpf.StatMapFull]
-	if uint64(len(deltas))+full.Packets != flows || full.Packets == 0 || full.Bytes != 40*full.Packets {
-		t.Fatalf("%d flows harvested, map full %+v; want %d in all", len(deltas), full, flows)
+	var flows, overflowed, overflowRecs uint64
+	for _, d := range deltas {
+		if d.Key.Direction&bpf.FlowOverflow == 0 {
+			flows += d.Packets
+			continue
+		}
+		overflowed += d.Packets
+		overflowRecs++
+		src, dst := d.Key.SrcIP().As4(), d.Key.DstIP().As4()
+		if src[3] != 0 || dst[3] != 0 || d.Key.SrcPort != 0 || d.Key.DstPort != 0 || d.Key.Proto != 6 || d.Key.Ifindex != loIfindex {
+			t.Errorf("overflow key %+v: want /24 prefixes, no ports, TCP, the interface", d.Key)
+		}
+		if d.Bytes != 40*d.Packets {
+			t.Errorf("overflow record %+v: %d bytes for %d packets of 40", d.Key, d.Bytes, d.Packets)
+		}
 	}
-	// The next slot starts empty, so the same flows fit again.
+	full := stats[bpf.StatMapFull].Packets
+	if flows != stats[bpf.StatAccounted].Packets || overflowed != stats[bpf.StatOverflow].Packets ||
+		flows+overflowed+full != uint64(frames) || overflowRecs == 0 || full == 0 {
+		t.Fatalf("%d packets in flows, %d in %d overflow records, %d map full; stats %+v; want %d in all, some of each",
+			flows, overflowed, overflowRecs, full, stats, frames)
+	}
+	if overflowRecs < uint64(overflow) {
+		t.Errorf("%d overflow records, want the overflow map full (%d)", overflowRecs, overflow)
+	}
+	// The next slot and its overflow map start empty, so the same flows fit again.
 	run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 10000, 80, true, false, 0))
 	deltas, _, _ = p.Harvest(deltas[:0])
-	if len(deltas) != 1 {
-		t.Fatalf("after harvest: %d flows, want 1", len(deltas))
+	if len(deltas) != 1 || deltas[0].Key.Direction != 0 {
+		t.Fatalf("after harvest: %+v, want 1 flow", deltas)
 	}
 }
 
@@ -409,4 +440,59 @@ func TestSplitReadsReturnEveryFlowOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("drain", got)
+}
+
+// TestFillSignalAsksForAHarvest: the datapath signals once when the active
+// slot has taken FillSignal new flows, not before, and again only after a
+// flip has given it a fresh slot.
+func TestFillSignalAsksForAHarvest(t *testing.T) {
+	p := openProbe(t, Options{MapEntries: MinMapEntries})
+	signals, err := p.FillSignals()
+	if err != nil {
+		t.Fatal(err)
+	}
+	threshold := int(FillSignal(MinMapEntries))
+	flows := func(from, n int) {
+		for i := range n {
+			run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", uint16(from+i), 80, true, false, 0))
+		}
+	}
+	// A signal is in the ring once run returns; the reader passes it on
+	// at once, so a long wait only guards a stalled machine, and a short
+	// one suffices to see none came.
+	wait := func(d time.Duration) bool {
+		select {
+		case <-signals:
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
+	signalled := func() bool { return wait(10 * time.Second) }
+	noSignal := func() bool { return !wait(200 * time.Millisecond) }
+	flows(10000, threshold-1)
+	run(t, p, tcpFrame(t, "198.18.0.1", "198.18.0.2", 10000, 80, true, false, 0)) // not new
+	if !noSignal() {
+		t.Fatalf("signal after %d new flows, before %d", threshold-1, threshold)
+	}
+	if n, err := p.FillLevel(); err != nil || n != uint64(threshold-1) {
+		t.Fatalf("fill level %d (%v), want %d", n, err, threshold-1)
+	}
+	flows(20000, 10)
+	if !signalled() {
+		t.Fatalf("no signal after %d new flows", threshold+9)
+	}
+	if !noSignal() {
+		t.Fatal("a second signal for the same slot")
+	}
+	if _, _, err := p.Harvest(nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := p.FillLevel(); n != 0 {
+		t.Fatalf("fill level %d after the flip, want 0", n)
+	}
+	flows(30000, threshold)
+	if !signalled() {
+		t.Fatal("no signal for the next slot")
+	}
 }

@@ -75,6 +75,12 @@ const (
 	flowDirectSampleModeSAMPLE_RANDOM        flowDirectSampleMode = 2
 )
 
+type flowDirectSlotFill struct {
+	_        structs.HostLayout
+	NewFlows uint64
+	Signaled uint64
+}
+
 type flowDirectStatReason uint32
 
 const (
@@ -86,11 +92,12 @@ const (
 	flowDirectStatReasonSTAT_SAMPLED_OUT flowDirectStatReason = 5
 	flowDirectStatReasonSTAT_MAP_FULL    flowDirectStatReason = 6
 	flowDirectStatReasonSTAT_DUPLICATE   flowDirectStatReason = 7
-	flowDirectStatReasonSTAT_OUTCOMES    flowDirectStatReason = 8
-	flowDirectStatReasonSTAT_NO_L4       flowDirectStatReason = 8
-	flowDirectStatReasonSTAT_APP_SAMPLED flowDirectStatReason = 9
-	flowDirectStatReasonSTAT_APP_DROPPED flowDirectStatReason = 10
-	flowDirectStatReasonSTAT_MAX         flowDirectStatReason = 11
+	flowDirectStatReasonSTAT_OVERFLOW    flowDirectStatReason = 8
+	flowDirectStatReasonSTAT_OUTCOMES    flowDirectStatReason = 9
+	flowDirectStatReasonSTAT_NO_L4       flowDirectStatReason = 9
+	flowDirectStatReasonSTAT_APP_SAMPLED flowDirectStatReason = 10
+	flowDirectStatReasonSTAT_APP_DROPPED flowDirectStatReason = 11
+	flowDirectStatReasonSTAT_MAX         flowDirectStatReason = 12
 )
 
 type flowDirectStatValue struct {
@@ -106,12 +113,16 @@ const (
 	flowDirectMapAppSamples          = "app_samples"
 	flowDirectMapAppState            = "app_state"
 	flowDirectMapDedup               = "dedup"
+	flowDirectMapFillLevel           = "fill_level"
+	flowDirectMapFillSignal          = "fill_signal"
 	flowDirectMapFlowsA              = "flows_a"
 	flowDirectMapFlowsB              = "flows_b"
 	flowDirectMapFlowsSlot           = "flows_slot"
 	flowDirectMapIfmapMac            = "ifmap_mac"
 	flowDirectMapIfmapTunnel         = "ifmap_tunnel"
 	flowDirectMapIfmapVlan           = "ifmap_vlan"
+	flowDirectMapOverflowA           = "overflow_a"
+	flowDirectMapOverflowB           = "overflow_b"
 	flowDirectMapSampleCount         = "sample_count"
 	flowDirectMapStats               = "stats"
 	flowDirectProgTcEgress           = "tc_egress"
@@ -123,6 +134,7 @@ const (
 	flowDirectVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowDirectVarCfgDecap            = "cfg_decap"
 	flowDirectVarCfgDedupNs          = "cfg_dedup_ns"
+	flowDirectVarCfgFillSignal       = "cfg_fill_signal"
 	flowDirectVarCfgGenevePort       = "cfg_geneve_port"
 	flowDirectVarCfgIfmap            = "cfg_ifmap"
 	flowDirectVarCfgKeyFields        = "cfg_key_fields"
@@ -135,8 +147,10 @@ const (
 	flowDirectVarUnusedAppStep       = "unused_app_step"
 	flowDirectVarUnusedDecap         = "unused_decap"
 	flowDirectVarUnusedFlowDirection = "unused_flow_direction"
+	flowDirectVarUnusedFlowMark      = "unused_flow_mark"
 	flowDirectVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowDirectVarUnusedRouteOut      = "unused_route_out"
+	flowDirectVarUnusedSlotEntry     = "unused_slot_entry"
 	flowDirectVarUnusedTunnelKind    = "unused_tunnel_kind"
 )
 
@@ -193,12 +207,16 @@ type flowDirectMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
+	FillLevel   *ebpf.MapSpec `ebpf:"fill_level"`
+	FillSignal  *ebpf.MapSpec `ebpf:"fill_signal"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.MapSpec `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.MapSpec `ebpf:"overflow_a"`
+	OverflowB   *ebpf.MapSpec `ebpf:"overflow_b"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -214,6 +232,7 @@ type flowDirectVariableSpecs struct {
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.VariableSpec `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
@@ -226,8 +245,10 @@ type flowDirectVariableSpecs struct {
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.VariableSpec `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.VariableSpec `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 }
 
@@ -254,12 +275,16 @@ type flowDirectMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
 	Dedup       *ebpf.Map `ebpf:"dedup"`
+	FillLevel   *ebpf.Map `ebpf:"fill_level"`
+	FillSignal  *ebpf.Map `ebpf:"fill_signal"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.Map `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.Map `ebpf:"overflow_a"`
+	OverflowB   *ebpf.Map `ebpf:"overflow_b"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -269,12 +294,16 @@ func (m *flowDirectMaps) Close() error {
 		m.AppSamples,
 		m.AppState,
 		m.Dedup,
+		m.FillLevel,
+		m.FillSignal,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
 		m.IfmapMac,
 		m.IfmapTunnel,
 		m.IfmapVlan,
+		m.OverflowA,
+		m.OverflowB,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -291,6 +320,7 @@ type flowDirectVariables struct {
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.Variable `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
@@ -303,8 +333,10 @@ type flowDirectVariables struct {
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.Variable `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.Variable `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 }
 

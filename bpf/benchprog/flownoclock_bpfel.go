@@ -75,6 +75,12 @@ const (
 	flowNoclockSampleModeSAMPLE_RANDOM        flowNoclockSampleMode = 2
 )
 
+type flowNoclockSlotFill struct {
+	_        structs.HostLayout
+	NewFlows uint64
+	Signaled uint64
+}
+
 type flowNoclockStatReason uint32
 
 const (
@@ -86,11 +92,12 @@ const (
 	flowNoclockStatReasonSTAT_SAMPLED_OUT flowNoclockStatReason = 5
 	flowNoclockStatReasonSTAT_MAP_FULL    flowNoclockStatReason = 6
 	flowNoclockStatReasonSTAT_DUPLICATE   flowNoclockStatReason = 7
-	flowNoclockStatReasonSTAT_OUTCOMES    flowNoclockStatReason = 8
-	flowNoclockStatReasonSTAT_NO_L4       flowNoclockStatReason = 8
-	flowNoclockStatReasonSTAT_APP_SAMPLED flowNoclockStatReason = 9
-	flowNoclockStatReasonSTAT_APP_DROPPED flowNoclockStatReason = 10
-	flowNoclockStatReasonSTAT_MAX         flowNoclockStatReason = 11
+	flowNoclockStatReasonSTAT_OVERFLOW    flowNoclockStatReason = 8
+	flowNoclockStatReasonSTAT_OUTCOMES    flowNoclockStatReason = 9
+	flowNoclockStatReasonSTAT_NO_L4       flowNoclockStatReason = 9
+	flowNoclockStatReasonSTAT_APP_SAMPLED flowNoclockStatReason = 10
+	flowNoclockStatReasonSTAT_APP_DROPPED flowNoclockStatReason = 11
+	flowNoclockStatReasonSTAT_MAX         flowNoclockStatReason = 12
 )
 
 type flowNoclockStatValue struct {
@@ -106,12 +113,16 @@ const (
 	flowNoclockMapAppSamples          = "app_samples"
 	flowNoclockMapAppState            = "app_state"
 	flowNoclockMapDedup               = "dedup"
+	flowNoclockMapFillLevel           = "fill_level"
+	flowNoclockMapFillSignal          = "fill_signal"
 	flowNoclockMapFlowsA              = "flows_a"
 	flowNoclockMapFlowsB              = "flows_b"
 	flowNoclockMapFlowsSlot           = "flows_slot"
 	flowNoclockMapIfmapMac            = "ifmap_mac"
 	flowNoclockMapIfmapTunnel         = "ifmap_tunnel"
 	flowNoclockMapIfmapVlan           = "ifmap_vlan"
+	flowNoclockMapOverflowA           = "overflow_a"
+	flowNoclockMapOverflowB           = "overflow_b"
 	flowNoclockMapSampleCount         = "sample_count"
 	flowNoclockMapStats               = "stats"
 	flowNoclockProgTcEgress           = "tc_egress"
@@ -123,6 +134,7 @@ const (
 	flowNoclockVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowNoclockVarCfgDecap            = "cfg_decap"
 	flowNoclockVarCfgDedupNs          = "cfg_dedup_ns"
+	flowNoclockVarCfgFillSignal       = "cfg_fill_signal"
 	flowNoclockVarCfgGenevePort       = "cfg_geneve_port"
 	flowNoclockVarCfgIfmap            = "cfg_ifmap"
 	flowNoclockVarCfgKeyFields        = "cfg_key_fields"
@@ -135,8 +147,10 @@ const (
 	flowNoclockVarUnusedAppStep       = "unused_app_step"
 	flowNoclockVarUnusedDecap         = "unused_decap"
 	flowNoclockVarUnusedFlowDirection = "unused_flow_direction"
+	flowNoclockVarUnusedFlowMark      = "unused_flow_mark"
 	flowNoclockVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNoclockVarUnusedRouteOut      = "unused_route_out"
+	flowNoclockVarUnusedSlotEntry     = "unused_slot_entry"
 	flowNoclockVarUnusedTunnelKind    = "unused_tunnel_kind"
 )
 
@@ -193,12 +207,16 @@ type flowNoclockMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
+	FillLevel   *ebpf.MapSpec `ebpf:"fill_level"`
+	FillSignal  *ebpf.MapSpec `ebpf:"fill_signal"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.MapSpec `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.MapSpec `ebpf:"overflow_a"`
+	OverflowB   *ebpf.MapSpec `ebpf:"overflow_b"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -214,6 +232,7 @@ type flowNoclockVariableSpecs struct {
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.VariableSpec `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
@@ -226,8 +245,10 @@ type flowNoclockVariableSpecs struct {
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.VariableSpec `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.VariableSpec `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 }
 
@@ -254,12 +275,16 @@ type flowNoclockMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
 	Dedup       *ebpf.Map `ebpf:"dedup"`
+	FillLevel   *ebpf.Map `ebpf:"fill_level"`
+	FillSignal  *ebpf.Map `ebpf:"fill_signal"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.Map `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.Map `ebpf:"overflow_a"`
+	OverflowB   *ebpf.Map `ebpf:"overflow_b"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -269,12 +294,16 @@ func (m *flowNoclockMaps) Close() error {
 		m.AppSamples,
 		m.AppState,
 		m.Dedup,
+		m.FillLevel,
+		m.FillSignal,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
 		m.IfmapMac,
 		m.IfmapTunnel,
 		m.IfmapVlan,
+		m.OverflowA,
+		m.OverflowB,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -291,6 +320,7 @@ type flowNoclockVariables struct {
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.Variable `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
@@ -303,8 +333,10 @@ type flowNoclockVariables struct {
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.Variable `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.Variable `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 }
 

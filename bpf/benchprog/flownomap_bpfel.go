@@ -75,6 +75,12 @@ const (
 	flowNomapSampleModeSAMPLE_RANDOM        flowNomapSampleMode = 2
 )
 
+type flowNomapSlotFill struct {
+	_        structs.HostLayout
+	NewFlows uint64
+	Signaled uint64
+}
+
 type flowNomapStatReason uint32
 
 const (
@@ -86,11 +92,12 @@ const (
 	flowNomapStatReasonSTAT_SAMPLED_OUT flowNomapStatReason = 5
 	flowNomapStatReasonSTAT_MAP_FULL    flowNomapStatReason = 6
 	flowNomapStatReasonSTAT_DUPLICATE   flowNomapStatReason = 7
-	flowNomapStatReasonSTAT_OUTCOMES    flowNomapStatReason = 8
-	flowNomapStatReasonSTAT_NO_L4       flowNomapStatReason = 8
-	flowNomapStatReasonSTAT_APP_SAMPLED flowNomapStatReason = 9
-	flowNomapStatReasonSTAT_APP_DROPPED flowNomapStatReason = 10
-	flowNomapStatReasonSTAT_MAX         flowNomapStatReason = 11
+	flowNomapStatReasonSTAT_OVERFLOW    flowNomapStatReason = 8
+	flowNomapStatReasonSTAT_OUTCOMES    flowNomapStatReason = 9
+	flowNomapStatReasonSTAT_NO_L4       flowNomapStatReason = 9
+	flowNomapStatReasonSTAT_APP_SAMPLED flowNomapStatReason = 10
+	flowNomapStatReasonSTAT_APP_DROPPED flowNomapStatReason = 11
+	flowNomapStatReasonSTAT_MAX         flowNomapStatReason = 12
 )
 
 type flowNomapStatValue struct {
@@ -106,12 +113,16 @@ const (
 	flowNomapMapAppSamples          = "app_samples"
 	flowNomapMapAppState            = "app_state"
 	flowNomapMapDedup               = "dedup"
+	flowNomapMapFillLevel           = "fill_level"
+	flowNomapMapFillSignal          = "fill_signal"
 	flowNomapMapFlowsA              = "flows_a"
 	flowNomapMapFlowsB              = "flows_b"
 	flowNomapMapFlowsSlot           = "flows_slot"
 	flowNomapMapIfmapMac            = "ifmap_mac"
 	flowNomapMapIfmapTunnel         = "ifmap_tunnel"
 	flowNomapMapIfmapVlan           = "ifmap_vlan"
+	flowNomapMapOverflowA           = "overflow_a"
+	flowNomapMapOverflowB           = "overflow_b"
 	flowNomapMapSampleCount         = "sample_count"
 	flowNomapMapStats               = "stats"
 	flowNomapProgTcEgress           = "tc_egress"
@@ -123,6 +134,7 @@ const (
 	flowNomapVarCfgCoarseClock      = "cfg_coarse_clock"
 	flowNomapVarCfgDecap            = "cfg_decap"
 	flowNomapVarCfgDedupNs          = "cfg_dedup_ns"
+	flowNomapVarCfgFillSignal       = "cfg_fill_signal"
 	flowNomapVarCfgGenevePort       = "cfg_geneve_port"
 	flowNomapVarCfgIfmap            = "cfg_ifmap"
 	flowNomapVarCfgKeyFields        = "cfg_key_fields"
@@ -135,8 +147,10 @@ const (
 	flowNomapVarUnusedAppStep       = "unused_app_step"
 	flowNomapVarUnusedDecap         = "unused_decap"
 	flowNomapVarUnusedFlowDirection = "unused_flow_direction"
+	flowNomapVarUnusedFlowMark      = "unused_flow_mark"
 	flowNomapVarUnusedIfmapDir      = "unused_ifmap_dir"
 	flowNomapVarUnusedRouteOut      = "unused_route_out"
+	flowNomapVarUnusedSlotEntry     = "unused_slot_entry"
 	flowNomapVarUnusedTunnelKind    = "unused_tunnel_kind"
 )
 
@@ -193,12 +207,16 @@ type flowNomapMapSpecs struct {
 	AppSamples  *ebpf.MapSpec `ebpf:"app_samples"`
 	AppState    *ebpf.MapSpec `ebpf:"app_state"`
 	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
+	FillLevel   *ebpf.MapSpec `ebpf:"fill_level"`
+	FillSignal  *ebpf.MapSpec `ebpf:"fill_signal"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.MapSpec `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.MapSpec `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.MapSpec `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.MapSpec `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.MapSpec `ebpf:"overflow_a"`
+	OverflowB   *ebpf.MapSpec `ebpf:"overflow_b"`
 	SampleCount *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -214,6 +232,7 @@ type flowNomapVariableSpecs struct {
 	CfgCoarseClock      *ebpf.VariableSpec `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.VariableSpec `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.VariableSpec `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.VariableSpec `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.VariableSpec `ebpf:"cfg_key_fields"`
@@ -226,8 +245,10 @@ type flowNomapVariableSpecs struct {
 	UnusedAppStep       *ebpf.VariableSpec `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.VariableSpec `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.VariableSpec `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.VariableSpec `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.VariableSpec `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.VariableSpec `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.VariableSpec `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 }
 
@@ -254,12 +275,16 @@ type flowNomapMaps struct {
 	AppSamples  *ebpf.Map `ebpf:"app_samples"`
 	AppState    *ebpf.Map `ebpf:"app_state"`
 	Dedup       *ebpf.Map `ebpf:"dedup"`
+	FillLevel   *ebpf.Map `ebpf:"fill_level"`
+	FillSignal  *ebpf.Map `ebpf:"fill_signal"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	FlowsSlot   *ebpf.Map `ebpf:"flows_slot"`
 	IfmapMac    *ebpf.Map `ebpf:"ifmap_mac"`
 	IfmapTunnel *ebpf.Map `ebpf:"ifmap_tunnel"`
 	IfmapVlan   *ebpf.Map `ebpf:"ifmap_vlan"`
+	OverflowA   *ebpf.Map `ebpf:"overflow_a"`
+	OverflowB   *ebpf.Map `ebpf:"overflow_b"`
 	SampleCount *ebpf.Map `ebpf:"sample_count"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -269,12 +294,16 @@ func (m *flowNomapMaps) Close() error {
 		m.AppSamples,
 		m.AppState,
 		m.Dedup,
+		m.FillLevel,
+		m.FillSignal,
 		m.FlowsA,
 		m.FlowsB,
 		m.FlowsSlot,
 		m.IfmapMac,
 		m.IfmapTunnel,
 		m.IfmapVlan,
+		m.OverflowA,
+		m.OverflowB,
 		m.SampleCount,
 		m.Stats,
 	)
@@ -291,6 +320,7 @@ type flowNomapVariables struct {
 	CfgCoarseClock      *ebpf.Variable `ebpf:"cfg_coarse_clock"`
 	CfgDecap            *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDedupNs          *ebpf.Variable `ebpf:"cfg_dedup_ns"`
+	CfgFillSignal       *ebpf.Variable `ebpf:"cfg_fill_signal"`
 	CfgGenevePort       *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgIfmap            *ebpf.Variable `ebpf:"cfg_ifmap"`
 	CfgKeyFields        *ebpf.Variable `ebpf:"cfg_key_fields"`
@@ -303,8 +333,10 @@ type flowNomapVariables struct {
 	UnusedAppStep       *ebpf.Variable `ebpf:"unused_app_step"`
 	UnusedDecap         *ebpf.Variable `ebpf:"unused_decap"`
 	UnusedFlowDirection *ebpf.Variable `ebpf:"unused_flow_direction"`
+	UnusedFlowMark      *ebpf.Variable `ebpf:"unused_flow_mark"`
 	UnusedIfmapDir      *ebpf.Variable `ebpf:"unused_ifmap_dir"`
 	UnusedRouteOut      *ebpf.Variable `ebpf:"unused_route_out"`
+	UnusedSlotEntry     *ebpf.Variable `ebpf:"unused_slot_entry"`
 	UnusedTunnelKind    *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 }
 

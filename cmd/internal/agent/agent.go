@@ -35,6 +35,9 @@ type Agent struct {
 	mu            sync.Mutex
 	stats         probe.Stats // datapath counters at the last harvest
 	harvests      uint64
+	fillHarvests  uint64 // of harvests, those the datapath asked for (FillSignals)
+	peakEntries   int    // the most entries one harvest drained
+	slotWarned    time.Time
 	harvestErrors uint64
 	lastHarvest   time.Duration
 	lastEntries   int
@@ -209,6 +212,12 @@ func (d *Agent) loop(ctx context.Context, links <-chan netlink.LinkUpdate) error
 	cfg := d.cfg
 	tick := time.NewTicker(cfg.HarvestInterval)
 	defer tick.Stop()
+	// The datapath asks for a harvest when the slot fills faster than the
+	// interval drains it (a flood of new flows): harvest at once.
+	fill, err := d.probe.FillSignals()
+	if err != nil {
+		return err
+	}
 	report := time.NewTicker(30 * time.Second) // export trouble is logged at most this often
 	defer report.Stop()
 	seen := map[string]exporter.StreamStats{}
@@ -226,17 +235,37 @@ func (d *Agent) loop(ctx context.Context, links <-chan netlink.LinkUpdate) error
 				continue
 			}
 			d.linkEvent(ev)
-		case <-tick.C:
-			deltas = d.harvest(deltas)
-			recs = d.table.Expire(recs[:0])
-			if err := d.export(recs); err != nil {
-				return err
+		case _, ok := <-fill:
+			if !ok {
+				fill = nil
+				continue
 			}
-			if len(recs) == 0 {
-				d.pipe.tick()
+			// Only the harvest: expiry and export wait for the tick, so
+			// that the slots are drained as fast as they fill.
+			d.mu.Lock()
+			d.fillHarvests++
+			d.mu.Unlock()
+			deltas = d.harvest(deltas)
+		case <-tick.C:
+			if err := d.cycle(&deltas, &recs); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// cycle harvests into the cache, then expires and exports what is due;
+// deltas and recs are buffers it reuses.
+func (d *Agent) cycle(deltas *[]cache.Delta, recs *[]cache.Record) error {
+	*deltas = d.harvest(*deltas)
+	*recs = d.table.Expire((*recs)[:0])
+	if err := d.export(*recs); err != nil {
+		return err
+	}
+	if len(*recs) == 0 {
+		d.pipe.tick()
+	}
+	return nil
 }
 
 // reportExport logs, once per call, each stream whose failures, drops or
@@ -304,15 +333,19 @@ func (d *Agent) harvest(deltas []cache.Delta) []cache.Delta {
 		}
 		return deltas
 	}
-	if full := stats[bpf.StatMapFull].Packets - d.stats[bpf.StatMapFull].Packets; full > 0 {
-		d.log.Warn("kernel flow slot full: packets not counted into flows (raise --map-size or lower --harvest-interval)",
-			"packets", full, "bytes", stats[bpf.StatMapFull].Bytes-d.stats[bpf.StatMapFull].Bytes)
+	over := stats[bpf.StatOverflow].Packets - d.stats[bpf.StatOverflow].Packets
+	full := stats[bpf.StatMapFull].Packets - d.stats[bpf.StatMapFull].Packets
+	if (over > 0 || full > 0) && time.Since(d.slotWarned) > 10*time.Second { // bounded logging
+		d.slotWarned = time.Now()
+		d.log.Warn("kernel flow slot full: packets counted into overflow records (by protocol and /24 or /64), or into none when the overflow map was full too (raise --map-size)",
+			"overflow_packets", over, "lost_packets", full)
 	}
 	d.stats = stats
 	d.noteHarvested(deltas, nics)
 	d.harvests++
 	d.lastHarvest = took
 	d.lastEntries = len(deltas)
+	d.peakEntries = max(d.peakEntries, len(deltas))
 	d.harvestHist.Observe(took.Seconds())
 	return deltas
 }

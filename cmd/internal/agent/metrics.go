@@ -51,7 +51,7 @@ var (
 )
 
 var statOutcomeNames = [bpf.StatMax]string{"accounted", "not_ip", "truncated", "malformed", "unsupported", "sampled_out", "map_full",
-	"duplicate", "no_l4", "app_sampled", "app_dropped"}
+	"duplicate", "overflow", "no_l4", "app_sampled", "app_dropped"}
 
 // Describe and Collect make the Agent a prometheus.Collector that reads
 // its counters at scrape time: nothing is counted twice.

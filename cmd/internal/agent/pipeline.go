@@ -132,6 +132,9 @@ func (p *pipeline) export(recs []cache.Record) error {
 	}
 	p.routes.enrich(recs)
 	p.kernel.enrich(recs) // after the prefix tables: a router's own routes give its masks
+	for i := range recs {
+		recs[i].ClampMasks()
+	}
 	if p.apps != nil {
 		p.apps.Label(recs)
 		p.tally.Add(recs)

@@ -14,6 +14,7 @@ import (
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
 	"github.com/spanflow/spanflow/cache/app"
+	"github.com/spanflow/spanflow/probe"
 )
 
 // show answers one control request.
@@ -235,9 +236,11 @@ type statsView struct {
 	Packets, Bytes   map[string]uint64
 	Total            uint64
 	Harvests         uint64
+	FillHarvests     uint64 // harvests the datapath asked for: the slot filling
 	HarvestErrors    uint64
 	LastHarvestMs    float64
 	LastEntries      int
+	PeakEntries      int
 	SlotSize         uint32
 	SamplingInterval uint32 `json:",omitempty"`
 }
@@ -247,7 +250,8 @@ func (d *Agent) showStats(w io.Writer, asJSON bool) error {
 	v := statsView{
 		Packets: map[string]uint64{}, Bytes: map[string]uint64{}, Total: d.stats.Total(),
 		Harvests: d.harvests, HarvestErrors: d.harvestErrors, LastHarvestMs: float64(d.lastHarvest.Microseconds()) / 1000,
-		LastEntries: d.lastEntries, SlotSize: d.cfg.Probe.MapEntries,
+		LastEntries: d.lastEntries, PeakEntries: d.peakEntries, SlotSize: d.cfg.Probe.MapEntries,
+		FillHarvests: d.fillHarvests,
 	}
 	for r, s := range d.stats {
 		v.Packets[statOutcomeNames[r]], v.Bytes[statOutcomeNames[r]] = s.Packets, s.Bytes
@@ -270,6 +274,8 @@ func (d *Agent) showStats(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "Harvester: %d harvests, %d failed; last took %.3f ms for %d of %d slot entries\n",
 		v.Harvests, v.HarvestErrors, v.LastHarvestMs, v.LastEntries, v.SlotSize)
+	fmt.Fprintf(w, "Slot fill: up to %d entries (%.1f %%); %d harvests on demand (the slot reached %d new flows before the interval)\n",
+		v.PeakEntries, 100*float64(v.PeakEntries)/float64(max(v.SlotSize, 1)), v.FillHarvests, probe.FillSignal(v.SlotSize))
 	if v.SamplingInterval > 1 {
 		fmt.Fprintf(w, "Sampling: 1 in %d (%s)\n", v.SamplingInterval, samplingMode(d.cfg.Probe.SampleMode))
 	}

@@ -109,6 +109,9 @@ type JSON struct {
 	// Direction is "egress" for packets counted as they left out_if
 	// (--direction egress); absent for ingress.
 	Direction string `json:"direction,omitempty"`
+	// Overflow marks an aggregate of the flows the kernel's slot had no
+	// room for: src_addr and dst_addr are prefixes (src_mask, dst_mask).
+	Overflow  bool   `json:"overflow,omitempty"`
 	Packets   uint64 `json:"packets"`
 	Bytes     uint64 `json:"bytes"`
 	TCPFlags  uint8  `json:"tcp_flags"`
@@ -161,6 +164,7 @@ func JSONOf(r *cache.Record) JSON {
 	if r.Egress {
 		j.Direction = "egress"
 	}
+	j.Overflow = r.Overflow
 	if r.Bidirectional {
 		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
 		if r.RevPackets > 0 { // an empty direction has no times
