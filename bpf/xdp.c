@@ -51,9 +51,11 @@ static __always_inline void count(__u32 reason, __u64 bytes)
 /* sampled_out reports whether 1-in-N sampling skips this packet. */
 static __always_inline int sampled_out(void)
 {
-	if (cfg_sample_mode == SAMPLE_RANDOM)
+	__u32 mode = cfg_sample_mode; /* once: every read of a cfg_ is a load */
+
+	if (mode == SAMPLE_RANDOM)
 		return bpf_get_prandom_u32() % cfg_sample_rate != 0;
-	if (cfg_sample_mode == SAMPLE_DETERMINISTIC) {
+	if (mode == SAMPLE_DETERMINISTIC) {
 		__u32 zero = 0;
 		__u32 *n = bpf_map_lookup_elem(&sample_count, &zero);
 		if (!n)
@@ -67,21 +69,27 @@ static __always_inline int sampled_out(void)
 
 static __always_inline void mask_key(struct flow_key *key)
 {
-	if (!(cfg_key_fields & KEY_SRC_ADDR))
+	/* The verifier drops the branches on a cfg_ but not its loads: read
+	 * it once, and let the default (every field) leave at one test. */
+	__u32 fields = cfg_key_fields;
+
+	if ((fields & KEY_ALL) == KEY_ALL)
+		return;
+	if (!(fields & KEY_SRC_ADDR))
 		__builtin_memset(key->src_addr, 0, sizeof(key->src_addr));
-	if (!(cfg_key_fields & KEY_DST_ADDR))
+	if (!(fields & KEY_DST_ADDR))
 		__builtin_memset(key->dst_addr, 0, sizeof(key->dst_addr));
-	if (!(cfg_key_fields & KEY_SRC_PORT))
+	if (!(fields & KEY_SRC_PORT))
 		key->src_port = 0;
-	if (!(cfg_key_fields & KEY_DST_PORT))
+	if (!(fields & KEY_DST_PORT))
 		key->dst_port = 0;
-	if (!(cfg_key_fields & KEY_PROTO))
+	if (!(fields & KEY_PROTO))
 		key->proto = 0;
-	if (!(cfg_key_fields & KEY_TOS))
+	if (!(fields & KEY_TOS))
 		key->tos = 0;
-	if (!(cfg_key_fields & KEY_IFINDEX))
+	if (!(fields & KEY_IFINDEX))
 		key->ifindex = 0;
-	if (!(cfg_key_fields & KEY_VLAN)) {
+	if (!(fields & KEY_VLAN)) {
 		key->vlan_id = 0;
 		key->inner_vlan_id = 0;
 	}
@@ -490,7 +498,8 @@ static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, s
 	__u64 now = cfg_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 	struct flow_value *v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		if ((cfg_route || cfg_ifmap || skb) && v->packets == 0) /* this CPU's copy is new */
+		/* packets first: a flow's later packets read no cfg_ here. */
+		if (v->packets == 0 && (cfg_route || cfg_ifmap || skb)) /* this CPU's copy is new */
 			route(ctx, skb, key, pkt, v);
 		add(v, skb, pkt, now);
 		sample(ctx, skb, key, pkt, v);
@@ -519,7 +528,7 @@ static __always_inline __u32 account(void *ctx, int skb, struct flow_key *key, s
 	if (err == -EEXIST) { /* another CPU inserted it first */
 		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
-			if ((cfg_route || cfg_ifmap || skb) && v->packets == 0)
+			if (v->packets == 0 && (cfg_route || cfg_ifmap || skb))
 				route(ctx, skb, key, pkt, v);
 			add(v, skb, pkt, now);
 			sample(ctx, skb, key, pkt, v);
