@@ -44,6 +44,10 @@ fuzz: setup ## run the differential fuzzer longer (FUZZTIME=10m)
 bench: setup build ## run the benchmarks; results go to bench/results/
 	@scripts/bench.sh
 
+.PHONY: bench-peers
+bench-peers: setup build ## spanflow vs softflowd vs pmacctd on the same traffic (root, ~6 min); writes bench/results/peers.md and peers.png
+	@scripts/bench-peers.sh
+
 .PHONY: demo
 demo: setup build ## walk the NetFlow lecture (IP key, 7-tuple, bidirectional, application, aggregate) live in test namespaces
 	@scripts/demo.sh

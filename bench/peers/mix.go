@@ -1,6 +1,9 @@
 package peers
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // Mix is a traffic pattern: a function from a packet's sequence number to
 // the packet. The same functions, in C, are xdp_livegen's
@@ -235,6 +238,46 @@ func (p Packet) Frame() []byte {
 		be.PutUint16(l4[14:], 65535)
 	}
 	return f
+}
+
+// Key is a flow's 5-tuple as collectors show it: addresses in 16 bytes
+// (IPv4 mapped), ICMP without ports (probes carry type and code
+// differently).
+type Key struct {
+	Proto        uint8
+	Src, Dst     [16]byte
+	Sport, Dport uint16
+}
+
+// Key returns p's flow key.
+func (p Packet) Key() Key {
+	k := Key{Proto: p.Proto, Src: p.addr(p.Src4), Dst: p.addr(p.Dst4), Sport: p.Sport, Dport: p.Dport}
+	if p.Proto == protoICMP {
+		k.Sport, k.Dport = 0, 0
+	}
+	return k
+}
+
+func (p Packet) addr(a uint32) [16]byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], a)
+	if !p.V6 {
+		return netip.AddrFrom4(b).As16()
+	}
+	v6 := [16]byte{0x20, 0x01, 0x0d, 0xb8}
+	copy(v6[12:], b[:])
+	return v6
+}
+
+// KeysOf returns the flow keys sent for sequence numbers 0 to end-1.
+func (m Mix) KeysOf(end uint64) map[Key]struct{} {
+	keys := map[Key]struct{}{}
+	for seq := range end {
+		if p, info := m.Packet(seq); info.Send && info.First {
+			keys[p.Key()] = struct{}{}
+		}
+	}
+	return keys
 }
 
 // Truth is what a run sent, counted as the probes count: packets, IP

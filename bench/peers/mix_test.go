@@ -34,6 +34,9 @@ func TestTruthCountsEveryFlowOnce(t *testing.T) {
 			}
 			seen[k] = true
 		}
+		if keys := m.KeysOf(end); uint64(len(keys)) != truth.Flows {
+			t.Errorf("%v: %d keys, %d flows", m, len(keys), truth.Flows)
+		}
 		if truth.Flows != uint64(len(seen)) || truth.Packets != packets {
 			t.Errorf("%v: truth %+v, counted %d packets, %d keys", m, truth, packets, len(seen))
 		}
