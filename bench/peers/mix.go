@@ -231,7 +231,7 @@ func (p Packet) Frame() []byte {
 	case protoICMP:
 	case protoUDP:
 		be.PutUint16(l4[2:], p.Dport)
-		be.PutUint16(l4[4:], p.IPLen-uint16(len(f)-l2-len(l4))) // IP payload length
+		be.PutUint16(l4[4:], p.IPLen-uint16(len(ip)-len(l4))) // total length less the IP header
 	default:
 		be.PutUint16(l4[2:], p.Dport)
 		l4[12], l4[13] = 5<<4, p.Flags
