@@ -197,3 +197,74 @@ func TestTCPCollectorReconnectsAndResendsTemplates(t *testing.T) {
 		}
 	}
 }
+
+// gateTransport holds its first Send until open is closed, then records
+// the datagrams it gets.
+type gateTransport struct {
+	open  chan struct{}
+	first atomic.Bool
+	sent  [][]byte
+}
+
+func (g *gateTransport) Send(b []byte) error {
+	if !g.first.Swap(true) {
+		<-g.open
+	}
+	g.sent = append(g.sent, append([]byte(nil), b...))
+	return nil
+}
+func (g *gateTransport) HeaderLen() int { return 28 }
+func (g *gateTransport) Close() error   { return nil }
+
+// TestStreamCoalescesQueuedBatches: one-record batches that queue up while
+// the sender is busy go out in one encode (one datagram of countEncoder),
+// not one each, and a sync marker among them still waits for them.
+func TestStreamCoalescesQueuedBatches(t *testing.T) {
+	g := &gateTransport{open: make(chan struct{})}
+	c := NewStream("coalesce", &countEncoder{}, g, 64, time.Now)
+	c.Offer(make([]cache.Record, 1)) // taken at once, held in Send
+	exportertest.Within(5*time.Second, func() bool { return g.first.Load() })
+	for range 40 {
+		c.Offer(make([]cache.Record, 1))
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- c.Sync(context.Background()) }()
+	c.Offer(make([]cache.Record, 2))
+	close(g.open)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	closeCollector(t, c)
+	var counts []uint32
+	for _, d := range g.sent {
+		counts = append(counts, binary.BigEndian.Uint32(d))
+	}
+	if len(counts) < 2 || counts[0] != 1 || counts[1] < 40 || counts[len(counts)-1] == 0 {
+		t.Fatalf("datagrams carry %v records: want 1, then the 40 queued ones together", counts)
+	}
+	var total uint32
+	for _, n := range counts {
+		total += n
+	}
+	if total != 43 {
+		t.Errorf("%d records sent, want 43", total)
+	}
+}
+
+// TestStreamPaces: with Pace(100, 5), 15 datagrams take about 100 ms (5 at
+// once, then 10 at 100 a second), where unpaced they take none.
+func TestStreamPaces(t *testing.T) {
+	g := &gateTransport{open: make(chan struct{})}
+	close(g.open)
+	c := NewStream("paced", &countEncoder{}, g, 64, time.Now)
+	c.Pace(100, 5)
+	began := time.Now()
+	for range 15 {
+		c.Offer(make([]cache.Record, 1))
+		c.Sync(context.Background()) // one batch, one datagram
+	}
+	closeCollector(t, c)
+	if took := time.Since(began); took < 90*time.Millisecond {
+		t.Errorf("15 datagrams at 100/s after a burst of 5 took %v, want ≥ 100 ms", took)
+	}
+}

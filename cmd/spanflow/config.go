@@ -77,6 +77,7 @@ type Config struct {
 	RefreshPackets   int
 	RefreshTimeout   time.Duration
 	CollectorQueue   int
+	ExportRate       int
 	AggActiveTimeout time.Duration
 	AggIdleTimeout   time.Duration
 	NtopFields       bool
@@ -173,6 +174,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.RefreshPackets, "template-refresh-packets", 20, "export: resend v9/IPFIX templates every N packets")
 	fs.DurationVar(&c.RefreshTimeout, "template-refresh-timeout", 30*time.Minute, "export: resend v9/IPFIX templates at least this often")
 	fs.IntVar(&c.CollectorQueue, "collector-queue", 256, "export: expiry batches queued per collector before records are dropped (counted)")
+	fs.IntVar(&c.ExportRate, "export-rate", exporter.DefaultRate, "export: most datagrams a second per collector, in bursts of 64, so that a burst of expiries does not overflow the collector's socket buffer (0 = unpaced)")
 	fs.DurationVar(&c.AggActiveTimeout, "aggregation-active-timeout", 30*time.Minute, "export: active timeout of v8 aggregation caches")
 	fs.DurationVar(&c.AggIdleTimeout, "aggregation-inactive-timeout", 15*time.Second, "export: inactive timeout of v8 aggregation caches")
 	fs.BoolVar(&c.NtopFields, "ntop-fields", false, "export: v9/IPFIX: add nProbe's L7_PROTO, L7_PROTO_NAME and server name (HTTP_HOST, SSL_SERVER_NAME, DNS_QUERY) for nProbe/ntopng")
@@ -388,6 +390,10 @@ func (c *Config) validateExport(bad complaint) {
 		bad("--collector-queue %d: must be ≥ 1", c.CollectorQueue)
 	}
 	a.StreamQueue = c.CollectorQueue
+	if c.ExportRate < 0 || c.ExportRate > 10_000_000 {
+		bad("--export-rate %d: must be 0 (unpaced) to 10000000 datagrams a second", c.ExportRate)
+	}
+	a.ExportRate = c.ExportRate
 	if c.AggActiveTimeout <= 0 || c.AggIdleTimeout <= 0 {
 		bad("--aggregation-active-timeout, --aggregation-inactive-timeout: must be > 0")
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	// per stream.
 	Export      exporter.Settings
 	StreamQueue int // expiry batches queued per collector
+	ExportRate  int // datagrams a second per collector (0: unpaced)
 	Aggregation cache.AggregatorConfig
 	Print       flowprint.Format // expired records to Stdout too
 	Stdout      io.Writer        // nil: os.Stdout

@@ -95,7 +95,9 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 		if scheme != 0 {
 			name += " " + scheme.String()
 		}
-		out = append(out, exporter.NewStream(name, enc, tr, cfg.StreamQueue, now))
+		st := exporter.NewStream(name, enc, tr, cfg.StreamQueue, now)
+		st.Pace(cfg.ExportRate, exporter.DefaultBurst)
+		out = append(out, st)
 	}
 	return out, nil
 }
