@@ -19,7 +19,7 @@ about 6 minutes on 2 cores: 4 mixes x 2 rates x 3 probes.
   -o DIR   where peers.md and peers.png go (default: bench/results)
   -h       this help
 Flags after -- go to the harness, e.g. -- -peers.mixes flood -peers.rates 0
-(see bench/peers/peers_test.go).
+(see bench/peers/peers_test.go). The raw results are kept in DIR/peers.json.tmp.
 USAGE
 }
 
@@ -62,5 +62,8 @@ if [[ $status -ne 0 || ! -s "$tmp/peers.json" ]]; then
 	exit 1
 fi
 cp "$tmp/peers.md" "$out/peers.md"
+# The raw results stay next to them, ignored by git: peers.md can be
+# written again from them (-- -peers.render FILE) without the 6 minutes.
+cp "$tmp/peers.json" "$out/peers.json.tmp"
 (cd bench/peers/plot && $GO run . -in "$tmp/peers.json" -out "$out/peers.png")
 echo "bench-peers.sh: wrote $out/peers.md and $out/peers.png" >&2

@@ -31,6 +31,7 @@ var (
 	probeList   = flag.String("peers.probes", "spanflow,softflowd,pmacctd", "probes")
 	topFor      = flag.Duration("peers.top-duration", 5*time.Second, "how long a top-speed run sends")
 	commitName  = flag.String("peers.commit", "", "what the spanflow binary was built from (default: HEAD, and whether the tree had changes)")
+	render      = flag.String("peers.render", "", "only write peers.md again from this peers.json (no runs)")
 	keepDir     = flag.String("peers.keep", "", "copy each run's nfcapd files into this directory")
 )
 
@@ -81,6 +82,20 @@ func (r Result) PerMpkt(cpu float64) float64 { return cpu / (float64(r.Sent.Pack
 func TestPeers(t *testing.T) {
 	if !*runPeers {
 		t.Skip("the peer benchmark runs only from make bench-peers (go test -run TestPeers -args -peers)")
+	}
+	if *render != "" {
+		var rep Report
+		b, err := os.ReadFile(*render)
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err == nil {
+			err = rep.Write(*outDir)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 	probetest.RequireRoot(t)
 	for _, tool := range []string{"softflowd", "softflowctl", "pmacctd", "nfcapd", "nfdump"} {

@@ -19,18 +19,18 @@ func (rep *Report) Markdown() string {
 		rep.Started.Format("2006-01-02 15:04"), rep.Finished.Format("15:04 UTC"), rep.Commit, rep.Spanflow, rep.Kernel, rep.CPUs, rep.firstLoad())
 	p("%s", method)
 	p("\n## Results\n\n")
-	p("Packets and bytes: nfdump's totals ÷ what was sent. Flows: sent flows (5-tuples) with at least one record ÷ flows sent; `+N` counts records' 5-tuples that were no flow sent (aggregates). CPU per million packets sent: the probe's processes from the first packet until idle after the last; the capture interface's NAPI thread (where spanflow's XDP program runs, and the AF_PACKET copies for the others); the whole machine over the sending window, sender included (`other`: the part that was none of sender, NAPI thread, probe and collector). RSS: peak resident memory (VmHWM) of the probe's processes.\n\n")
+	p("Packets and bytes: nfdump's totals ÷ what was sent. Flows: sent flows (5-tuples) with at least one record ÷ flows sent; `+N` counts records' 5-tuples that were no flow sent (aggregates). CPU per million packets sent: the probe's processes from the first packet until idle after the last; the capture interface's NAPI thread (where spanflow's XDP program runs, and the AF_PACKET copies for the others); the whole machine over the sending window, sender included (`other`: the part that was none of sender, NAPI thread, probe and collector). RSS: peak resident memory (VmHWM) of the probe's processes. Collector drops: datagrams nfcapd's socket dropped (its buffer is 8 MiB, twice net.core.rmem_max here): records the probe sent that count as lost.\n\n")
 	p("![accounted packets and CPU per million packets against the offered rate](peers.png)\n\n")
-	p("| mix | rate | probe | sent | packets %% | bytes %% | flows | probe CPU s/Mpkt | NAPI s/Mpkt | machine s/Mpkt (other) | RSS MiB |\n")
-	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| mix | rate | probe | sent | packets %% | bytes %% | flows | collector drops | probe CPU s/Mpkt | NAPI s/Mpkt | machine s/Mpkt (other) | RSS MiB |\n")
+	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Runs {
 		foreign := ""
 		if r.Got.Foreign > 0 {
 			foreign = fmt.Sprintf(" +%d", r.Got.Foreign)
 		}
-		p("| %s | %s | %s | %s at %s/s | %.2f | %.2f | %.1f %% of %s%s | %.2f | %.2f | %.2f (%.2f) | %d |\n",
+		p("| %s | %s | %s | %s at %s/s | %.2f | %.2f | %.1f %% of %s%s | %d | %.2f | %.2f | %.2f (%.2f) | %d |\n",
 			r.Mix, rateName(r.Rate), r.Probe, count(r.Sent.Packets), count(uint64(r.OfferedPPS)), r.PacketsPct, r.BytesPct,
-			r.FlowsPct, count(r.Sent.Flows), foreign, r.PerMpkt(r.SteadyCPU), r.PerMpkt(r.NAPICPU),
+			r.FlowsPct, count(r.Sent.Flows), foreign, r.CollectorDrops, r.PerMpkt(r.SteadyCPU), r.PerMpkt(r.NAPICPU),
 			r.PerMpkt(r.MachineCPU), r.PerMpkt(r.OtherCPU), r.PeakRSSKiB>>10)
 	}
 
@@ -100,7 +100,7 @@ func probeSays(r Result) string {
 		}
 	default:
 		for _, l := range strings.Split(r.ProbeLog, "\n") {
-			if warn.MatchString(l) && !pmacctdStopping.MatchString(l) {
+			if pmacctdWarn.MatchString(l) && !pmacctdStopping.MatchString(l) {
 				says = append(says, strings.TrimSpace(l))
 			}
 		}
@@ -119,7 +119,7 @@ var (
 		regexp.MustCompile(`Flows expired: \d+ \(\d+ forced\)`),
 		regexp.MustCompile(`Packets dropped by libpcap: \d+`),
 	}
-	warn = regexp.MustCompile(`(?i)warn|error|drop|lost|full`)
+	pmacctdWarn = regexp.MustCompile(`^(WARN|ERROR) \(`)
 	// What pmacctd's core logs on every SIGINT, once its plugin has gone.
 	pmacctdStopping = regexp.MustCompile(`connection lost to '.*'; closing connection|no more plugins active`)
 )
