@@ -48,26 +48,36 @@ func (l *Live) Reload() (*Table, error) {
 
 // Enrich sets each record's source and destination AS and mask from the
 // table in use; an address no prefix covers gets AS 0 and mask 0. A nil
-// Live leaves the records alone.
+// Live leaves the records alone. The addresses are looked up a batch at a
+// time, which is several times faster than one by one (see lookupMany).
 func (l *Live) Enrich(recs []cache.Record) {
 	if l == nil {
 		return
 	}
 	t := l.cur.Load()
-	for i := range recs {
-		r := &recs[i]
-		r.SrcAS, r.SrcMask = t.as(r.SrcAddr, l.peer)
-		r.DstAS, r.DstMask = t.as(r.DstAddr, l.peer)
+	var addrs [batch]netip.Addr
+	var leaves [batch]leaf
+	for len(recs) > 0 {
+		n := min(len(recs), batch/2)
+		for i := range recs[:n] {
+			addrs[2*i], addrs[2*i+1] = recs[i].SrcAddr, recs[i].DstAddr
+		}
+		t.lookupMany(addrs[:2*n], leaves[:2*n])
+		for i := range recs[:n] {
+			r := &recs[i]
+			r.SrcAS, r.SrcMask = t.as(leaves[2*i], l.peer)
+			r.DstAS, r.DstMask = t.as(leaves[2*i+1], l.peer)
+		}
+		recs = recs[n:]
 	}
 }
 
-func (t *Table) as(addr netip.Addr, peer bool) (uint32, uint8) {
-	rt, ok := t.Lookup(addr)
-	if !ok {
+func (t *Table) as(l leaf, peer bool) (uint32, uint8) {
+	switch {
+	case l == 0:
 		return 0, 0
+	case peer:
+		return t.peers[l.peer()], l.bits()
 	}
-	if peer {
-		return rt.Peer, rt.Bits
-	}
-	return rt.Origin, rt.Bits
+	return l.origin(), l.bits()
 }

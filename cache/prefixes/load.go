@@ -64,6 +64,9 @@ func Load(sources ...Source) (*Table, error) {
 		}
 		t.files = append(t.files, src.Path)
 	}
+	if err := t.build(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

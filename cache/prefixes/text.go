@@ -12,9 +12,16 @@ import (
 // "#" starts a comment.
 func (t *Table) plainLine(line string) error {
 	line, _, _ = strings.Cut(line, "#")
-	f := strings.Fields(line)
-	if len(f) < 2 || len(f) > 3 {
-		return fmt.Errorf("want CIDR ORIGIN-AS [PEER-AS], got %d fields", len(f))
+	var f [3]string // not strings.Fields: no allocation a line
+	n := 0
+	for field := range strings.FieldsSeq(line) {
+		if n < len(f) {
+			f[n] = field
+		}
+		n++
+	}
+	if n < 2 || n > 3 {
+		return fmt.Errorf("want CIDR ORIGIN-AS [PEER-AS], got %d fields", n)
 	}
 	pfx, err := netip.ParsePrefix(f[0])
 	if err != nil {
@@ -25,7 +32,7 @@ func (t *Table) plainLine(line string) error {
 		return err
 	}
 	var peer uint32
-	if len(f) == 3 {
+	if n == 3 {
 		if peer, err = parseASN(f[2]); err != nil {
 			return err
 		}
