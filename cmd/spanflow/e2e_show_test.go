@@ -32,6 +32,7 @@ var e2eShowNormalisers = []struct {
 	{regexp.MustCompile(`(?m)^(\S+ *\d+) +[0-9.]+( +\d+ +\d+) +[0-9.]+ +[0-9.]+ +[0-9.]+$`), "$1 <f/s>$2 <p/s> <active> <idle>"},
 	// show stats
 	{regexp.MustCompile(`\d+ harvests, (\d+) failed; last took [0-9.]+ ms for \d+ of`), "<n> harvests, $1 failed; last took <ms> ms for <entries> of"},
+	{regexp.MustCompile(`Slot fill: up to \d+ entries \([0-9.]+ %\)`), "Slot fill: up to <entries> entries (<pct> %)"},
 	// show export: how records were cut into datagrams depends on which
 	// harvest each flow's last frame fell into
 	{regexp.MustCompile(`exported in \d+ udp datagrams \(\d+ bytes\)`), "exported in <n> udp datagrams (<bytes> bytes)"},
