@@ -379,7 +379,7 @@ func runOne(t *testing.T, gen *LiveGen, m Mix, rate float64, p probe) Result {
 	res.SteadyCPU, res.PeakRSSKiB = steady-res.StartCPU, hwm
 	napi2, _ := readStat(napi)
 	res.NAPICPU = napi2.cpu - napi0.cpu
-	res.ProbeStats = p.stats(dir)
+	res.ProbeStats = p.stats(pr, dir)
 	if stats, err := r.capture.LinkStatistics(captureIface); err == nil {
 		res.CaptureRx, res.CaptureRxDropped = stats.RxPackets, stats.RxDropped
 	}

@@ -143,7 +143,7 @@ type probe struct {
 	baseline bool
 	start    func(t *testing.T, r *rig, dir, collector string) (*proc, error)
 	ready    func(r *rig, p *proc, dir string) bool
-	stats    func(dir string) string // its own counters, before it stops
+	stats    func(p *proc, dir string) string // its own counters, before it stops
 	// stop asks the probe to export what it holds and exit. SIGTERM
 	// does that for spanflow only: softflowd 1.1.0 (despite its manual)
 	// and pmacctd exit on SIGTERM without exporting their active flows.
@@ -171,7 +171,7 @@ func probes(spanflowBin string) []probe {
 				_, err := spanflowShow(spanflowBin, dir, "stats")
 				return err == nil
 			},
-			stats: func(dir string) string {
+			stats: func(_ *proc, dir string) string {
 				out, err := spanflowShow(spanflowBin, dir, "stats", "--json")
 				if err != nil {
 					return err.Error()
@@ -190,7 +190,7 @@ func probes(spanflowBin string) []probe {
 					"-c", filepath.Join(dir, "ctl"), "-p", filepath.Join(dir, "pid"))
 			},
 			ready: packetSocketOpen,
-			stats: func(dir string) string {
+			stats: func(_ *proc, dir string) string {
 				out, err := exec.Command("softflowctl", "-c", filepath.Join(dir, "ctl"), "statistics").CombinedOutput()
 				if err != nil {
 					return fmt.Sprintf("softflowctl: %v %s", err, out)
@@ -225,7 +225,14 @@ nfprobe_version: 9
 				return startProc(t, r.capture, "pmacctd", "pmacctd", "-f", conf)
 			},
 			ready: packetSocketOpen,
-			stats: func(string) string { return "" }, // pmacctd has no stats query; its log says what it lost
+			// SIGUSR1 to the core: it logs its capture's received and
+			// dropped packets.
+			stats: func(p *proc, _ string) string {
+				before := len(p.out.String())
+				_ = p.cmd.Process.Signal(syscall.SIGUSR1)
+				time.Sleep(time.Second)
+				return p.out.String()[before:]
+			},
 			stop:  stopBy(syscall.SIGINT),
 		},
 	}

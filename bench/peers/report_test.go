@@ -48,10 +48,10 @@ func (rep *Report) Markdown() string {
 	}
 
 	p("\n## Where the packets went\n\n")
-	p("Per run: frames the capture interface received and dropped (veth counters), frames the sender's qdisc refused and the generator sent again (never lost), datagrams nfcapd's socket dropped, and what the probe says of itself.\n\n")
-	p("| run | sent | capture rx (dropped) | sender retries | collector drops | the probe says |\n|---|---:|---:|---:|---:|---|\n")
+	p("Per run: frames the capture interface received and dropped (veth counters), frames the sender's qdisc refused and the generator sent again (never lost), datagrams nfcapd's socket dropped, what the probe says of itself (softflowd: softflowctl statistics; pmacctd: its core's counters on SIGUSR1 and its warnings), and the load average as the run started (the machine is shared: other work shows as `other` CPU above).\n\n")
+	p("| run | load | sent | capture rx (dropped) | sender retries | collector drops | the probe says |\n|---|---|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Runs {
-		p("| %s/%s/%s | %d | %d (%d) | %d | %d | %s |\n", r.Mix, rateName(r.Rate), r.Probe, r.Sent.Packets,
+		p("| %s/%s/%s | %s | %d | %d (%d) | %d | %d | %s |\n", r.Mix, rateName(r.Rate), r.Probe, r.LoadAvg, r.Sent.Packets,
 			r.CaptureRx, r.CaptureRxDropped, r.QdiscRefused, r.CollectorDrops, probeSays(r))
 	}
 	return b.String()
@@ -99,6 +99,9 @@ func probeSays(r Result) string {
 			}
 		}
 	default:
+		if m := pmacctdCapture.FindString(r.ProbeStats); m != "" {
+			says = append(says, m)
+		}
 		for _, l := range strings.Split(r.ProbeLog, "\n") {
 			if pmacctdWarn.MatchString(l) && !pmacctdStopping.MatchString(l) {
 				says = append(says, strings.TrimSpace(l))
@@ -119,7 +122,8 @@ var (
 		regexp.MustCompile(`Flows expired: \d+ \(\d+ forced\)`),
 		regexp.MustCompile(`Packets dropped by libpcap: \d+`),
 	}
-	pmacctdWarn = regexp.MustCompile(`^(WARN|ERROR) \(`)
+	pmacctdCapture = regexp.MustCompile(`received_packets=\d+ dropped_packets=\d+`)
+	pmacctdWarn    = regexp.MustCompile(`^(WARN|ERROR) \(`)
 	// What pmacctd's core logs on every SIGINT, once its plugin has gone.
 	pmacctdStopping = regexp.MustCompile(`connection lost to '.*'; closing connection|no more plugins active`)
 )
