@@ -233,7 +233,7 @@ nfprobe_version: 9
 				time.Sleep(time.Second)
 				return p.out.String()[before:]
 			},
-			stop:  stopBy(syscall.SIGINT),
+			stop: stopBy(syscall.SIGINT),
 		},
 	}
 }
