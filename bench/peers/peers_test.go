@@ -31,7 +31,7 @@ var (
 	probeList   = flag.String("peers.probes", "spanflow,softflowd,pmacctd", "probes")
 	topFor      = flag.Duration("peers.top-duration", 5*time.Second, "how long a top-speed run sends")
 	commitName  = flag.String("peers.commit", "", "what the spanflow binary was built from (default: HEAD, and whether the tree had changes)")
-	render      = flag.String("peers.render", "", "only write peers.md again from this peers.json (no runs)")
+	render      = flag.String("peers.render", "", "only write peers.md again from this peers.json, an absolute path (no runs)")
 	keepDir     = flag.String("peers.keep", "", "copy each run's nfcapd files into this directory")
 )
 

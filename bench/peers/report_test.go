@@ -109,7 +109,7 @@ func probeSays(r Result) string {
 		}
 	}
 	for _, l := range strings.Split(r.ProbeLog, "\n") {
-		if r.Probe == "spanflow" && strings.Contains(l, "level=WARN") {
+		if r.Probe == "spanflow" && (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) {
 			says = append(says, strings.TrimSpace(l))
 		}
 	}
