@@ -45,7 +45,7 @@ bench: setup build ## run the benchmarks; results go to bench/results/
 	@scripts/bench.sh
 
 .PHONY: bench-peers
-bench-peers: setup build ## spanflow vs softflowd vs pmacctd on the same traffic (root, ~6 min); writes bench/results/peers.md and peers.png
+bench-peers: setup build ## spanflow vs softflowd vs pmacctd on the same traffic (root, ~10 min); writes bench/results/peers.md and peers.png
 	@scripts/bench-peers.sh
 
 .PHONY: demo

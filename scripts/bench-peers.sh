@@ -14,7 +14,7 @@ usage: scripts/bench-peers.sh [-h] [-o DIR] [-- go test -args flags]
 
 Needs root (network namespaces, XDP, BPF_PROG_RUN), bin/spanflow (make
 build) and softflowd, pmacctd, nfcapd, nfdump (scripts/setup.sh). Takes
-about 6 minutes on 2 cores: 4 mixes x 2 rates x 3 probes.
+8-10 minutes on 2 cores: 4 mixes x 2 rates x 3 probes.
 
   -o DIR   where peers.md and peers.png go (default: bench/results)
   -h       this help
@@ -63,7 +63,7 @@ if [[ $status -ne 0 || ! -s "$tmp/peers.json" ]]; then
 fi
 cp "$tmp/peers.md" "$out/peers.md"
 # The raw results stay next to them, ignored by git: peers.md can be
-# written again from them (-- -peers.render FILE) without the 6 minutes.
+# written again from them (-- -peers.render FILE) without running again.
 cp "$tmp/peers.json" "$out/peers.json.tmp"
 (cd bench/peers/plot && $GO run . -in "$tmp/peers.json" -out "$out/peers.png")
 echo "bench-peers.sh: wrote $out/peers.md and $out/peers.png" >&2
