@@ -3,7 +3,6 @@ package probe
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
@@ -92,18 +91,11 @@ func (p *Probe) attachEgress(name string, forceClsact bool) (*Attachment, error)
 }
 
 func (p *Probe) egressLink(h *netlink.Handle, name string, forceClsact bool) (*Attachment, error) {
-	nl, err := h.LinkByName(name)
+	nl, err := upLink(h, name)
 	if err != nil {
-		var notFound netlink.LinkNotFoundError
-		if errors.As(err, &notFound) {
-			return nil, fmt.Errorf("interface %s does not exist", name)
-		}
-		return nil, fmt.Errorf("look up interface %s: %w", name, err)
+		return nil, err
 	}
 	attrs := nl.Attrs()
-	if attrs.Flags&net.FlagUp == 0 {
-		return nil, fmt.Errorf("interface %s is down (bring it up: ip link set %s up)", name, name)
-	}
 	a := &Attachment{Interface: name, Index: attrs.Index, Egress: true, Hook: HookTCX, nlHandle: h}
 	if p.pinDir != "" && !forceClsact {
 		if l, err := link.LoadPinnedLink(a.pinPath(p.pinDir), nil); err == nil {

@@ -331,7 +331,9 @@ func (p *Probe) Attach(name string, mode Mode, promisc bool) (*Attachment, error
 	return a, nil
 }
 
-func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) (*Attachment, error) {
+// upLink finds the named interface and checks it is up: both hooks
+// attach only there.
+func upLink(h *netlink.Handle, name string) (netlink.Link, error) {
 	nl, err := h.LinkByName(name)
 	if err != nil {
 		var notFound netlink.LinkNotFoundError
@@ -340,10 +342,18 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 		}
 		return nil, fmt.Errorf("look up interface %s: %w", name, err)
 	}
-	attrs := nl.Attrs()
-	if attrs.Flags&net.FlagUp == 0 {
+	if nl.Attrs().Flags&net.FlagUp == 0 {
 		return nil, fmt.Errorf("interface %s is down (bring it up: ip link set %s up)", name, name)
 	}
+	return nl, nil
+}
+
+func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) (*Attachment, error) {
+	nl, err := upLink(h, name)
+	if err != nil {
+		return nil, err
+	}
+	attrs := nl.Attrs()
 	a := &Attachment{Interface: name, Index: attrs.Index, nlHandle: h}
 	if p.pinDir != "" {
 		if l, err := link.LoadPinnedLink(a.pinPath(p.pinDir), nil); err == nil {
