@@ -171,12 +171,12 @@ func (d *Agent) restore(clock *cache.MonotonicClock) error {
 	if cfg.Probe.PinDir == "" {
 		return nil
 	}
-	ledger, err := probe.OpenLedger(cfg.Probe.PinDir, cfg.ledgerEntries(), cfg.Probe.Replace)
+	ledger, err := probe.OpenLedger(cfg.Probe.PinDir, cfg.ledgerCells(), cfg.Probe.Replace)
 	if err != nil {
 		return err
 	}
 	d.closers = append(d.closers, func() { ledger.Close() })
-	d.keep = newKeeper(ledger, d.probe, d.table, clock, int(cfg.ledgerEntries()))
+	d.keep = newKeeper(ledger, d.probe, d.table, clock, cfg.ledgerDirections())
 	restored, leftover, err := d.keep.restore(nil)
 	if err != nil {
 		return fmt.Errorf("restore pinned state: %w", err)

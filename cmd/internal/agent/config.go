@@ -83,14 +83,22 @@ func (c *Config) direction(name string) probe.Direction {
 	return probe.Ingress
 }
 
-// ledgerSlack is room in the ledger beyond the cache's directions, for
-// flows a harvest adds while the expired ones are still being sent.
-const ledgerSlack = 1024
+// ledgerDirections is how many flow directions the cache can hold: one
+// per flow, two when flows are bidirectional.
+func (c *Config) ledgerDirections() int {
+	if c.Cache.Bidirectional {
+		return 2 * c.Cache.MaxFlows
+	}
+	return c.Cache.MaxFlows
+}
 
-// ledgerEntries sizes the ledger: two directions per flow of the cache
-// (a bidirectional flow keeps both), plus slack.
-func (c *Config) ledgerEntries() uint32 {
-	return uint32(2*c.Cache.MaxFlows + ledgerSlack)
+// ledgerCells sizes the ledger from what can be pending at once: the
+// cache's directions, as many of flows a harvest ended (a full cache that
+// new flows push out) that wait for their export, and as many exported but
+// not yet confirmed sent (the keeper's bound); plus one cell, as an entry
+// is rewritten into a free cell before its old one is freed.
+func (c *Config) ledgerCells() uint32 {
+	return uint32(3*c.ledgerDirections() + 1)
 }
 
 // classifies reports whether records get an application.
