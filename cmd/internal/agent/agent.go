@@ -73,6 +73,7 @@ type ifaceState struct {
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	d := &Agent{cfg: cfg, log: log, start: time.Now(), ifaces: map[string]*ifaceState{},
 		harvestHist: newHarvestHistogram()}
+	defer startProfile(log)()
 	defer d.close()
 	links, err := d.open(ctx)
 	if err != nil {
