@@ -218,6 +218,28 @@ type AggregatorConfig struct {
 	ActiveTimeout   time.Duration // default 30 min
 	InactiveTimeout time.Duration // default 15 s
 	MaxEntries      int           // default 4096
+
+	// Fields16 folds each key onto v8's 16-bit fields before it is
+	// looked up: AS numbers above 65535 become ASTrans (RFC 6793) and
+	// interface indexes keep their low 16 bits, as the export writes
+	// them. Otherwise two 4-byte AS numbers would leave as two rows
+	// with the same key.
+	Fields16 bool
+}
+
+// ASTrans is the 2-byte AS number that stands for any 4-byte one in a
+// 2-byte field (RFC 6793).
+const ASTrans = 23456
+
+// fold16 is k as v8's 16-bit AS and interface fields carry it.
+func (k *AggregateKey) fold16() {
+	for _, as := range []*uint32{&k.SrcAS, &k.DstAS} {
+		if *as > 0xffff {
+			*as = ASTrans
+		}
+	}
+	k.InIfIndex &= 0xffff
+	k.OutIfIndex &= 0xffff
 }
 
 // Defaults of AggregatorConfig (Cisco's for `ip flow-aggregation cache`).
@@ -320,6 +342,9 @@ func (a *Aggregator) Add(now time.Time, recs []Record, dst []Aggregate) []Aggreg
 		if !ok {
 			a.stats.Skipped++
 			continue
+		}
+		if a.cfg.Fields16 {
+			k.fold16()
 		}
 		a.stats.Records++
 		if idx, ok := a.index[k]; ok {

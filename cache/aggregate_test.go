@@ -356,3 +356,41 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 		})
 	}
 }
+
+// v8's AS and interface fields hold 16 bits: folded, records whose 4-byte
+// AS numbers (or ifindexes) differ only beyond 16 bits make one row, not
+// two rows with the same exported key.
+func TestAggregatorFoldsKeysOntoSixteenBitFields(t *testing.T) {
+	rec := func(srcAS, dstAS, inIf uint32) Record {
+		r := aggRecAt(1000, 0, time.Second, 1, 100)
+		r.SrcAS, r.DstAS, r.InIfIndex = srcAS, dstAS, inIf
+		return r
+	}
+	recs := []Record{rec(70000, 64512, 3), rec(4200000000, 64512, 3), rec(100, 80000, 0x10003), rec(100, 90000, 3)}
+	for _, fold := range []bool{false, true} {
+		a := aggNew(t, SchemeAS, AggregatorConfig{Fields16: fold})
+		a.Add(aggT0.Add(2*time.Second), recs, nil)
+		got := a.Flush(nil)
+		want := map[AggregateKey]uint64{ // key → flows
+			{SrcAS: 70000, DstAS: 64512, InIfIndex: 3}:      1,
+			{SrcAS: 4200000000, DstAS: 64512, InIfIndex: 3}: 1,
+			{SrcAS: 100, DstAS: 80000, InIfIndex: 0x10003}:  1,
+			{SrcAS: 100, DstAS: 90000, InIfIndex: 3}:        1,
+		}
+		if fold {
+			want = map[AggregateKey]uint64{
+				{SrcAS: ASTrans, DstAS: 64512, InIfIndex: 3}: 2,
+				{SrcAS: 100, DstAS: ASTrans, InIfIndex: 3}:   2,
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("Fields16=%v: %d aggregates, want %d: %+v", fold, len(got), len(want), got)
+		}
+		for _, g := range got {
+			g.AggregateKey.OutIfIndex = 0 // SchemeAS carries it; the records leave it 0
+			if want[g.AggregateKey] != g.Flows {
+				t.Errorf("Fields16=%v: %+v has %d flows, want %d", fold, g.AggregateKey, g.Flows, want[g.AggregateKey])
+			}
+		}
+	}
+}

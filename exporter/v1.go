@@ -271,7 +271,7 @@ func legacyIfIndex(i uint32) uint16 { return uint16(i) }
 // AS_TRANS (23456, RFC 6793).
 func legacyAS16(as uint32) uint16 {
 	if as > math.MaxUint16 {
-		return 23456
+		return cache.ASTrans
 	}
 	return uint16(as)
 }

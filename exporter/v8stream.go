@@ -18,6 +18,7 @@ type AggregatingEncoder struct {
 
 // NewAggregatingEncoder builds the cache and encoder of one scheme.
 func NewAggregatingEncoder(s Settings, scheme cache.Scheme, cfg cache.AggregatorConfig) (*AggregatingEncoder, error) {
+	cfg.Fields16 = true // the key as the datagram carries it
 	agg, err := cache.NewAggregator(scheme, cfg)
 	if err != nil {
 		return nil, err
