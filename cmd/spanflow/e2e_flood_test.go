@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,18 +53,22 @@ func burstFrames(t *testing.T, flows, packets int) [][]byte {
 // with a harvest interval longer than the test: only the datapath's fill
 // signal makes spanflow harvest in time. Every packet must be in a full flow
 // record — none in an overflow record, none lost — and `show stats` must
-// count the harvests on demand.
+// count the harvests on demand. The flow cache holds fewer flows than the
+// burst (--max-flows), so it ends a flow for each new one: those records
+// must leave with the harvests on demand, not wait for the interval.
 func TestE2EBurstOfNewFlowsIsHarvestedOnDemand(t *testing.T) {
 	probetest.RequireRoot(t)
-	const mapSize, flows, packets = 16384, 4 * 16384, 2
+	const mapSize, flows, packets, maxFlows = 16384, 4 * 16384, 2, 8192
 	s := probetest.NewReplayNet(t)
 	bin := spanflowBinary(t)
 	var out exportertest.Buffer
 	control := e2eControlPath(t)
 	cmd := exec.Command(bin, "-i", s.RxName, "--xdp-mode", "native", "--map-size", fmt.Sprint(mapSize),
+		"--max-flows", fmt.Sprint(maxFlows),
 		"--harvest-interval", "10s", "--print=json", "--classify=false", "--control", control, "--pin-dir", e2ePinDir(t))
 	cmd.Stdout = &out
 	d := &e2eDaemon{Proc: e2eStart(t, s.Capture, "spanflow", cmd), bin: bin, control: control}
+	started := time.Now()
 	if !exportertest.Within(15*time.Second, func() bool { _, err := d.show("stats"); return err == nil || !d.Running() }) || !d.Running() {
 		t.Fatalf("spanflow not answering within 15 s; its log:\n%s", d.Out.String())
 	}
@@ -90,6 +95,13 @@ func TestE2EBurstOfNewFlowsIsHarvestedOnDemand(t *testing.T) {
 	// The last flows may sit in the slot until the 10 s interval: wait
 	// for the harvests the burst asked for, then stop (which drains all).
 	exportertest.Within(10*time.Second, func() bool { d.showJSON(t, &st, "stats"); return st.FillHarvests >= flows/mapSize })
+	// Each packet was a new flow (its flow's first packet ended long
+	// before its second): the cache ended all but maxFlows of them, and
+	// all but the last endedLimit (16384) of those must be out already.
+	early := strings.Count(out.String(), "\n")
+	if time.Since(started) < 10*time.Second && early < flows*packets/2 {
+		t.Errorf("%d records printed before the first interval, want ≥ %d: the cache's emergency expiries wait for the tick", early, flows*packets/2)
+	}
 	if code := d.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("spanflow exited with %d:\n%s", code, d.Out.String())
 	}

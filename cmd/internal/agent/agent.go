@@ -247,6 +247,13 @@ func (d *Agent) loop(ctx context.Context, links <-chan netlink.LinkUpdate) error
 			d.fillHarvests++
 			d.mu.Unlock()
 			deltas = d.harvest(deltas)
+			// A full table ends a flow for each new one: export those
+			// records now rather than hold a flood's worth until the tick.
+			if d.table.Ended() >= endedLimit {
+				if err := d.expire(&recs); err != nil {
+					return err
+				}
+			}
 		case <-tick.C:
 			if err := d.cycle(&deltas, &recs); err != nil {
 				return err
@@ -259,6 +266,17 @@ func (d *Agent) loop(ctx context.Context, links <-chan netlink.LinkUpdate) error
 // deltas and recs are buffers it reuses.
 func (d *Agent) cycle(deltas *[]cache.Delta, recs *[]cache.Record) error {
 	*deltas = d.harvest(*deltas)
+	return d.expire(recs)
+}
+
+// endedLimit is how many records the cache may end between ticks (a full
+// table's emergency expiries) before a harvest on demand exports them:
+// about 5 MB of records.
+const endedLimit = 16384
+
+// expire exports what the cache has ended or is due; recs is a buffer it
+// reuses.
+func (d *Agent) expire(recs *[]cache.Record) error {
 	*recs = d.table.Expire((*recs)[:0])
 	if err := d.export(*recs); err != nil {
 		return err
