@@ -58,6 +58,7 @@ type Classifier struct {
 	// Keys opened by samples since the last sweep (recent) and in the
 	// period before it (older), for Sweep to check against the table.
 	recent, older []opened
+	spare         []opened // the array of the last check, for the next recent
 	sweeps        uint64
 
 	started, classified uint64
@@ -311,7 +312,7 @@ func (c *Classifier) forget(ck bpf.FlowKey, cv *conversation) {
 func (c *Classifier) Sweep(inTable func(bpf.FlowKey) bool) {
 	c.mu.Lock()
 	check := c.older
-	c.older, c.recent = c.recent, nil
+	c.older, c.recent, c.spare = c.recent, c.spare, nil
 	c.sweeps++
 	c.mu.Unlock()
 
@@ -324,6 +325,7 @@ func (c *Classifier) Sweep(inTable func(bpf.FlowKey) bool) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() { c.spare = missing[:0] }() // a flood opens as many keys each period: reuse the array
 	for _, o := range missing {
 		ck := conversationKey(o.key)
 		cv := c.convs[ck]
