@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,6 +27,7 @@ const SendTimeout = 200 * time.Millisecond
 type UDPTransport struct {
 	conn   *net.UDPConn
 	header int
+	resent atomic.Uint64
 }
 
 // DialUDP resolves collector (HOST:PORT) and binds the optional source
@@ -63,13 +65,29 @@ func resolveSource(network, source string) (*net.UDPAddr, error) {
 	return a, nil
 }
 
-// Send writes one datagram. A collector that answered an earlier datagram
-// with ICMP port unreachable shows up here as ErrRefused.
+// maxRefusedRetries bounds how often Send writes a datagram again after
+// refusals of earlier ones: each retry consumes one, and a new one can only
+// come from an ICMP message arriving between two back-to-back writes.
+const maxRefusedRetries = 3
+
+// Send writes one datagram. On a connected socket, ECONNREFUSED is the ICMP
+// port unreachable that answered an earlier datagram: Linux keeps it as the
+// socket's pending error and returns it from the next write, which it then
+// does not send. So the datagram in hand is written again (counted by
+// Resent); a datagram still refused after maxRefusedRetries is ErrRefused.
 func (t *UDPTransport) Send(b []byte) error {
 	t.conn.SetWriteDeadline(time.Now().Add(SendTimeout))
 	_, err := t.conn.Write(b)
+	for i := 0; i < maxRefusedRetries && errors.Is(err, syscall.ECONNREFUSED); i++ {
+		t.resent.Add(1)
+		_, err = t.conn.Write(b)
+	}
 	return classify(err)
 }
+
+// Resent counts the writes Send repeated because the socket reported an
+// earlier datagram refused.
+func (t *UDPTransport) Resent() uint64 { return t.resent.Load() }
 
 func (t *UDPTransport) HeaderLen() int { return t.header }
 func (t *UDPTransport) Close() error   { return t.conn.Close() }
@@ -97,64 +115,79 @@ func classify(err error) error {
 	return err
 }
 
-// TCPTransport carries IPFIX messages over TCP (RFC 7011 §10.4). After a
-// failed write it drops the connection; EnsureConnected dials again, at
-// most once per backoff interval, and says when the connection is fresh
-// so the encoder sends its templates first.
+// TCPTransport carries IPFIX messages over TCP (RFC 7011 §10.4). It can
+// be without a connection — the collector is down at startup, or a write
+// failed and dropped it: EnsureConnected dials again once NextDial has
+// come, backing off from minTCPBackoff to maxTCPBackoff while dials fail,
+// and says when the connection is fresh so the encoder sends its templates
+// first.
 type TCPTransport struct {
-	collector, source string
-	backoff           time.Duration
+	collector string
+	local     *net.TCPAddr // nil: the kernel's choice
+
+	minBackoff, maxBackoff time.Duration
 
 	mu       sync.Mutex
 	conn     net.Conn
-	lastDial time.Time
+	backoff  time.Duration // the wait after the next failed dial
+	nextDial time.Time
 }
 
-// DialTCP connects to collector, or returns an error saying why not.
-func DialTCP(collector, source string) (*TCPTransport, error) {
-	t := &TCPTransport{collector: collector, source: source, backoff: 2 * time.Second}
-	if err := t.dial(); err != nil {
-		return nil, err
+// Backoff between TCP dials while the collector is unreachable: doubled
+// after each failed dial, back to the minimum once one succeeds.
+const (
+	minTCPBackoff = time.Second
+	maxTCPBackoff = 30 * time.Second
+)
+
+// NewTCPTransport returns a transport to collector (HOST:PORT) from the
+// optional source IP, not yet connected: the first EnsureConnected dials.
+func NewTCPTransport(collector, source string) (*TCPTransport, error) {
+	t := &TCPTransport{collector: collector, minBackoff: minTCPBackoff, maxBackoff: maxTCPBackoff,
+		backoff: minTCPBackoff}
+	if source != "" {
+		ip := net.ParseIP(source)
+		if ip == nil {
+			return nil, fmt.Errorf("source address %s: not an IP address", source)
+		}
+		t.local = &net.TCPAddr{IP: ip}
 	}
 	return t, nil
 }
 
-func (t *TCPTransport) dial() error {
-	t.lastDial = time.Now()
-	d := net.Dialer{Timeout: time.Second}
-	if t.source != "" {
-		ip := net.ParseIP(t.source)
-		if ip == nil {
-			return fmt.Errorf("source address %s: not an IP address", t.source)
-		}
-		d.LocalAddr = &net.TCPAddr{IP: ip}
-	}
-	conn, err := d.Dial("tcp", t.collector)
-	if err != nil {
-		return classify(fmt.Errorf("collector %s: %w", t.collector, err))
-	}
-	t.conn = conn
-	return nil
-}
-
-// EnsureConnected redials a dropped connection once the backoff has
-// passed. fresh is true when a new connection was made.
+// EnsureConnected dials when there is no connection and NextDial has
+// come; before that it returns ErrNotSent. fresh is true when a new
+// connection was made.
 func (t *TCPTransport) EnsureConnected() (fresh bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.conn != nil {
 		return false, nil
 	}
-	if time.Since(t.lastDial) < t.backoff {
+	if time.Now().Before(t.nextDial) {
 		return false, ErrNotSent
 	}
-	if err := t.dial(); err != nil {
-		return false, err
+	d := net.Dialer{Timeout: time.Second, LocalAddr: t.local}
+	conn, err := d.Dial("tcp", t.collector)
+	if err != nil {
+		t.nextDial = time.Now().Add(t.backoff)
+		t.backoff = min(2*t.backoff, t.maxBackoff)
+		return false, classify(fmt.Errorf("collector %s: %w", t.collector, err))
 	}
+	t.conn, t.backoff = conn, t.minBackoff
 	return true, nil
 }
 
-// Send writes one message; on failure the connection is dropped.
+// NextDial is when EnsureConnected will dial next; in the past while
+// connected or when a dial is due.
+func (t *TCPTransport) NextDial() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nextDial
+}
+
+// Send writes one message; on failure the connection is dropped, to be
+// dialled again at once.
 func (t *TCPTransport) Send(b []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -165,6 +198,7 @@ func (t *TCPTransport) Send(b []byte) error {
 	if _, err := t.conn.Write(b); err != nil {
 		t.conn.Close()
 		t.conn = nil
+		t.nextDial = time.Time{}
 		return classify(err)
 	}
 	return nil

@@ -320,8 +320,7 @@ func (d *Agent) export(recs []cache.Record) error {
 	if err != nil || d.keep == nil || len(recs) == 0 {
 		return err
 	}
-	sent := d.pipe.sync(syncLimit)
-	if err := d.keep.exported(recs, sent); err != nil {
+	if err := d.keep.exported(recs, d.pipe.sync(syncLimit)); err != nil {
 		d.log.Error("ledger", "err", err)
 	}
 	return nil

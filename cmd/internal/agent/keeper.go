@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"time"
 
 	"github.com/spanflow/spanflow/bpf"
 	"github.com/spanflow/spanflow/cache"
@@ -17,8 +18,9 @@ type Slots interface {
 	ClearSlot(slot int) error
 }
 
-// Ledger is the durable store of unexported counts (probe.Ledger): Put
-// queues, Write stores what was queued, both survive the process.
+// Ledger is the durable store of unexported counts (probe.Ledger): what
+// Put stores survives the process; Write reports whether every Put since
+// the last Write was stored.
 type Ledger interface {
 	Load() (map[bpf.FlowKey]probe.LedgerValue, error)
 	BeginDrain(slot int) (epoch uint32, err error)
@@ -57,18 +59,22 @@ type keeper struct {
 	table  *cache.Table
 	clock  SourceClock
 	epoch  uint32
-	keys   []bpf.FlowKey
-	// unconfirmed holds the keys of exported records whose sending was
-	// not confirmed yet; bounded by maxUnconfirmed.
-	unconfirmed    []bpf.FlowKey
-	maxUnconfirmed int
-	// forgotUnsent counts keys forgotten without a confirmed send because
-	// unconfirmed was full.
-	forgotUnsent uint64
+	// held is what the ledger keeps of records no stream confirmed yet,
+	// by direction; handed lists the records behind it that the next
+	// settled sync decides on. held is bounded by maxHeld directions.
+	held    map[bpf.FlowKey]heldValue
+	handed  []handedRecord
+	maxHeld int
+	touched []bpf.FlowKey // exported's buffer
+	// lostRecords counts record directions a stream lost (kept in the
+	// ledger for the next start); forgotUnsent those forgotten unsent
+	// because held was full.
+	lostRecords, forgotUnsent uint64
 }
 
-func newKeeper(ledger Ledger, slots Slots, table *cache.Table, clock SourceClock, maxUnconfirmed int) *keeper {
-	return &keeper{ledger: ledger, slots: slots, table: table, clock: clock, maxUnconfirmed: maxUnconfirmed}
+func newKeeper(ledger Ledger, slots Slots, table *cache.Table, clock SourceClock, maxHeld int) *keeper {
+	return &keeper{ledger: ledger, slots: slots, table: table, clock: clock, maxHeld: maxHeld,
+		held: map[bpf.FlowKey]heldValue{}}
 }
 
 // restore rebuilds the table from the ledger and finishes the drain of the
@@ -137,39 +143,101 @@ func (k *keeper) record(deltas []cache.Delta) error {
 	return k.ledger.Write()
 }
 
-func (k *keeper) put(key bpf.FlowKey) {
-	if p, ok := k.table.Pending(key); ok {
-		k.ledger.Put(key, probe.LedgerValue{Packets: p.Packets, Bytes: p.Bytes, FirstNs: p.FirstNs,
-			LastNs: p.LastNs, TCPFlags: p.TCPFlags, Epoch: k.epoch})
+// put writes what the ledger must keep of a direction: the counts of its
+// records not confirmed delivered, and what the table gathered since. It
+// reports false when there is nothing to keep.
+func (k *keeper) put(key bpf.FlowKey) bool {
+	h, held := k.held[key]
+	p, pending := k.table.Pending(key)
+	if !held && !pending {
+		return false
 	}
+	v := h.v
+	if pending {
+		v = mergeValue(v, held, probe.LedgerValue{Packets: p.Packets, Bytes: p.Bytes, FirstNs: p.FirstNs,
+			LastNs: p.LastNs, TCPFlags: p.TCPFlags})
+	}
+	v.Epoch = k.epoch
+	k.ledger.Put(key, v)
+	return true
 }
 
-// exported is told which records were handed to the streams and whether
-// everything handed so far was sent. Once sent, the ledger forgets them:
-// each direction keeps only what the table gathered since (a flow that
-// goes on). Records not confirmed sent stay in the ledger until a later
-// call confirms them, so a crash meanwhile exports them again rather than
-// never.
-func (k *keeper) exported(recs []cache.Record, sent bool) error {
+// mergeValue adds b to a (a counts only when has).
+func mergeValue(a probe.LedgerValue, has bool, b probe.LedgerValue) probe.LedgerValue {
+	if !has {
+		return b
+	}
+	a.Packets += b.Packets
+	a.Bytes += b.Bytes
+	a.FirstNs = min(a.FirstNs, b.FirstNs)
+	a.LastNs = max(a.LastNs, b.LastNs)
+	a.TCPFlags |= b.TCPFlags
+	return a
+}
+
+// heldValue is what the ledger keeps of a direction's records that no
+// stream confirmed yet: their counts summed, and how many records.
+type heldValue struct {
+	v probe.LedgerValue
+	n int
+}
+
+// handedRecord is one direction of a record handed to the streams since
+// the last settled sync.
+type handedRecord struct {
+	key bpf.FlowKey
+	v   probe.LedgerValue
+}
+
+// exported is told which records were handed to the streams and what the
+// streams said of everything handed since the last settled sync. Records
+// leave the ledger only once delivered (every stream's transport took
+// them): each direction then keeps only what the table gathered since (a
+// flow that goes on). Records a stream lost stay in the ledger for the
+// next start to export again; unsettled ones wait for a later sync.
+func (k *keeper) exported(recs []cache.Record, out outcome) error {
 	for i := range recs {
-		key := recs[i].Key()
-		k.unconfirmed = append(k.unconfirmed, key)
-		if rev, ok := cache.ReverseKey(key); ok && recs[i].Bidirectional {
-			k.unconfirmed = append(k.unconfirmed, rev)
+		r := &recs[i]
+		if r.Packets > 0 {
+			k.hand(r.Key(), r.Packets, r.Bytes, r.Start, r.End, r.TCPFlags)
+		}
+		if rev, ok := cache.ReverseKey(r.Key()); ok && r.Bidirectional && r.RevPackets > 0 {
+			k.hand(rev, r.RevPackets, r.RevBytes, r.RevStart, r.RevEnd, r.RevTCPFlags)
 		}
 	}
-	if !sent && len(k.unconfirmed) <= k.maxUnconfirmed {
-		return nil
+	touched := k.touched[:0]
+	switch out {
+	case delivered:
+		for _, h := range k.handed {
+			touched = append(touched, h.key)
+			k.release(h)
+		}
+		k.handed = k.handed[:0]
+	case lost:
+		for _, h := range k.handed {
+			touched = append(touched, h.key)
+		}
+		k.lostRecords += uint64(len(k.handed))
+		k.handed = k.handed[:0]
+	case unsettled:
+		for i := range recs {
+			touched = append(touched, recs[i].Key())
+		}
 	}
-	if !sent {
-		k.forgotUnsent += uint64(len(k.unconfirmed))
+	if len(k.held) > k.maxHeld {
+		// Bounded: a collector that never confirms cannot grow the
+		// ledger without end. What is forgotten unsent is counted.
+		k.forgotUnsent += uint64(len(k.held))
+		for key := range k.held {
+			touched = append(touched, key)
+		}
+		clear(k.held)
+		k.handed = k.handed[:0]
 	}
-	k.keys, k.unconfirmed = k.unconfirmed, k.keys[:0]
+	k.touched = touched
 	var gone []bpf.FlowKey
-	for _, key := range k.keys {
-		if _, ok := k.table.Pending(key); ok {
-			k.put(key)
-		} else {
+	for _, key := range touched {
+		if !k.put(key) {
 			gone = append(gone, key)
 		}
 	}
@@ -177,4 +245,32 @@ func (k *keeper) exported(recs []cache.Record, sent bool) error {
 		return err
 	}
 	return k.ledger.Delete(gone)
+}
+
+// hand notes one direction of a record handed to the streams: the ledger
+// holds its counts until a sync says they were delivered.
+func (k *keeper) hand(key bpf.FlowKey, packets, bytes uint64, start, end time.Time, flags uint8) {
+	v := probe.LedgerValue{Packets: packets, Bytes: bytes, FirstNs: int64(k.clock.SourceNs(start.UnixNano())),
+		LastNs: int64(k.clock.SourceNs(end.UnixNano())), TCPFlags: flags}
+	h, ok := k.held[key]
+	k.held[key] = heldValue{v: mergeValue(h.v, ok, v), n: h.n + 1}
+	k.handed = append(k.handed, handedRecord{key, v})
+}
+
+// release takes a delivered record's counts out of what is held.
+func (k *keeper) release(r handedRecord) {
+	h, ok := k.held[r.key]
+	if !ok {
+		return // forgotten at the bound meanwhile
+	}
+	if h.n <= 1 {
+		delete(k.held, r.key)
+		return
+	}
+	// The time span and flags stay as wide as all records were: the
+	// records left behind are within it.
+	h.n--
+	h.v.Packets -= min(h.v.Packets, r.v.Packets)
+	h.v.Bytes -= min(h.v.Bytes, r.v.Bytes)
+	k.held[r.key] = h
 }

@@ -197,16 +197,16 @@ func (r *rig) traffic(rng *rand.Rand, n int) {
 	}
 }
 
-// cycle is one turn of the live loop: harvest, expire, export (sent tells
-// whether the streams confirmed the send).
-func (r *rig) cycle(advance time.Duration, sent bool) error {
+// cycle is one turn of the live loop: harvest, expire, export (out is
+// what the streams said of the send).
+func (r *rig) cycle(advance time.Duration, out outcome) error {
 	r.clock.Advance(r.clock.Now().Add(advance))
 	if _, err := r.keep.harvest(nil); err != nil {
 		return err
 	}
 	recs := r.table.Expire(nil)
 	r.send(recs)
-	return r.keep.exported(recs, sent)
+	return r.keep.exported(recs, out)
 }
 
 // crashingCycle is cycle with sends confirmed, returning errCrash when a
@@ -221,7 +221,7 @@ func (r *rig) crashingCycle(advance time.Duration) (err error) {
 			panic(p)
 		}
 	}()
-	return r.cycle(advance, true)
+	return r.cycle(advance, delivered)
 }
 
 func (r *rig) send(recs []cache.Record) {
@@ -240,7 +240,7 @@ func (r *rig) shutdown() {
 	}
 	recs := r.table.Flush(nil)
 	r.send(recs)
-	if err := r.keep.exported(recs, true); err != nil {
+	if err := r.keep.exported(recs, delivered); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -321,7 +321,7 @@ func TestKeeperClearsTheSlotWhenTheLedgerWriteFails(t *testing.T) {
 		if round == 3 {
 			r.ledger.fail["write"] = errors.New("no space")
 		}
-		err := r.cycle(time.Second, true)
+		err := r.cycle(time.Second, delivered)
 		if round == 3 && err == nil {
 			t.Fatal("a failed ledger write went unreported")
 		}
@@ -345,7 +345,7 @@ func TestKeeperKeepsUnconfirmedRecordsUntilASyncSucceeds(t *testing.T) {
 	r := newRig(t)
 	r.traffic(rng, 30)
 	// Long enough for every flow to go idle and expire in this cycle.
-	if err := r.cycle(20*time.Second, false); err != nil {
+	if err := r.cycle(20*time.Second, unsettled); err != nil {
 		t.Fatal(err)
 	}
 	if total(r.exported) != 30 {
@@ -364,10 +364,10 @@ func TestKeeperKeepsUnconfirmedRecordsUntilASyncSucceeds(t *testing.T) {
 	// The same without a crash: the next confirmed send forgets them.
 	r = newRig(t)
 	r.traffic(rng, 30)
-	if err := r.cycle(20*time.Second, false); err != nil {
+	if err := r.cycle(20*time.Second, unsettled); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.cycle(time.Second, true); err != nil {
+	if err := r.cycle(time.Second, delivered); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.ledger.entries) != 0 {
@@ -379,17 +379,17 @@ func TestKeeperKeepsUnconfirmedRecordsUntilASyncSucceeds(t *testing.T) {
 // cannot grow the list without bound; what is forgotten unsent is counted.
 func TestKeeperBoundsUnconfirmedRecords(t *testing.T) {
 	r := newRig(t)
-	r.keep.maxUnconfirmed = 10
+	r.keep.maxHeld = 10
 	for round := range 5 {
 		for i := range 8 {
 			k := bpf.FlowKey{IpVersion: 4, Proto: 6, SrcPort: uint16(round*8 + i), DstPort: 80}
 			r.slots.packet(k, uint64(r.clock.Now().UnixNano()))
 		}
-		if err := r.cycle(20*time.Second, false); err != nil {
+		if err := r.cycle(20*time.Second, unsettled); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(r.keep.unconfirmed); n > 10 {
-			t.Fatalf("round %d: %d unconfirmed keys, bound 10", round, n)
+		if n := len(r.keep.held); n > 10 {
+			t.Fatalf("round %d: %d unconfirmed directions held, bound 10", round, n)
 		}
 	}
 	if r.keep.forgotUnsent == 0 {
@@ -410,6 +410,68 @@ func TestKeeperReportsEachFailingStep(t *testing.T) {
 		}
 		if _, err := r.keep.harvest(nil); !errors.Is(err, boom) {
 			t.Errorf("%s: harvest returned %v", where, err)
+		}
+	}
+}
+
+// TestKeeperKeepsLostRecordsForTheNextStart: records a stream lost (its
+// queue full, a send failed) stay in the ledger — a later delivered batch
+// confirms only itself — and the same directions carrying on keep the
+// lost counts beside their new ones, so a restart exports them.
+func TestKeeperKeepsLostRecordsForTheNextStart(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	r := newRig(t)
+	r.traffic(rng, 30)
+	r.clock.Advance(r.clock.Now().Add(20 * time.Second))
+	if _, err := r.keep.harvest(nil); err != nil {
+		t.Fatal(err)
+	}
+	recs := r.table.Expire(nil) // handed to the streams, which lose them: not r.send
+	if err := r.keep.exported(recs, lost); err != nil {
+		t.Fatal(err)
+	}
+	r.traffic(rng, 20) // the same keys again
+	if err := r.cycle(time.Second, delivered); err != nil {
+		t.Fatal(err)
+	}
+	if r.keep.lostRecords == 0 {
+		t.Error("lost records were not counted")
+	}
+	if len(r.ledger.entries) == 0 {
+		t.Fatal("lost records left the ledger when a later batch was delivered")
+	}
+	r.start()
+	r.shutdown()
+	if got := total(r.exported); got != 50 {
+		t.Fatalf("exported %d packets; want 50: the 30 lost ones at the restart and the 20 after", got)
+	}
+	if len(r.ledger.entries) != 0 {
+		t.Fatalf("ledger keeps %d entries after everything was delivered", len(r.ledger.entries))
+	}
+}
+
+// TestKeeperSettlesUnsettledRecordsAtTheNextSync: a sync that timed out
+// leaves its records in the ledger; the next completed sync settles them
+// either way.
+func TestKeeperSettlesUnsettledRecordsAtTheNextSync(t *testing.T) {
+	for _, later := range []outcome{delivered, lost} {
+		rng := rand.New(rand.NewPCG(9, 10))
+		r := newRig(t)
+		r.traffic(rng, 30)
+		if err := r.cycle(20*time.Second, unsettled); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.keep.handed) == 0 || len(r.ledger.entries) == 0 {
+			t.Fatalf("unsettled records left: handed %d, ledger %d", len(r.keep.handed), len(r.ledger.entries))
+		}
+		if err := r.cycle(time.Second, later); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.keep.handed) != 0 {
+			t.Errorf("%v: %d records still unsettled after a completed sync", later, len(r.keep.handed))
+		}
+		if kept := len(r.ledger.entries) > 0; kept != (later == lost) {
+			t.Errorf("later sync %v: ledger keeps %d entries", later, len(r.ledger.entries))
 		}
 	}
 }

@@ -32,6 +32,8 @@ type pipeline struct {
 	// kernel adds masks and next hops from the host's routes in router
 	// mode; nil otherwise.
 	kernel *kernelRoutes
+	// settled is each stream's loss count at its last completed sync.
+	settled []uint64
 }
 
 // newPipeline opens one export stream per collector (per aggregation
@@ -49,7 +51,7 @@ func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.
 		p.printer = flowprint.NewPrinter(cfg.stdout(), cfg.Print)
 	}
 	for _, addr := range cfg.Collectors {
-		streams, err := openStreams(cfg, addr, boot, now, ifaces)
+		streams, err := openStreams(cfg, log, addr, boot, now, ifaces)
 		if err != nil {
 			p.close(context.Background())
 			return nil, err
@@ -59,7 +61,7 @@ func newPipeline(cfg *Config, log *slog.Logger, boot time.Time, now func() time.
 	return p, nil
 }
 
-func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time, ifaces []ie.Interface) ([]*exporter.Stream, error) {
+func openStreams(cfg *Config, log *slog.Logger, addr string, boot time.Time, now func() time.Time, ifaces []ie.Interface) ([]*exporter.Stream, error) {
 	settings := cfg.Export
 	settings.Boot = boot
 	schemes := []cache.Scheme{0}
@@ -68,7 +70,7 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 	}
 	var out []*exporter.Stream
 	for _, scheme := range schemes {
-		tr, err := dialTransport(cfg, addr)
+		tr, err := dialTransport(cfg, log, addr)
 		if err != nil {
 			closeStreams(out)
 			return nil, err
@@ -97,16 +99,28 @@ func openStreams(cfg *Config, addr string, boot time.Time, now func() time.Time,
 		}
 		st := exporter.NewStream(name, enc, tr, cfg.StreamQueue, now)
 		st.Pace(cfg.ExportRate, exporter.DefaultBurst)
+		if cfg.ReadFile == "" {
+			st.HoldWhileDown() // live: a collector restart loses nothing the queue holds
+		}
 		out = append(out, st)
 	}
 	return out, nil
 }
 
-func dialTransport(cfg *Config, addr string) (exporter.Transport, error) {
-	if cfg.Transport == "tcp" {
-		return exporter.DialTCP(addr, cfg.Source)
+// dialTransport opens the transport to a collector. A TCP collector that
+// is down does not stop the start: the stream dials again with backoff.
+func dialTransport(cfg *Config, log *slog.Logger, addr string) (exporter.Transport, error) {
+	if cfg.Transport != "tcp" {
+		return exporter.DialUDP(addr, cfg.Source)
 	}
-	return exporter.DialUDP(addr, cfg.Source)
+	t, err := exporter.NewTCPTransport(addr, cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.EnsureConnected(); err != nil {
+		log.Warn("collector not reachable: records wait in its queue while spanflow dials again, backing off", "collector", addr, "err", err)
+	}
+	return t, nil
 }
 
 func newEncoder(cfg *Config, s exporter.Settings, o exporter.TemplateOptions, scheme cache.Scheme) (exporter.Encoder, error) {
@@ -197,16 +211,41 @@ func closeStreamsCtx(ctx context.Context, streams []*exporter.Stream) error {
 	return errors.Join(errs...)
 }
 
-// sync waits, bounded, until every stream sent what it was given; false
-// when the bound passed first.
-func (p *pipeline) sync(limit time.Duration) bool {
+// outcome is what the streams say of the records handed to them since
+// the last settled sync.
+type outcome int
+
+const (
+	delivered outcome = iota // every stream's transport took them (UDP: sent; TCP: written)
+	lost                     // a stream lost some: dropped, refused by the encoder, or a send failed
+	unsettled                // not known yet: a sync timed out or a collector is down; a later sync settles them
+)
+
+// sync waits, bounded, until every stream handed what it was given to its
+// transport, and says whether all of it was taken since the last settled
+// sync.
+func (p *pipeline) sync(limit time.Duration) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	sent := true
-	for _, s := range p.streams {
-		if s.Sync(ctx) != nil {
-			sent = false
+	if p.settled == nil {
+		p.settled = make([]uint64, len(p.streams))
+	}
+	var anyLost, anyUnsettled bool
+	for i, s := range p.streams {
+		losses, err := s.Sync(ctx)
+		switch {
+		case err != nil:
+			anyUnsettled = true
+		case losses != p.settled[i]:
+			p.settled[i] = losses
+			anyLost = true
 		}
 	}
-	return sent
+	switch {
+	case anyLost:
+		return lost
+	case anyUnsettled:
+		return unsettled
+	}
+	return delivered
 }
