@@ -20,7 +20,8 @@ type StreamStats struct {
 	EncodeErrors   uint64 // batches the encoder refused
 	RecordsSkipped uint64 // records the version cannot carry (IPv6 in v1/v5/v7/v8)
 	// Resent counts datagrams written again because the socket reported
-	// that an earlier one was refused (UDP: ICMP port unreachable).
+	// that an earlier one was refused (UDP: ICMP port unreachable): as
+	// many earlier datagrams did not reach a collector.
 	Resent     uint64
 	SendErrors map[string]uint64
 	LastError  string
@@ -442,8 +443,13 @@ func (c *Stream) send(datagram []byte) {
 	if c.pace != nil {
 		c.pace.Wait(context.Background()) // never fails: no deadline, burst ≥ 1
 	}
+	refusedBefore := c.refused()
 	err := c.tr.Send(datagram)
+	refused := c.refused() > refusedBefore
 	c.count(func(s *StreamStats) {
+		if refused { // an earlier datagram met a closed port: lost
+			c.losses++
+		}
 		if err != nil {
 			s.SendErrors[errorReason(err)]++
 			s.LastError = err.Error()
@@ -453,6 +459,14 @@ func (c *Stream) send(datagram []byte) {
 		s.Datagrams++
 		s.Bytes += uint64(len(datagram))
 	})
+}
+
+// refused counts the transport's datagrams a collector refused (UDP).
+func (c *Stream) refused() uint64 {
+	if r, ok := c.tr.(resender); ok {
+		return r.Resent()
+	}
+	return 0
 }
 
 func errorReason(err error) string {

@@ -36,8 +36,7 @@ package main
 //     AS numbers out when both are 0; for IPv6 it shows src_net/dst_net
 //     masked wrongly (the masks themselves are right).
 //   - nfdump reads reverseTcpControlBits and reverseFlowStart/EndMilliseconds
-//     (PEN 29305) over the forward ones in IPFIX biflows, and takes a v9
-//     FIRST_SWITCHED = LAST_SWITCHED = 0 for no times (1970).
+//     (PEN 29305) over the forward ones in IPFIX biflows.
 //   - nfacctd drops v8 without a word; it rebuilds v5 and v9 times in whole
 //     seconds (unix_secs − ⌊(sysUptime − First)/1000⌋), accounts only the
 //     forward direction of a biflow, and from v5 keeps the ports of TCP,
@@ -47,8 +46,7 @@ package main
 //     for v5, ignores RFC 5103 reverse elements, and must run with one
 //     worker per socket (workers=1): with several, data can be decoded
 //     before the template that came ahead of it.
-//   - Wireshark shows a v9 uptime field of 0 as the absolute time 0 (1970),
-//     reads v8 scheme 9 (ToS/AS) bytes 24-31 shifted (ToS where input is)
+//   - Wireshark reads v8 scheme 9 (ToS/AS) bytes 24-31 shifted (ToS where input is)
 //     and labels the two masks of schemes 5/13/14 the other way round.
 
 import (
@@ -264,7 +262,7 @@ type interopRun struct {
 	cfg     interopConfig
 	capture interopCapture
 	sample  int         // --sample given (0: none)
-	boot    time.Time   // the capture's first frame: offline mode's sysUptime origin
+	boot    time.Time   // offline mode's sysUptime origin: a second before the capture's first frame
 	recs    []iopRecord // --print=json
 	log     string      // spanflow's stderr
 	streams map[int][]iopDatagram
@@ -276,7 +274,7 @@ func (r *interopRun) stream(port int) []iopDatagram { return r.streams[port] }
 // runInterop starts the collectors and the capture, runs spanflow and
 // checks each collector's decoding in a subtest.
 func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopConfig) {
-	run := &interopRun{cfg: cfg, capture: c, boot: iopFirstFrameTime(t, c.path)}
+	run := &interopRun{cfg: cfg, capture: c, boot: iopFirstFrameTime(t, c.path).Add(-time.Second)}
 	if cfg.sampled {
 		run.sample = c.sample
 	}

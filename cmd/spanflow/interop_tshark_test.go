@@ -361,22 +361,6 @@ func (d *iopDatagram) uptimeAbsMs(t *testing.T, field string) string {
 	return strconv.FormatInt(d.headerMs(t)-up+at, 10)
 }
 
-// uptimeOf returns an uptime-relative time field of a v1-v9 record
-// (cflow.timestart or cflow.timeend) as tshark shows it.
-func (d *iopDatagram) uptimeOf(w iopWireFields, field string, idx int) (string, bool) {
-	if v, ok := w.get(field, idx); ok {
-		return v, true
-	}
-	abs, ok := w.get(strings.Replace(field, "time", "abstime", 1), idx)
-	if ok && d.h("cflow.sysuptime") != "" && abs == time.Unix(0, 0).UTC().Format(iopTsTimeLayout) {
-		// Quirk: Wireshark shows an uptime field of 0 (a flow that began
-		// in the exporter's first millisecond: offline, at the capture's
-		// first packet) as the absolute time 0, 1970-01-01.
-		return "0.000000000", true
-	}
-	return "", false
-}
-
 // iopAbsTimeMs reads an absolute tshark time as Unix ms.
 func iopAbsTimeMs(s string, ok bool) string {
 	if !ok {
@@ -411,7 +395,7 @@ func tsharkView(t *testing.T, d *iopDatagram, w iopWireFields, want iopFields) i
 		switch name {
 		case "abs_start", "abs_end":
 			field := map[string]string{"abs_start": "cflow.timestart", "abs_end": "cflow.timeend"}[name]
-			if v, ok := d.uptimeOf(w, field, idx); ok {
+			if v, ok := w.get(field, idx); ok {
 				got[k] = d.uptimeAbsMs(t, v)
 			} else if abs, ok := w.get(strings.Replace(field, "time", "abstime", 1), idx); ok {
 				got[k] = iopAbsTimeMs(abs, ok)

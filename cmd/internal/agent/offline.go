@@ -40,6 +40,12 @@ func RunOffline(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return err
 }
 
+// offlineUptimeLead places the exporter's boot, the origin of v5/v9
+// sysUptime times, this long before the capture's first frame: a flow
+// starting there would otherwise have FIRST_SWITCHED 0, which tshark and
+// nfdump show as 1970.
+const offlineUptimeLead = time.Second
+
 // Replay is RunOffline without the closing log line; it returns what it
 // counted.
 func Replay(ctx context.Context, cfg *Config, log *slog.Logger) (OfflineStats, error) {
@@ -63,7 +69,8 @@ func Replay(ctx context.Context, cfg *Config, log *slog.Logger) (OfflineStats, e
 	if err != nil {
 		return stats, err
 	}
-	pipe, err := newPipeline(cfg, log, first.Timestamp, clock.Now, mappedInterfaces(cfg.Probe.InterfaceMap))
+	boot := first.Timestamp.Add(-offlineUptimeLead)
+	pipe, err := newPipeline(cfg, log, boot, clock.Now, mappedInterfaces(cfg.Probe.InterfaceMap))
 	if err != nil {
 		return stats, err
 	}

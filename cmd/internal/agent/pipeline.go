@@ -195,8 +195,25 @@ func (p *pipeline) close(ctx context.Context) error {
 		if st.RecordsDropped > 0 {
 			p.log.Warn("records dropped: the collector could not keep up", "collector", s.Name, "dropped", st.RecordsDropped)
 		}
+		if p.wait { // offline: the run's result is whether every record arrived
+			err = errors.Join(err, undelivered(s.Name, st))
+		}
 	}
 	return err
+}
+
+// undelivered says what of a stream's export did not reach its transport,
+// or nil.
+func undelivered(name string, st exporter.StreamStats) error {
+	var failed uint64
+	for _, n := range st.SendErrors {
+		failed += n
+	}
+	if failed == 0 && st.Resent == 0 && st.RecordsDropped == 0 && st.EncodeErrors == 0 {
+		return nil
+	}
+	return fmt.Errorf("collector %s: not every record was delivered: %d datagrams failed to send, %d refused by the collector's host (port unreachable), %d records dropped, %d batches refused by the encoder (last error: %q)",
+		name, failed, st.Resent, st.RecordsDropped, st.EncodeErrors, st.LastError)
 }
 
 func closeStreams(streams []*exporter.Stream) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,41 @@ func TestLegacyDatagramsFitTheMTUOverIPv6(t *testing.T) {
 		}
 		if biggest+28 < 1400 {
 			t.Errorf("%s: datagrams of %d bytes are far from full", tc.listen, biggest)
+		}
+	}
+}
+
+// TestOfflineExportReportsUndeliveredRecords: offline, records that never
+// reached a collector (nobody listens, over TCP or UDP) make the run fail,
+// saying so, instead of exiting 0.
+func TestOfflineExportReportsUndeliveredRecords(t *testing.T) {
+	for _, transport := range []string{"tcp", "udp"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0") // a port, then nobody on it
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cfg := &Config{Collectors: []string{addr}, Version: 10, Transport: transport, ReadFile: "capture.pcap",
+			Export: exporter.Settings{MTU: 1500}, StreamQueue: 256}
+		boot := time.Unix(1_700_000_000, 0)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		p, err := newPipeline(cfg, log, boot, func() time.Time { return boot.Add(time.Minute) }, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", transport, err)
+		}
+		recs := make([]cache.Record, 3)
+		for i := range recs {
+			recs[i] = cache.Record{SrcAddr: netip.MustParseAddr("198.18.0.1"), DstAddr: netip.MustParseAddr("198.18.0.2"),
+				SrcPort: uint16(i), DstPort: 80, Proto: 6, IPVersion: 4, Packets: 1, Bytes: 40, Start: boot, End: boot}
+		}
+		for range 3 { // UDP learns of the refusal from the ICMP answer to an earlier datagram
+			p.export(recs)
+			p.sync(time.Second)
+		}
+		err = p.close(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "not every record was delivered") {
+			t.Errorf("%s to a closed port: close returned %v; want the records reported undelivered", transport, err)
 		}
 	}
 }
