@@ -498,7 +498,12 @@ func (c *Stream) Stats() StreamStats {
 		s.SendErrors[k] = v
 	}
 	if r, ok := c.tr.(resender); ok {
+		// Each resend stands for an earlier datagram refused: shown
+		// with the sends that failed, as an operator counts them.
 		s.Resent = r.Resent()
+		if s.Resent > 0 {
+			s.SendErrors[ErrRefused.Error()] += s.Resent
+		}
 	}
 	return s
 }

@@ -105,8 +105,8 @@ func TestUDPCollectorResendsRefusedDatagrams(t *testing.T) {
 	}
 	closeCollector(t, c)
 	s := c.Stats()
-	if s.Resent == 0 || s.Datagrams != 20 || len(s.SendErrors) != 0 {
-		t.Fatalf("stats %+v: want 20 datagrams sent, refusals resent", s)
+	if s.Resent == 0 || s.Datagrams != 20 || s.SendErrors[ErrRefused.Error()] != s.Resent || len(s.SendErrors) != 1 {
+		t.Fatalf("stats %+v: want 20 datagrams sent, refusals resent and shown as refused", s)
 	}
 }
 

@@ -30,6 +30,15 @@ const DefaultCollector = "127.0.0.1:2055"
 // stringList is a repeatable string flag.
 type stringList []string
 
+
+// The export queue per collector, in records (about 300 bytes each while
+// queued): the default holds two expiries of a full default table; the
+// bound keeps a typo from asking for more memory than a host has.
+const (
+	defaultCollectorQueue = 131072
+	maxCollectorQueue     = 1 << 24
+)
+
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
@@ -173,7 +182,7 @@ func BindFlags(fs *flag.FlagSet) *Config {
 	fs.UintVar(&c.SourceID, "source-id", 0, "export: v9 source id / IPFIX observation domain id")
 	fs.IntVar(&c.RefreshPackets, "template-refresh-packets", 20, "export: resend v9/IPFIX templates every N packets")
 	fs.DurationVar(&c.RefreshTimeout, "template-refresh-timeout", 30*time.Minute, "export: resend v9/IPFIX templates at least this often")
-	fs.IntVar(&c.CollectorQueue, "collector-queue", 256, "export: expiry batches queued per collector before records are dropped (counted)")
+	fs.IntVar(&c.CollectorQueue, "collector-queue", defaultCollectorQueue, "export: records queued per collector before records are dropped (counted), 1 to 16777216")
 	fs.IntVar(&c.ExportRate, "export-rate", exporter.DefaultRate, "export: most datagrams a second per collector, in bursts of 64, so that a burst of expiries does not overflow the collector's socket buffer (0 = unpaced)")
 	fs.DurationVar(&c.AggActiveTimeout, "aggregation-active-timeout", 30*time.Minute, "export: active timeout of v8 aggregation caches")
 	fs.DurationVar(&c.AggIdleTimeout, "aggregation-inactive-timeout", 15*time.Second, "export: inactive timeout of v8 aggregation caches")
@@ -386,8 +395,8 @@ func (c *Config) validateExport(bad complaint) {
 		a.Export.SamplingInterval = a.Probe.SampleRate
 		a.Export.SamplingRandom = a.Probe.SampleMode == bpf.SampleRandom
 	}
-	if c.CollectorQueue < 1 {
-		bad("--collector-queue %d: must be ≥ 1", c.CollectorQueue)
+	if c.CollectorQueue < 1 || c.CollectorQueue > maxCollectorQueue {
+		bad("--collector-queue %d: must be 1 to %d records", c.CollectorQueue, maxCollectorQueue)
 	}
 	a.StreamQueue = c.CollectorQueue
 	if c.ExportRate < 0 || c.ExportRate > 10_000_000 {

@@ -87,6 +87,7 @@ func TestE2EBadFlagsExitTwoNamingTheFlag(t *testing.T) {
 		{"template refresh packets 0", []string{"--template-refresh-packets", "0"}, "--template-refresh-packets 0"},
 		{"template refresh timeout 1ms", []string{"--template-refresh-timeout", "1ms"}, "--template-refresh-timeout 1ms"},
 		{"collector queue 0", []string{"--collector-queue", "0"}, "--collector-queue 0"},
+		{"collector queue huge", []string{"--collector-queue", "2000000000"}, "--collector-queue 2000000000"},
 		{"log level", []string{"--log-level", "loud"}, "--log-level loud"},
 		{"user unknown", []string{"--user", "no-such-user-e2e"}, "--user no-such-user-e2e"},
 		{"duration negative", []string{"--duration", "-1s"}, "--duration -1s"},

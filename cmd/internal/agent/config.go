@@ -39,7 +39,7 @@ type Config struct {
 	// Export holds the encoders' settings; Boot and IPv6Transport are set
 	// per stream.
 	Export      exporter.Settings
-	StreamQueue int // expiry batches queued per collector
+	StreamQueue int // records queued per collector
 	ExportRate  int // datagrams a second per collector (0: unpaced)
 	Aggregation cache.AggregatorConfig
 	Print       flowprint.Format // expired records to Stdout too

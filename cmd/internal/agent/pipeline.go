@@ -209,11 +209,11 @@ func undelivered(name string, st exporter.StreamStats) error {
 	for _, n := range st.SendErrors {
 		failed += n
 	}
-	if failed == 0 && st.Resent == 0 && st.RecordsDropped == 0 && st.EncodeErrors == 0 {
+	if failed == 0 && st.RecordsDropped == 0 && st.EncodeErrors == 0 {
 		return nil
 	}
-	return fmt.Errorf("collector %s: not every record was delivered: %d datagrams failed to send, %d refused by the collector's host (port unreachable), %d records dropped, %d batches refused by the encoder (last error: %q)",
-		name, failed, st.Resent, st.RecordsDropped, st.EncodeErrors, st.LastError)
+	return fmt.Errorf("collector %s: not every record was delivered: %d datagrams failed to send or were refused, %d records dropped, %d batches refused by the encoder (last error: %q)",
+		name, failed, st.RecordsDropped, st.EncodeErrors, st.LastError)
 }
 
 func closeStreams(streams []*exporter.Stream) {
