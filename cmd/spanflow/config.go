@@ -30,7 +30,6 @@ const DefaultCollector = "127.0.0.1:2055"
 // stringList is a repeatable string flag.
 type stringList []string
 
-
 // The export queue per collector, in records (about 300 bytes each while
 // queued): the default holds two expiries of a full default table; the
 // bound keeps a typo from asking for more memory than a host has.
