@@ -90,7 +90,7 @@ func oneWay(recs []Record) []Record {
 		}
 		fwd := r
 		fwd.Bidirectional, fwd.RevPackets, fwd.RevBytes, fwd.RevTCPFlags = false, 0, 0, 0
-		fwd.RevStart, fwd.RevEnd = time.Time{}, time.Time{}
+		fwd.RevStart, fwd.RevEnd, fwd.RevToS, fwd.RevIfIndex = time.Time{}, time.Time{}, 0, 0
 		if fwd.Packets > 0 {
 			out = append(out, fwd)
 		}
@@ -98,8 +98,15 @@ func oneWay(recs []Record) []Record {
 			continue
 		}
 		rev := fwd
-		k, _ := ReverseKey(r.Key())
+		k, _ := r.RevKey()
 		rev.SrcAddr, rev.DstAddr, rev.SrcPort, rev.DstPort = k.SrcIP(), k.DstIP(), k.SrcPort, k.DstPort
+		rev.ToS, rev.InIfIndex = k.Tos, k.Ifindex
+		if r.Out == OutUnknown { // a mirror port: it leaves where the forward one came in, if elsewhere
+			rev.OutIfIndex = 0
+			if r.InIfIndex != k.Ifindex {
+				rev.OutIfIndex = r.InIfIndex
+			}
+		}
 		rev.SrcAS, rev.DstAS, rev.SrcMask, rev.DstMask = r.DstAS, r.SrcAS, r.DstMask, r.SrcMask
 		rev.Packets, rev.Bytes, rev.TCPFlags, rev.Start, rev.End = r.RevPackets, r.RevBytes, r.RevTCPFlags, r.RevStart, r.RevEnd
 		out = append(out, rev)

@@ -10,17 +10,29 @@ import (
 //
 // Both directions of a conversation share one table entry, found under a
 // canonical key: the key with its endpoints (address, port) in a fixed
-// order. The entry's own key is the forward direction's — the initiator,
-// the side that sent first. A Delta belongs to the forward direction when
-// its key equals the entry's key, and to the reverse one otherwise.
+// order and without the fields that may differ between the directions of
+// one conversation — the ToS byte (servers often mark differently from
+// clients, or a network re-marks one way) and the capture interface (a
+// tap has a port per direction, a router takes the request on one
+// interface and the reply on another). What identifies the conversation
+// stays: addresses, ports, protocol, VLANs, IP version, the hook
+// (ingress or egress) and the overflow mark.
+//
+// The entry's own key is the forward direction's — the initiator, the
+// side that sent first. A Delta belongs to the forward direction when its
+// key equals the entry's key, and to the reverse one when it is the
+// mirror of it with the reverse direction's own ToS and interface: those
+// of the entry's first reverse Delta. So each direction still has one
+// key, as in unidirectional mode: a direction whose ToS changes (ECN, a
+// re-marking) starts a flow of its own, and two span ports that each
+// carry both directions make two biflows, not one that counts every
+// packet twice (an entry whose reverse is not known yet prefers the
+// reverse Delta seen on its own forward interface).
 //
 // ICMP carries type<<8|code where a port would be, so an echo reply's key
 // is not the mirror of its request's. canonical maps the reply types of
 // the query/answer pairs to their request type, which makes a ping and
-// its answers one entry. Other fields (ifindex, VLAN, ToS) stay in the
-// key: both directions must be seen on the same interface and VLAN with
-// the same ToS to pair, which keeps two span ports carrying the same
-// conversation from being summed into one record.
+// its answers one entry.
 
 const (
 	protoICMP   = 1
@@ -44,6 +56,7 @@ func icmpRequest(proto, typ uint8) (uint8, bool) {
 
 // canonical returns the key both directions of k's conversation share.
 func canonical(k bpf.FlowKey) bpf.FlowKey {
+	k.Tos, k.Ifindex = 0, 0
 	if k.Proto == protoICMP || k.Proto == protoICMPv6 {
 		typ := uint8(k.DstPort >> 8)
 		if req, ok := icmpRequest(k.Proto, typ); ok {
@@ -119,4 +132,79 @@ func ReverseKey(k bpf.FlowKey) (bpf.FlowKey, bool) {
 		return r, true
 	}
 	return k, false
+}
+
+// reverseID is what may differ between the directions of a conversation,
+// as the reverse direction's first Delta had it (known false: none yet).
+// It stays with the entry across active timeouts.
+type reverseID struct {
+	ifindex uint32
+	tos     uint8
+	known   bool
+}
+
+func (id reverseID) of(k *bpf.FlowKey) bool {
+	return id.known && k.Tos == id.tos && k.Ifindex == id.ifindex
+}
+
+// mirrors reports whether k is the reverse direction of fwd's
+// conversation, whatever its ToS and interface.
+func mirrors(fwd, k *bpf.FlowKey) bool {
+	r, ok := ReverseKey(*fwd)
+	r.Tos, r.Ifindex = k.Tos, k.Ifindex
+	return ok && r == *k
+}
+
+// findPair returns the entry a Delta keyed k belongs to among those
+// stored under conv (canonical of k) and whether it is that entry's
+// forward direction. A direction already paired wins, then an entry
+// without a known reverse captured on k's interface, then any entry
+// without a known reverse.
+func (t *Table) findPair(conv, k *bpf.FlowKey) (i int32, fwd, ok bool) {
+	x := &t.index
+	h := x.hash(conv)
+	mask := len(x.slots) - 1
+	open, openHere := int32(-1), int32(-1)
+	for at := int(h) & mask; x.slots[at].ref != 0; at = (at + 1) & mask {
+		if x.slots[at].hash != h {
+			continue
+		}
+		j := int32(x.slots[at].ref - 1)
+		f := t.slab.flow(j)
+		if f.key == *k {
+			return j, true, true
+		}
+		if canonical(f.key) != *conv || !mirrors(&f.key, k) {
+			continue
+		}
+		rev := t.slab.side(j).rev
+		switch {
+		case rev.of(k):
+			return j, false, true
+		case rev.known:
+		case openHere < 0 && f.key.Ifindex == k.Ifindex:
+			openHere = j
+		case open < 0:
+			open = j
+		}
+	}
+	if openHere >= 0 {
+		return openHere, false, true
+	}
+	return open, false, open >= 0
+}
+
+// fillReverse sets what r knows of its reverse direction's identity: its
+// ToS, its interface, and that interface as r's output on a mirror port
+// (where no route says otherwise) when it is another one: the forward
+// direction leaves the network where the reverse one enters it. One port
+// carrying both directions says nothing of the output: 0.
+func (s *side) fillReverse(r *Record) {
+	if !s.rev.known {
+		return
+	}
+	r.RevToS, r.RevIfIndex = s.rev.tos, s.rev.ifindex
+	if r.Out == OutUnknown && s.rev.ifindex != r.InIfIndex {
+		r.OutIfIndex = s.rev.ifindex
+	}
 }

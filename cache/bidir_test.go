@@ -21,6 +21,10 @@ func TestBidirectionalPairing(t *testing.T) {
 	v6Rep := icmpKey(protoICMPv6, "2001:db8::2", "2001:db8::1", 129, 0)
 	otherIf := tcpBA
 	otherIf.Ifindex = 3
+	abOn3 := tcpAB
+	abOn3.Ifindex = 3
+	otherToS := tcpBA
+	otherToS.Tos = 0x10
 
 	tests := []struct {
 		name    string
@@ -67,11 +71,41 @@ func TestBidirectionalPairing(t *testing.T) {
 				RevPackets: 1, RevBytes: 104, RevStart: 2 * s, RevEnd: 2 * s, Reason: EndForced}},
 		},
 		{
-			name:    "directions on different interfaces stay apart",
-			batches: [][]Delta{{pkt(tcpAB, 1*s, 60, ack), pkt(otherIf, 1*s, 40, ack)}},
+			// A tap or a router: each direction on its own interface.
+			name:    "directions seen on different interfaces pair",
+			batches: [][]Delta{{pkt(tcpAB, 1*s, 60, ack)}, {pkt(otherIf, 2*s, 40, ack)}},
+			want: []summary{{Flow: fTCPAB, Packets: 1, Bytes: 60, Flags: ack, Start: 1 * s, End: 1 * s,
+				RevPackets: 1, RevBytes: 40, RevFlags: ack, RevStart: 2 * s, RevEnd: 2 * s, Reason: EndForced}},
+		},
+		{
+			// A server marking its answers (wireshark-wiki http.pcap: 0x00 one way, 0x10 the other).
+			name:    "directions with different ToS pair",
+			batches: [][]Delta{{pkt(tcpAB, 1*s, 60, ack)}, {pkt(otherToS, 2*s, 40, ack)}},
+			want: []summary{{Flow: fTCPAB, Packets: 1, Bytes: 60, Flags: ack, Start: 1 * s, End: 1 * s,
+				RevPackets: 1, RevBytes: 40, RevFlags: ack, RevStart: 2 * s, RevEnd: 2 * s, Reason: EndForced}},
+		},
+		{
+			// Two span ports that each carry both directions: two biflows,
+			// not one that counts every packet twice.
+			name: "two interfaces carrying both directions make two biflows",
+			batches: [][]Delta{{pkt(tcpAB, 1*s, 60, ack), pkt(abOn3, 1*s, 60, ack)},
+				{pkt(tcpBA, 2*s, 40, ack), pkt(otherIf, 2*s, 40, ack)}},
 			want: []summary{
-				{Flow: fTCPAB, Packets: 1, Bytes: 60, Flags: ack, Start: 1 * s, End: 1 * s, Reason: EndForced},
-				{Flow: "6 198.18.0.2:23 > 198.18.0.1:40000", Packets: 1, Bytes: 40, Flags: ack, Start: 1 * s, End: 1 * s, Reason: EndForced},
+				{Flow: fTCPAB, Packets: 1, Bytes: 60, Flags: ack, Start: 1 * s, End: 1 * s,
+					RevPackets: 1, RevBytes: 40, RevFlags: ack, RevStart: 2 * s, RevEnd: 2 * s, Reason: EndForced},
+				{Flow: fTCPAB, Packets: 1, Bytes: 60, Flags: ack, Start: 1 * s, End: 1 * s,
+					RevPackets: 1, RevBytes: 40, RevFlags: ack, RevStart: 2 * s, RevEnd: 2 * s, Reason: EndForced},
+			},
+		},
+		{
+			// Once paired, a direction keeps its own key: a re-marked
+			// reverse packet does not join the pair.
+			name:    "a reverse direction whose ToS changes starts a flow of its own",
+			batches: [][]Delta{{pkt(tcpAB, 1*s, 60, ack)}, {pkt(tcpBA, 2*s, 40, ack)}, {pkt(otherToS, 2*s, 40, ack)}},
+			want: []summary{
+				{Flow: fTCPAB, Packets: 1, Bytes: 60, Flags: ack, Start: 1 * s, End: 1 * s,
+					RevPackets: 1, RevBytes: 40, RevFlags: ack, RevStart: 2 * s, RevEnd: 2 * s, Reason: EndForced},
+				{Flow: "6 198.18.0.2:23 > 198.18.0.1:40000", Packets: 1, Bytes: 40, Flags: ack, Start: 2 * s, End: 2 * s, Reason: EndForced},
 			},
 		},
 	}
@@ -261,4 +295,30 @@ func reverseOf(k bpf.FlowKey) bpf.FlowKey {
 		k.SrcPort, k.DstPort = k.DstPort, k.SrcPort
 	}
 	return k
+}
+
+// TestBiflowCarriesEachDirectionsInterfaceAndToS: the forward direction's
+// capture interface is the biflow's input, the reverse direction's its
+// output (on a mirror port, where no route says otherwise), and each
+// direction keeps its own ToS.
+func TestBiflowCarriesEachDirectionsInterfaceAndToS(t *testing.T) {
+	fwd := key(protoTCP, "198.18.0.1:40000", "198.18.0.2:80")
+	rev := key(protoTCP, "198.18.0.2:80", "198.18.0.1:40000")
+	fwd.Ifindex, rev.Ifindex, rev.Tos = 4, 7, 0x10
+	cfg := DefaultConfig()
+	cfg.Bidirectional = true
+	tb := newTestTable(t, cfg, &fakeClock{mono: 3 * time.Second})
+	tb.Merge([]Delta{pkt(fwd, time.Second, 60, 0x02)})
+	tb.Merge([]Delta{pkt(rev, 2*time.Second, 60, 0x12)})
+	recs := tb.Flush(nil)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want one biflow: %+v", len(recs), recs)
+	}
+	r := recs[0]
+	if r.InIfIndex != 4 || r.OutIfIndex != 7 || r.RevIfIndex != 7 || r.ToS != 0 || r.RevToS != 0x10 {
+		t.Errorf("in %d out %d rev-if %d tos %#x rev-tos %#x; want 4, 7, 7, 0, 0x10", r.InIfIndex, r.OutIfIndex, r.RevIfIndex, r.ToS, r.RevToS)
+	}
+	if k, ok := r.RevKey(); !ok || k != rev {
+		t.Errorf("RevKey %+v %v, want the reverse direction's own key %+v", k, ok, rev)
+	}
 }

@@ -61,7 +61,7 @@
 // open-addressing index of 8-byte slots that holds no keys: the 48-byte
 // FlowKey is stored once, in the entry. A Go map keyed by FlowKey would
 // store it twice and cost about 100 bytes more per flow at a million
-// flows. Bidirectional mode adds a 56-byte side struct per entry.
+// flows. Bidirectional mode adds a 64-byte side struct per entry.
 //
 // # Bidirectional flows
 //

@@ -39,7 +39,8 @@ type side struct {
 	fwdStartNs, fwdLastNs int64
 	revStartNs, revLastNs int64
 	revPackets, revBytes  uint64
-	born                  uint32 // Merge generation that created the flow
+	born                  uint32    // Merge generation that created the flow
+	rev                   reverseID // the reverse direction's ToS and interface
 	revFlags              uint8
 }
 

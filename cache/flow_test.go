@@ -12,7 +12,7 @@ func TestEntrySizes(t *testing.T) {
 		got, want uintptr
 	}{
 		{"flow", unsafe.Sizeof(flow{}), 104},
-		{"side", unsafe.Sizeof(side{}), 56},
+		{"side", unsafe.Sizeof(side{}), 64},
 		{"index slot", unsafe.Sizeof(slot{}), 8},
 		{"timer", unsafe.Sizeof(timer{}), 16},
 	}

@@ -38,9 +38,8 @@ func (x *index) hash(k *bpf.FlowKey) uint32 {
 }
 
 // find returns the slab index of the flow stored under k, and the slot
-// where it is (or where the probe ended). In bidirectional mode k is a
-// canonical key and a flow matches when its forward key canonicalizes
-// to k.
+// where it is (or where the probe ended). Bidirectional mode, where
+// several flows may share a canonical key, looks up with Table.findPair.
 func (x *index) find(k *bpf.FlowKey, s *slab) (i int32, at int, ok bool) {
 	h := x.hash(k)
 	mask := len(x.slots) - 1
@@ -50,11 +49,23 @@ func (x *index) find(k *bpf.FlowKey, s *slab) (i int32, at int, ok bool) {
 			continue
 		}
 		i = int32(sl.ref - 1)
-		if fk := &s.flow(i).key; *fk == *k || s.bidir && canonical(*fk) == *k {
+		if s.flow(i).key == *k {
 			return i, at, true
 		}
 	}
 	return -1, at, false
+}
+
+// slotOf returns the slot that holds slab index i, stored under k.
+func (x *index) slotOf(k *bpf.FlowKey, i int32) (at int, ok bool) {
+	h := x.hash(k)
+	mask := len(x.slots) - 1
+	for at = int(h) & mask; x.slots[at].ref != 0; at = (at + 1) & mask {
+		if x.slots[at].ref == uint32(i)+1 {
+			return at, true
+		}
+	}
+	return at, false
 }
 
 // insert stores slab index i under k, which must not be present.

@@ -16,11 +16,14 @@ type Pending struct {
 func (t *Table) Pending(key bpf.FlowKey) (p Pending, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	look := key
+	var i int32
+	var found, fwd bool
 	if t.cfg.Bidirectional {
-		look = canonical(key)
+		look := canonical(key)
+		i, fwd, found = t.findPair(&look, &key)
+	} else {
+		i, _, found = t.index.find(&key, &t.slab)
 	}
-	i, _, found := t.index.find(&look, &t.slab)
 	if !found {
 		return p, false
 	}
@@ -28,7 +31,7 @@ func (t *Table) Pending(key bpf.FlowKey) (p Pending, ok bool) {
 	switch {
 	case !t.slab.bidir:
 		p = Pending{Packets: f.packets, Bytes: f.bytes, FirstNs: f.startNs, LastNs: f.lastNs, TCPFlags: f.flags}
-	case key == f.key:
+	case fwd:
 		s := t.slab.side(i)
 		p = Pending{Packets: f.packets, Bytes: f.bytes, FirstNs: s.fwdStartNs, LastNs: s.fwdLastNs, TCPFlags: f.flags}
 	default:

@@ -76,11 +76,17 @@ type Record struct {
 	// reverse side sent nothing in this record has zero Rev counters and
 	// zero (IsZero) RevStart/RevEnd. One whose forward side sent nothing
 	// (possible after an active timeout) has zero forward counters and
-	// Start/End spanning the reverse packets.
+	// Start/End spanning the reverse packets. RevToS and RevIfIndex are
+	// the reverse direction's own ToS and capture interface (0 until it
+	// was seen): directions pair whatever these are. On a mirror port
+	// OutIfIndex is RevIfIndex, the interface the forward direction
+	// leaves by, when that is not the input.
 	Bidirectional        bool
 	RevPackets, RevBytes uint64
 	RevTCPFlags          uint8
 	RevStart, RevEnd     time.Time
+	RevToS               uint8
+	RevIfIndex           uint32
 
 	EndReason EndReason
 
@@ -94,7 +100,7 @@ type Record struct {
 	SrcMask, DstMask uint8
 	NextHop          netip.Addr
 	OutIfIndex       uint32
-	Out              Out // OutIface, OutLocal, OutNull on a router; OutIfIndex is 0 unless OutIface
+	Out              Out // OutIface, OutLocal, OutNull on a router; OutIfIndex is 0 unless OutIface or a biflow's RevIfIndex
 
 	// AppID is the RFC 6759 applicationId; 0 while unclassified. It
 	// holds the classification engine in its top byte and a 3-byte
@@ -154,14 +160,26 @@ func (r *Record) App() app.ID {
 // type<<8 | code (the Cisco convention).
 func (r *Record) IsICMP() bool { return r.Proto == protoICMP || r.Proto == protoICMPv6 }
 
-// Key is the datapath key of the record's forward direction (the reverse
-// of a biflow is ReverseKey of it).
+// Key is the datapath key of the record's forward direction (RevKey is
+// the reverse direction's).
 func (r *Record) Key() bpf.FlowKey {
 	return bpf.FlowKey{
 		SrcAddr: r.SrcAddr.As16(), DstAddr: r.DstAddr.As16(), SrcPort: r.SrcPort, DstPort: r.DstPort,
 		Proto: r.Proto, Tos: r.ToS, IpVersion: r.IPVersion, Ifindex: r.InIfIndex, VlanId: r.VLAN, InnerVlanId: r.InnerVLAN,
 		Direction: direction(r.Egress, r.Overflow),
 	}
+}
+
+// RevKey is the datapath key of a biflow's reverse direction: the mirror
+// of Key with the reverse direction's ToS and interface. ok is false for
+// a one-way record and for flows that have no reverse (ReverseKey).
+func (r *Record) RevKey() (k bpf.FlowKey, ok bool) {
+	k, ok = ReverseKey(r.Key())
+	if !ok || !r.Bidirectional {
+		return k, false
+	}
+	k.Tos, k.Ifindex = r.RevToS, r.RevIfIndex
+	return k, true
 }
 
 func direction(egress, overflow bool) uint8 {

@@ -96,10 +96,15 @@ func (t *Table) merge(d *Delta, now int64) {
 	t.stats.addSizes(d.Packets, d.Bytes)
 
 	key := d.Key
+	var i int32
+	var ok bool
+	fwd := true
 	if t.cfg.Bidirectional {
 		key = canonical(key)
+		i, fwd, ok = t.findPair(&key, &d.Key)
+	} else {
+		i, _, ok = t.index.find(&key, &t.slab)
 	}
-	i, _, ok := t.index.find(&key, &t.slab)
 	if ok {
 		if at, why := t.due(i); at <= first {
 			// The flow's timer ran out before this delta began.
@@ -108,6 +113,7 @@ func (t *Table) merge(d *Delta, now int64) {
 	}
 	fresh := !ok
 	if fresh {
+		fwd = true
 		if t.index.n >= t.cfg.MaxFlows {
 			t.evict(now)
 		}
@@ -122,9 +128,8 @@ func (t *Table) merge(d *Delta, now int64) {
 	}
 
 	f := t.slab.flow(i)
-	fwd := true
 	if t.slab.bidir {
-		fwd = t.addBidir(i, d, first, last)
+		fwd = t.addBidir(i, d, fwd, first, last)
 	} else {
 		f.packets += d.Packets
 		f.bytes += d.Bytes
@@ -154,16 +159,19 @@ func (t *Table) merge(d *Delta, now int64) {
 	}
 }
 
-// addBidir adds d to the direction it belongs to and reports whether that
-// is the forward one.
-func (t *Table) addBidir(i int32, d *Delta, first, last int64) bool {
+// addBidir adds d to its direction (fwd: the forward one, as findPair
+// said) and reports whether that is, after all, the forward one.
+func (t *Table) addBidir(i int32, d *Delta, fwd bool, first, last int64) bool {
 	f, s := t.slab.flow(i), t.slab.side(i)
-	fwd := d.Key == f.key
 	if !fwd && s.revPackets == 0 && s.born == t.gen &&
 		initiatorIsOther(f.flags, s.fwdStartNs, d.TCPFlags, first) {
 		swapDirections(f, s)
+		s.rev = reverseID{ifindex: f.key.Ifindex, tos: f.key.Tos, known: true}
 		f.key = d.Key
 		fwd = true
+	}
+	if !fwd && !s.rev.known {
+		s.rev = reverseID{ifindex: d.Key.Ifindex, tos: d.Key.Tos, known: true}
 	}
 	if fwd {
 		if f.packets == 0 || first < s.fwdStartNs {
@@ -321,7 +329,7 @@ func (t *Table) end(i int32, why EndReason, atNs int64, out *[]Record) (removed 
 		f.startNs, f.packets, f.bytes, f.flags = emptySegment, 0, 0, 0
 		if t.slab.bidir {
 			s := t.slab.side(i)
-			*s = side{born: s.born}
+			*s = side{born: s.born, rev: s.rev}
 		}
 		at, _ := t.due(i)
 		t.heap.set(int(f.heapIdx), at, &t.slab)
@@ -331,7 +339,7 @@ func (t *Table) end(i int32, why EndReason, atNs int64, out *[]Record) (removed 
 	if t.slab.bidir {
 		key = canonical(key)
 	}
-	if _, at, ok := t.index.find(&key, &t.slab); ok {
+	if at, ok := t.index.slotOf(&key, i); ok {
 		t.index.removeAt(at)
 	}
 	t.heap.remove(int(f.heapIdx), &t.slab)
@@ -371,6 +379,7 @@ func (t *Table) record(i int32) Record {
 	}
 	s := t.slab.side(i)
 	r.Bidirectional = true
+	s.fillReverse(&r)
 	if f.packets > 0 {
 		// Otherwise Start/End keep the segment's span: every record has
 		// a valid time range even when only the responder spoke in it.

@@ -570,7 +570,7 @@ type tplFlow struct {
 	src, dst, nexthop, sport, dport              string
 	v9ICMP, ipfixICMP                            string
 	in, out, srcAS, dstAS, vlan                  string
-	proto, tos, flags, revFlags                  string
+	proto, tos, flags, revFlags, revTos          string
 	srcMask, dstMask, version, reason            string
 	appEngine, appSelector                       string
 }
@@ -601,7 +601,7 @@ var tplFlows = [4]tplFlow{
 		revStart: at("11:30:00.010000000"), revEnd: at("11:59:59.999000000"),
 		src: "198.18.0.11", dst: "198.19.0.80", nexthop: "0.0.0.0", sport: "33000", dport: "80",
 		v9ICMP: "icmp_type_code_ipv4=0x0000", ipfixICMP: "icmp_type_code_ipv4=0x0000",
-		in: "2", out: "3", srcAS: "0", dstAS: "0", vlan: "0", proto: "6", tos: "0x00", flags: "0x1a", revFlags: "0x12",
+		in: "2", out: "3", srcAS: "0", dstAS: "0", vlan: "0", proto: "6", tos: "0x00", flags: "0x1a", revFlags: "0x12", revTos: "0x10",
 		srcMask: "0", dstMask: "0", version: "4", reason: "2", appEngine: "3", appSelector: "00:00:00:50",
 	},
 	{ // ICMPv6 echo request (type 128, code 0, kept as destination port 128<<8) biflow, forced end, no applicationId.
@@ -611,7 +611,7 @@ var tplFlows = [4]tplFlow{
 		revStart: at("11:59:57.001000000"), revEnd: at("11:59:59.001000000"),
 		src: "2001:db8::11", dst: "2001:db8:2::1", nexthop: "2001:db8::1", sport: "0", dport: "32768",
 		v9ICMP: "icmp_type_code_ipv4=0x8000", ipfixICMP: "icmp_ipv6_type=128 icmp_ipv6_code=0",
-		in: "4", out: "0", srcAS: "0", dstAS: "0", vlan: "0", proto: "58", tos: "0x00", flags: "0x00", revFlags: "0x00",
+		in: "4", out: "0", srcAS: "0", dstAS: "0", vlan: "0", proto: "58", tos: "0x00", flags: "0x00", revFlags: "0x00", revTos: "0x00",
 		srcMask: "0", dstMask: "0", version: "6", reason: "4", appEngine: "0", appSelector: "00:00:00:00",
 	},
 }
@@ -622,7 +622,12 @@ func (f tplFlow) leaves(ipfix, app bool) []string {
 	if f.v6 {
 		v6 = "v6"
 	}
-	b := []string{"octets=" + f.octets, "packets=" + f.packets}
+	var b []string
+	if ipfix && f.bi { // RFC 5103 reverse elements first (ipfixFlowFields says why)
+		b = append(b, "octets="+f.revOctets, "packets="+f.revPackets, "abstimestart="+f.revStart,
+			"abstimeend="+f.revEnd, "tcpflags="+f.revFlags, "tos="+f.revTos)
+	}
+	b = append(b, "octets="+f.octets, "packets="+f.packets)
 	if ipfix {
 		b = append(b, "abstimestart="+f.start, "abstimeend="+f.end)
 	} else {
@@ -650,10 +655,6 @@ func (f tplFlow) leaves(ipfix, app bool) []string {
 	} else if app {
 		b = append(b, "appl_id.classification_engine_id="+f.appEngine, "appl_id.selector_id="+f.appSelector)
 	}
-	if ipfix && f.bi {
-		b = append(b, "octets="+f.revOctets, "packets="+f.revPackets, "abstimestart="+f.revStart,
-			"abstimeend="+f.revEnd, "tcpflags="+f.revFlags)
-	}
 	return leaves(strings.Join(b, " "))
 }
 
@@ -667,7 +668,11 @@ func (f tplFlow) leaves(ipfix, app bool) []string {
 // 9/13 and 29/30 prefix lengths, 60 ipVersion, 61 flowDirection, 136
 // flowEndReason, 95 applicationId.
 func flowTemplate(ipfix, v6, bi, app bool) []string {
-	f := []string{"1/8", "2/8"}
+	var f []string
+	if ipfix && bi {
+		f = append(f, "29305:1/8", "29305:2/8", "29305:152/8", "29305:153/8", "29305:6/1", "29305:5/1")
+	}
+	f = append(f, "1/8", "2/8")
 	if ipfix {
 		f = append(f, "152/8", "153/8")
 	} else {
@@ -701,9 +706,6 @@ func flowTemplate(ipfix, v6, bi, app bool) []string {
 		f = append(f, "95/65535") // variable-length
 	} else if app {
 		f = append(f, "95/5")
-	}
-	if ipfix && bi {
-		f = append(f, "29305:1/8", "29305:2/8", "29305:152/8", "29305:153/8", "29305:6/1")
 	}
 	return f
 }

@@ -130,14 +130,28 @@ func v9FlowFields(v6, bi, app, ntop bool) []field {
 }
 
 // ipfixFlowFields lists the fields of an IPFIX flow template: absolute
-// millisecond times, and for biflows the RFC 5103 reverse elements.
+// millisecond times, and for biflows the RFC 5103 reverse elements. These
+// come first: nfdump 1.7 stores a reverse element's value where the
+// forward element's goes (except the counters), so the forward values,
+// written later, are the ones it keeps.
 func ipfixFlowFields(v6, bi, app, ntop bool) []field {
-	f := []field{
-		{ie.InBytes, 8, 0, ie.KindBytes},
-		{ie.InPkts, 8, 0, ie.KindPackets},
-		{ie.FlowStartMs, 8, 0, ie.KindStartMs},
-		{ie.FlowEndMs, 8, 0, ie.KindEndMs},
+	var f []field
+	if bi {
+		f = append(f,
+			field{ie.InBytes, 8, ie.PENReverse, ie.KindRevBytes},
+			field{ie.InPkts, 8, ie.PENReverse, ie.KindRevPackets},
+			field{ie.FlowStartMs, 8, ie.PENReverse, ie.KindRevStartMs},
+			field{ie.FlowEndMs, 8, ie.PENReverse, ie.KindRevEndMs},
+			field{ie.TCPFlags, 1, ie.PENReverse, ie.KindRevTCPFlags},
+			field{ie.SrcToS, 1, ie.PENReverse, ie.KindRevToS},
+		)
 	}
+	f = append(f,
+		field{ie.InBytes, 8, 0, ie.KindBytes},
+		field{ie.InPkts, 8, 0, ie.KindPackets},
+		field{ie.FlowStartMs, 8, 0, ie.KindStartMs},
+		field{ie.FlowEndMs, 8, 0, ie.KindEndMs},
+	)
 	f = append(f, addrFields(v6)...)
 	icmp := field{ie.ICMPType, 2, 0, ie.KindICMPTypeCode}
 	if v6 {
@@ -171,15 +185,6 @@ func ipfixFlowFields(v6, bi, app, ntop bool) []field {
 		// stores it byte-swapped, but copies a variable-length one as the
 		// octet array it is; pmacct and Wireshark read either.
 		f = append(f, field{ie.AppID, ie.VarLen, 0, ie.KindAppID})
-	}
-	if bi {
-		f = append(f,
-			field{ie.InBytes, 8, ie.PENReverse, ie.KindRevBytes},
-			field{ie.InPkts, 8, ie.PENReverse, ie.KindRevPackets},
-			field{ie.FlowStartMs, 8, ie.PENReverse, ie.KindRevStartMs},
-			field{ie.FlowEndMs, 8, ie.PENReverse, ie.KindRevEndMs},
-			field{ie.TCPFlags, 1, ie.PENReverse, ie.KindRevTCPFlags},
-		)
 	}
 	if ntop {
 		f = append(f, ntopFields(true)...)
@@ -381,6 +386,8 @@ func putFields(b []byte, fields []field, r *cache.Record, ref timeRef) {
 			putUint(b[:n], uint64(fl))
 		case ie.KindRevTCPFlags:
 			putUint(b[:n], uint64(r.RevTCPFlags))
+		case ie.KindRevToS:
+			b[0] = r.RevToS
 		case ie.KindSrcPort:
 			binary.BigEndian.PutUint16(b, r.SrcPort)
 		case ie.KindDstPort:

@@ -319,14 +319,26 @@ func compareTshark(version uint16, e Encoder, s Settings, r *cache.Record, f map
 		sel := w.AppID & 0xffffff
 		want["cflow.appl_id.selector_id"] = fmt.Sprintf("00:%02x:%02x:%02x", sel>>16, sel>>8&0xff, sel&0xff) // 4-byte selector
 	}
+	// An IPFIX biflow's RFC 5103 reverse elements repeat the forward
+	// names and come first (see ipfixFlowFields): the forward values are
+	// then the second of each repeated name.
+	fwdAt, revAt := 0, 1
+	if version == 10 && w.Bidirectional {
+		fwdAt, revAt = 1, 0
+	}
+	repeated := map[string]bool{"cflow.octets": true, "cflow.packets": true, "cflow.tcpflags": true, "cflow.tos": true}
 	var errs []string
 	for k, v := range want {
-		if got, ok := tsField(f, k); !ok || got != v {
+		at := 0
+		if repeated[k] {
+			at = fwdAt
+		}
+		if got, ok := tsFieldN(f, k, at); !ok || got != v {
 			errs = append(errs, fmt.Sprintf("%s = %q, want %q", k, got, v))
 		}
 	}
 	// Times: v9 as uptime seconds, IPFIX as absolute times.
-	tt := tsTree(f, "cflow.timedelta_tree", 0)
+	tt := tsTree(f, "cflow.timedelta_tree", fwdAt)
 	if version == 9 {
 		ref := timeRef{bootMs: s.Boot.UnixMilli()}
 		for k, at := range map[string]time.Time{"cflow.timestart": w.Start, "cflow.timeend": w.End} {
@@ -356,12 +368,13 @@ func compareTshark(version uint16, e Encoder, s Settings, r *cache.Record, f map
 				"cflow.octets":   fmt.Sprint(w.RevBytes),
 				"cflow.packets":  fmt.Sprint(w.RevPackets),
 				"cflow.tcpflags": fmt.Sprintf("0x%02x", w.RevTCPFlags),
+				"cflow.tos":      fmt.Sprintf("0x%02x", w.RevToS),
 			} {
-				if got, _ := tsFieldN(f, k, 1); got != v {
+				if got, _ := tsFieldN(f, k, revAt); got != v {
 					errs = append(errs, fmt.Sprintf("reverse %s = %q, want %q", k, got, v))
 				}
 			}
-			rt := tsTree(f, "cflow.timedelta_tree", 1)
+			rt := tsTree(f, "cflow.timedelta_tree", revAt)
 			for k, at := range map[string]time.Time{"cflow.abstimestart": w.RevStart, "cflow.abstimeend": w.RevEnd} {
 				want := at.UTC().Format(tsTimeLayout)
 				if at.IsZero() {
@@ -603,11 +616,6 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 		want["src_port"] = num(uint64(w.SrcPort))
 		want["dst_port"] = num(uint64(w.DstPort))
 		want["tcp_flags"] = exportertest.NfdumpFlags(w.TCPFlags)
-		if version == 10 && w.Bidirectional {
-			// Quirk: nfdump 1.7 reads reverseTcpControlBits (PEN 29305)
-			// as tcpControlBits; the later one in the record wins.
-			want["tcp_flags"] = exportertest.NfdumpFlags(w.RevTCPFlags)
-		}
 	}
 	if v6 {
 		want["src6_addr"], want["dst6_addr"] = w.SrcAddr.String(), w.DstAddr.String()
@@ -628,17 +636,6 @@ func compareNfdump(version uint16, s Settings, r *cache.Record, f map[string]any
 	if w.Bidirectional {
 		want["out_packets"] = num(w.RevPackets * scale)
 		want["out_bytes"] = num(w.RevBytes * scale)
-		if version == 10 {
-			// Quirk: nfdump 1.7 stores reverseFlowStart/EndMilliseconds
-			// (PEN 29305) over the forward first/last, so a biflow shows
-			// the reverse direction's times (1970 when it had no reply).
-			want["first"] = w.RevStart.UTC().Format("2006-01-02T15:04:05.000")
-			want["last"] = w.RevEnd.UTC().Format("2006-01-02T15:04:05.000")
-			if w.RevStart.IsZero() {
-				want["first"] = time.UnixMilli(0).UTC().Format("2006-01-02T15:04:05.000")
-				want["last"] = want["first"]
-			}
-		}
 	}
 	return diffFields(want, f)
 }

@@ -46,6 +46,15 @@ func putV9(b []byte, r *cache.Record, ref timeRef, v6, bi, app, ntop bool) {
 
 func putIPFIX(b []byte, r *cache.Record, v6, bi, app, ntop bool) {
 	be := binary.BigEndian
+	if bi { // the reverse elements first (ipfixFlowFields says why)
+		be.PutUint64(b[0:], r.RevBytes)
+		be.PutUint64(b[8:], r.RevPackets)
+		be.PutUint64(b[16:], unixMs(r.RevStart))
+		be.PutUint64(b[24:], unixMs(r.RevEnd))
+		b[32] = r.RevTCPFlags
+		b[33] = r.RevToS
+		b = b[34:]
+	}
 	be.PutUint64(b[0:], r.Bytes)
 	be.PutUint64(b[8:], r.Packets)
 	be.PutUint64(b[16:], unixMs(r.Start))
@@ -61,14 +70,6 @@ func putIPFIX(b []byte, r *cache.Record, v6, bi, app, ntop bool) {
 		b[o] = ie.AppIDLen
 		ie.PutAppID(b[o+1:], r.AppID)
 		o += 1 + ie.AppIDLen
-	}
-	if bi {
-		be.PutUint64(b[o:], r.RevBytes)
-		be.PutUint64(b[o+8:], r.RevPackets)
-		be.PutUint64(b[o+16:], unixMs(r.RevStart))
-		be.PutUint64(b[o+24:], unixMs(r.RevEnd))
-		b[o+32] = r.RevTCPFlags
-		o += 33
 	}
 	if ntop {
 		putNtop(b[o:], r, true)

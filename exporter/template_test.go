@@ -85,6 +85,7 @@ func randomRecord(rng *rand.Rand, s Settings, app bool) cache.Record {
 			r.RevPackets = 1 + rng.Uint64N(1<<40)
 			r.RevBytes = rng.Uint64()
 			r.RevTCPFlags = uint8(rng.Uint32())
+			r.RevToS = uint8(rng.Uint32())
 			r.RevStart = tplNow.Add(-ms(3_000_000))
 			r.RevEnd = r.RevStart.Add(ms(int64(tplNow.Sub(r.RevStart)/time.Millisecond) + 1))
 		}
@@ -119,7 +120,7 @@ func wireView(version uint16, r cache.Record) cache.Record {
 	if version == 9 && r.Bidirectional {
 		r.Start, r.End = biStart(&r), biEnd(&r)
 		r.TCPFlags |= r.RevTCPFlags
-		r.RevStart, r.RevEnd, r.RevTCPFlags = time.Time{}, time.Time{}, 0
+		r.RevStart, r.RevEnd, r.RevTCPFlags, r.RevToS = time.Time{}, time.Time{}, 0, 0
 	}
 	r.Start, r.End = r.Start.UTC(), r.End.UTC()
 	if !r.RevStart.IsZero() {
@@ -435,7 +436,7 @@ func fixedRecords() []cache.Record {
 			SrcAddr: netip.MustParseAddr("198.18.0.11"), DstAddr: netip.MustParseAddr("198.19.0.80"),
 			SrcPort: 33000, DstPort: 80, Proto: 6, IPVersion: 4, InIfIndex: 2, OutIfIndex: 3,
 			Packets: 10, Bytes: 900, TCPFlags: 0x1a, Start: at(-1_800_000), End: at(-2),
-			Bidirectional: true, RevPackets: 8, RevBytes: 12000, RevTCPFlags: 0x12,
+			Bidirectional: true, RevPackets: 8, RevBytes: 12000, RevTCPFlags: 0x12, RevToS: 0x10,
 			RevStart: at(-1_799_990), RevEnd: at(-1), EndReason: cache.EndActive, AppID: 3<<24 | 80,
 		},
 		{

@@ -187,17 +187,10 @@ func nfdumpWant(run *interopRun, r *iopRecord) iopFields {
 		if v == 9 { // one set of times and flags for both directions
 			w["first"], w["last"] = iopNfTime(iopMs(r.spanStart())), iopNfTime(iopMs(r.spanEnd()))
 			flags |= r.revFlags()
-		} else if v == 10 {
-			// Quirk: nfdump 1.7 stores reverseFlowStart/EndMilliseconds
-			// and reverseTcpControlBits (PEN 29305) over the forward ones,
-			// so a biflow shows the reverse direction's times (the epoch
-			// when it had no reply) and flags.
-			w["first"], w["last"] = iopNfTime(0), iopNfTime(0)
-			if r.RevStart != nil {
-				w["first"], w["last"] = iopNfTime(iopMs(*r.RevStart)), iopNfTime(iopMs(*r.RevEnd))
-			}
-			flags = r.revFlags()
 		}
+		// IPFIX: nfdump 1.7 stores the RFC 5103 reverse times, flags and
+		// ToS where the forward ones go; spanflow sends the reverse
+		// elements first, so the forward values, written later, stay.
 	}
 	if !r.icmp() { // nfdump shows no flags for ICMP
 		w["tcp_flags"] = exportertest.NfdumpFlags(flags)

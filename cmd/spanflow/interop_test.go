@@ -35,8 +35,6 @@ package main
 //   - nfdump keeps no masks (nor interfaces) from v5/v7 and leaves their
 //     AS numbers out when both are 0; for IPv6 it shows src_net/dst_net
 //     masked wrongly (the masks themselves are right).
-//   - nfdump reads reverseTcpControlBits and reverseFlowStart/EndMilliseconds
-//     (PEN 29305) over the forward ones in IPFIX biflows.
 //   - nfacctd drops v8 without a word; it rebuilds v5 and v9 times in whole
 //     seconds (unix_secs − ⌊(sysUptime − First)/1000⌋), accounts only the
 //     forward direction of a biflow, and from v5 keeps the ports of TCP,
@@ -175,7 +173,7 @@ type iopRecord flowprint.JSON
 // must be compared with the collectors too, and added here.
 var iopComparedFields = []string{
 	"start", "end", "src_addr", "dst_addr", "src_port", "dst_port", "proto", "tos", "vlan", "inner_vlan", "in_if",
-	"packets", "bytes", "tcp_flags", "end_reason", "rev_packets", "rev_bytes", "rev_tcp_flags", "rev_start", "rev_end",
+	"packets", "bytes", "tcp_flags", "end_reason", "rev_packets", "rev_bytes", "rev_tcp_flags", "rev_tos", "rev_start", "rev_end",
 	"sampling_interval", "src_as", "dst_as", "src_mask", "dst_mask", "application",
 }
 
@@ -208,6 +206,7 @@ func (r *iopRecord) icmp() bool { return r.Proto == 1 || r.Proto == 58 }
 func (r *iopRecord) revPackets() uint64 { return iopDeref(r.RevPackets) }
 func (r *iopRecord) revBytes() uint64   { return iopDeref(r.RevBytes) }
 func (r *iopRecord) revFlags() uint8    { return iopDeref(r.RevTCPFlags) }
+func (r *iopRecord) revToS() uint8      { return iopDeref(r.RevToS) }
 
 func iopDeref[T any](p *T) T {
 	var zero T

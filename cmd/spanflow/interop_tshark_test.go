@@ -465,12 +465,16 @@ func tsharkWantTemplate(version int, r *iopRecord) iopFields {
 			w["cflow.tcpflags"] = iopHex8(r.TCPFlags | r.revFlags())
 			w["cflow.post_octets"], w["cflow.post_packets"] = iopU(r.revBytes()), iopU(r.revPackets())
 		} else {
-			// RFC 5103 reverse elements repeat the forward names.
-			w["cflow.octets#1"], w["cflow.packets#1"] = iopU(r.revBytes()), iopU(r.revPackets())
-			w["cflow.tcpflags#1"] = iopHex8(r.revFlags())
-			w["abs_start#1"], w["abs_end#1"] = "0", "0" // no reverse packet: zero times
+			// RFC 5103 reverse elements repeat the forward names and come
+			// first: the forward values are each name's second.
+			for _, k := range []string{"cflow.octets", "cflow.packets", "cflow.tcpflags", "cflow.tos", "abs_start", "abs_end"} {
+				w[k+"#1"] = w[k]
+			}
+			w["cflow.octets"], w["cflow.packets"] = iopU(r.revBytes()), iopU(r.revPackets())
+			w["cflow.tcpflags"], w["cflow.tos"] = iopHex8(r.revFlags()), iopHex8(r.revToS())
+			w["abs_start"], w["abs_end"] = "0", "0" // no reverse packet: zero times
 			if r.RevStart != nil {
-				w["abs_start#1"], w["abs_end#1"] = strconv.FormatInt(iopMs(*r.RevStart), 10), strconv.FormatInt(iopMs(*r.RevEnd), 10)
+				w["abs_start"], w["abs_end"] = strconv.FormatInt(iopMs(*r.RevStart), 10), strconv.FormatInt(iopMs(*r.RevEnd), 10)
 			}
 		}
 	}
@@ -739,14 +743,9 @@ func v8Key(scheme int, r *iopRecord) (iopFields, string) {
 	if scheme >= 6 && scheme <= 8 {
 		k["cflow.marked_tos"], k["cflow.extra_packets"], k["cflow.routersc"] = "00", "00:00:00:00", "0.0.0.0"
 	}
-	group := k.canon()
-	if _, ok := k["cflow.srcas"]; ok {
-		group += fmt.Sprintf("srcAS32=%d ", r.SrcAS)
-	}
-	if _, ok := k["cflow.dstas"]; ok {
-		group += fmt.Sprintf("dstAS32=%d ", r.DstAS)
-	}
-	return k, group
+	// Grouped by the key as the datagram carries it: 4-byte AS numbers
+	// are one AS_TRANS row, as a router's v8 cache keys them.
+	return k, k.canon()
 }
 
 // v8Routed are the schemes keyed on AS numbers or prefixes: with the

@@ -539,6 +539,8 @@ func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
 		r.TCPFlags = uint8(u)
 	case ie.KindRevTCPFlags:
 		r.RevTCPFlags, r.Bidirectional = uint8(u), true
+	case ie.KindRevToS:
+		r.RevToS, r.Bidirectional = uint8(u), true
 	case ie.KindSrcPort:
 		r.SrcPort = uint16(u)
 	case ie.KindDstPort:
@@ -744,6 +746,8 @@ func fieldKindOf(ipfix bool, pen uint32, id uint16) ie.Kind {
 			return ie.KindRevPackets
 		case ie.TCPFlags:
 			return ie.KindRevTCPFlags
+		case ie.SrcToS:
+			return ie.KindRevToS
 		case ie.FlowStartMs:
 			return ie.KindRevStartMs
 		case ie.FlowEndMs:

@@ -137,6 +137,7 @@ const (
 	KindTCPFlags
 	KindTCPFlagsBoth // v9 biflow: both directions' flags ORed
 	KindRevTCPFlags
+	KindRevToS // the reverse direction's own ToS (a biflow's directions pair whatever theirs)
 	KindSrcPort
 	KindDstPort
 	KindICMPTypeCode // ICMP/ICMPv6 flows: DstPort; else 0

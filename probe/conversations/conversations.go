@@ -278,8 +278,8 @@ func (c *Classifier) Label(recs []cache.Record) {
 			continue // the flow goes on in a new record
 		}
 		allClosed := cv.close(k)
-		if rk, ok := cache.ReverseKey(k); ok && r.Bidirectional {
-			allClosed = cv.close(rk) // a biflow holds k and its exact reverse
+		if rk, ok := r.RevKey(); ok {
+			allClosed = cv.close(rk) // a biflow holds k and its reverse direction's own key
 		}
 		if allClosed {
 			c.forget(ck, cv)

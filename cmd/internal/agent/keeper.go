@@ -201,7 +201,7 @@ func (k *keeper) exported(recs []cache.Record, out outcome) error {
 		if r.Packets > 0 {
 			k.hand(r.Key(), r.Packets, r.Bytes, r.Start, r.End, r.TCPFlags)
 		}
-		if rev, ok := cache.ReverseKey(r.Key()); ok && r.Bidirectional && r.RevPackets > 0 {
+		if rev, ok := r.RevKey(); ok && r.RevPackets > 0 {
 			k.hand(rev, r.RevPackets, r.RevBytes, r.RevStart, r.RevEnd, r.RevTCPFlags)
 		}
 	}

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
+	"github.com/spanflow/spanflow/cmd/internal/flowprint"
 	"github.com/spanflow/spanflow/exporter"
 )
 
@@ -96,5 +98,27 @@ func TestOfflineExportReportsUndeliveredRecords(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "not every record was delivered") {
 			t.Errorf("%s to a closed port: close returned %v; want the records reported undelivered", transport, err)
 		}
+	}
+}
+
+// TestBiflowPairsDirectionsWithDifferentToS: in wireshark-wiki's
+// http.pcap the client sends with ToS 0x00 and the server answers with
+// 0x10; --bidirectional gives one biflow carrying each direction's ToS.
+func TestBiflowPairsDirectionsWithDifferentToS(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "testdata", "real", "wireshark-wiki", "http.pcap")
+	client, server := netip.MustParseAddrPort("145.254.160.237:3371"), netip.MustParseAddrPort("216.239.59.99:80")
+	var found []flowprint.JSON
+	for _, r := range printedJSON(t, replayPrinted(t, path, "json", true, true)) {
+		a, b := netip.AddrPortFrom(r.SrcAddr, r.SrcPort), netip.AddrPortFrom(r.DstAddr, r.DstPort)
+		if a == client && b == server || a == server && b == client {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d records of %s <-> %s, want one biflow: %+v", len(found), client, server, found)
+	}
+	r := found[0]
+	if r.RevPackets == nil || *r.RevPackets == 0 || r.ToS != 0x00 || r.RevToS == nil || *r.RevToS != 0x10 {
+		t.Errorf("biflow %+v: want both directions, ToS 0x00 forward and 0x10 reverse", r)
 	}
 }

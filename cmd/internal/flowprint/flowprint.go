@@ -120,6 +120,7 @@ type JSON struct {
 	RevPackets  *uint64    `json:"rev_packets,omitempty"`
 	RevBytes    *uint64    `json:"rev_bytes,omitempty"`
 	RevTCPFlags *uint8     `json:"rev_tcp_flags,omitempty"`
+	RevToS      *uint8     `json:"rev_tos,omitempty"` // the reverse direction's own ToS
 	RevStart    *time.Time `json:"rev_start,omitempty"`
 	RevEnd      *time.Time `json:"rev_end,omitempty"`
 
@@ -166,7 +167,7 @@ func JSONOf(r *cache.Record) JSON {
 	}
 	j.Overflow = r.Overflow
 	if r.Bidirectional {
-		j.RevPackets, j.RevBytes, j.RevTCPFlags = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags
+		j.RevPackets, j.RevBytes, j.RevTCPFlags, j.RevToS = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags, &r.RevToS
 		if r.RevPackets > 0 { // an empty direction has no times
 			rs, re := r.RevStart.UTC(), r.RevEnd.UTC()
 			j.RevStart, j.RevEnd = &rs, &re
