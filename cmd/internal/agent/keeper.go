@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/spanflow/spanflow/bpf"
@@ -69,7 +70,8 @@ type keeper struct {
 	// lostRecords counts record directions a stream lost (kept in the
 	// ledger for the next start); forgotUnsent those forgotten unsent
 	// because held was full.
-	lostRecords, forgotUnsent uint64
+	// Atomic: show stats and /metrics read them.
+	lostRecords, forgotUnsent atomic.Uint64
 }
 
 func newKeeper(ledger Ledger, slots Slots, table *cache.Table, clock SourceClock, maxHeld int) *keeper {
@@ -217,7 +219,7 @@ func (k *keeper) exported(recs []cache.Record, out outcome) error {
 		for _, h := range k.handed {
 			touched = append(touched, h.key)
 		}
-		k.lostRecords += uint64(len(k.handed))
+		k.lostRecords.Add(uint64(len(k.handed)))
 		k.handed = k.handed[:0]
 	case unsettled:
 		for i := range recs {
@@ -227,7 +229,7 @@ func (k *keeper) exported(recs []cache.Record, out outcome) error {
 	if len(k.held) > k.maxHeld {
 		// Bounded: a collector that never confirms cannot grow the
 		// ledger without end. What is forgotten unsent is counted.
-		k.forgotUnsent += uint64(len(k.held))
+		k.forgotUnsent.Add(uint64(len(k.held)))
 		for key := range k.held {
 			touched = append(touched, key)
 		}

@@ -392,7 +392,7 @@ func TestKeeperBoundsUnconfirmedRecords(t *testing.T) {
 			t.Fatalf("round %d: %d unconfirmed directions held, bound 10", round, n)
 		}
 	}
-	if r.keep.forgotUnsent == 0 {
+	if r.keep.forgotUnsent.Load() == 0 {
 		t.Fatal("keys forgotten unsent were not counted")
 	}
 }
@@ -434,7 +434,7 @@ func TestKeeperKeepsLostRecordsForTheNextStart(t *testing.T) {
 	if err := r.cycle(time.Second, delivered); err != nil {
 		t.Fatal(err)
 	}
-	if r.keep.lostRecords == 0 {
+	if r.keep.lostRecords.Load() == 0 {
 		t.Error("lost records were not counted")
 	}
 	if len(r.ledger.entries) == 0 {

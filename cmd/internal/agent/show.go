@@ -243,6 +243,9 @@ type statsView struct {
 	PeakEntries      int
 	SlotSize         uint32
 	SamplingInterval uint32 `json:",omitempty"`
+	// Record directions a stream lost, kept in the ledger for the next
+	// start, and those forgotten unsent when too many waited.
+	LedgerLost, LedgerForgotUnsent uint64 `json:",omitempty"`
 }
 
 func (d *Agent) showStats(w io.Writer, asJSON bool) error {
@@ -259,6 +262,9 @@ func (d *Agent) showStats(w io.Writer, asJSON bool) error {
 	d.mu.Unlock()
 	if d.cfg.Probe.SampleRate > 1 {
 		v.SamplingInterval = d.cfg.Probe.SampleRate
+	}
+	if d.keep != nil {
+		v.LedgerLost, v.LedgerForgotUnsent = d.keep.lostRecords.Load(), d.keep.forgotUnsent.Load()
 	}
 	if asJSON {
 		return writeJSON(w, v)
@@ -278,6 +284,10 @@ func (d *Agent) showStats(w io.Writer, asJSON bool) error {
 		v.PeakEntries, 100*float64(v.PeakEntries)/float64(max(v.SlotSize, 1)), v.FillHarvests, probe.FillSignal(v.SlotSize))
 	if v.SamplingInterval > 1 {
 		fmt.Fprintf(w, "Sampling: 1 in %d (%s)\n", v.SamplingInterval, samplingMode(d.cfg.Probe.SampleMode))
+	}
+	if v.LedgerLost > 0 || v.LedgerForgotUnsent > 0 {
+		fmt.Fprintf(w, "Ledger: %d record directions lost at export, kept for the next start; %d forgotten unsent\n",
+			v.LedgerLost, v.LedgerForgotUnsent)
 	}
 	return nil
 }
