@@ -282,19 +282,24 @@ func checkEndReasons(recs []flowprint.JSON, end time.Time, bidir, steppedBack bo
 
 // conversation names what one table entry holds: a directional key, or
 // when bidirectional both directions of a conversation (endpoints in a
-// fixed order; for an ICMP query/answer pair, the smaller type).
+// fixed order; for an ICMP query/answer pair, the smaller type), each
+// with its own ToS: a direction re-marked (telnet's low-delay ToS after
+// login) starts an entry of its own, whose records may overlap the first
+// entry's.
 type conversation struct {
 	a, b            netip.Addr
 	aPort, bPort    uint16
 	proto, tos      uint8
 	vlan, innerVLAN uint16
+	bTos            uint8
 }
 
 func conversationOf(r *flowprint.JSON, bidir bool) conversation {
-	c := conversation{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Proto, r.ToS, r.VLAN, r.InnerVLAN}
+	c := conversation{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Proto, r.ToS, r.VLAN, r.InnerVLAN, 0}
 	if !bidir {
 		return c
 	}
+	c.bTos = orZero(r.RevToS)
 	swap := c.a.Compare(c.b) > 0 || c.a == c.b && c.aPort > c.bPort
 	if r.Proto == 1 || r.Proto == 58 {
 		typ := uint8(r.DstPort >> 8)
@@ -305,12 +310,12 @@ func conversationOf(r *flowprint.JSON, bidir bool) conversation {
 		c.bPort = uint16(min(typ, partner))<<8 | r.DstPort&0xff
 		swap = c.a.Compare(c.b) > 0 || c.a == c.b && typ > partner
 		if swap {
-			c.a, c.b = c.b, c.a
+			c.a, c.b, c.tos, c.bTos = c.b, c.a, c.bTos, c.tos
 		}
 		return c
 	}
 	if swap {
-		c.a, c.b, c.aPort, c.bPort = c.b, c.a, c.bPort, c.aPort
+		c.a, c.b, c.aPort, c.bPort, c.tos, c.bTos = c.b, c.a, c.bPort, c.aPort, c.bTos, c.tos
 	}
 	return c
 }

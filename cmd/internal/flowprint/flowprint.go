@@ -120,7 +120,8 @@ type JSON struct {
 	RevPackets  *uint64    `json:"rev_packets,omitempty"`
 	RevBytes    *uint64    `json:"rev_bytes,omitempty"`
 	RevTCPFlags *uint8     `json:"rev_tcp_flags,omitempty"`
-	RevToS      *uint8     `json:"rev_tos,omitempty"` // the reverse direction's own ToS
+	RevToS      *uint8     `json:"rev_tos,omitempty"`   // the reverse direction's own ToS
+	RevInIf     uint32     `json:"rev_in_if,omitempty"` // the interface the reverse direction was captured on
 	RevStart    *time.Time `json:"rev_start,omitempty"`
 	RevEnd      *time.Time `json:"rev_end,omitempty"`
 
@@ -168,6 +169,7 @@ func JSONOf(r *cache.Record) JSON {
 	j.Overflow = r.Overflow
 	if r.Bidirectional {
 		j.RevPackets, j.RevBytes, j.RevTCPFlags, j.RevToS = &r.RevPackets, &r.RevBytes, &r.RevTCPFlags, &r.RevToS
+		j.RevInIf = r.RevIfIndex
 		if r.RevPackets > 0 { // an empty direction has no times
 			rs, re := r.RevStart.UTC(), r.RevEnd.UTC()
 			j.RevStart, j.RevEnd = &rs, &re
