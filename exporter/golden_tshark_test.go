@@ -21,6 +21,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/spanflow/spanflow/exporter/exportertest"
 )
 
 // An independent check of the golden datagrams in testdata/golden: the
@@ -236,18 +238,14 @@ func runTshark(t *testing.T, bin, pcap string) ([][]string, [][]string) {
 	return leaves, problems
 }
 
-// tsharkFor finds tshark: missing, the test fails in CI and skips elsewhere.
+// tsharkFor finds tshark: missing, the test fails in CI and as root and skips elsewhere.
 func tsharkFor(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err == nil {
 		return bin
 	}
-	msg := "tshark not installed (scripts/setup.sh installs it): the goldens cannot be checked against Wireshark's decoder"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	exportertest.Missing(t, "tshark not installed (scripts/setup.sh installs it): the goldens cannot be checked against Wireshark's decoder")
 	return ""
 }
 

@@ -106,7 +106,7 @@ func interopCaptures(t *testing.T) []interopCapture {
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		t.Skip("no capture found")
+		exportertest.Missing(t, "no capture found")
 	}
 	return out
 }
@@ -389,7 +389,7 @@ func runInterop(t *testing.T, bin, tshark string, c interopCapture, cfg interopC
 		t.Run(col.name, func(t *testing.T) { col.finish(t, run) })
 	}
 	for _, name := range skipped {
-		t.Run(name, func(t *testing.T) { t.Skipf("%s not installed (scripts/setup.sh installs it)", name) })
+		t.Run(name, func(t *testing.T) { exportertest.Missing(t, name+" not installed (scripts/setup.sh installs it)") })
 	}
 	if cfg.version <= 8 {
 		t.Run("reports-skipped-ipv6", func(t *testing.T) { checkSkippedReported(t, run, ports[2:], sink.port) })

@@ -22,15 +22,26 @@ import (
 	"time"
 )
 
-// RequireTool returns the path of an external program the test needs, or
-// skips the test naming it and the script that installs it.
+// RequireTool returns the path of an external program the test needs;
+// missing, see Missing.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed (scripts/setup.sh installs it): %v", name, err)
+		Missing(t, fmt.Sprintf("%s not installed (scripts/setup.sh installs it): %v", name, err))
 	}
 	return p
+}
+
+// Missing stops a test for want of a tool or data it needs: a failure in
+// CI (CI=true) and as root, where scripts/setup.sh has installed every
+// tool, and a skip, saying why, elsewhere.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
+		t.Fatal(why)
+	}
+	t.Skip(why)
 }
 
 // Poll is how often Within checks its condition.
