@@ -431,6 +431,9 @@ func (c *Config) validateOperations(bad complaint) {
 	}
 	if c.User != "" {
 		var err error
+		if c.ReadFile != "" {
+			bad("--user %s: only for live capture (-i), which drops root after attaching; -r needs no privilege: run it as that user", c.User)
+		}
 		if a.UID, a.GID, err = lookupUser(c.User); err != nil {
 			bad("--user %s: %v", c.User, err)
 		}

@@ -936,3 +936,18 @@ func TestOfflineAgeingEqualsLive(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineRefusesUser: --user drops root after a live attach; offline
+// it was silently ignored, so the run went on as root. Now it is a flag
+// error naming the flag.
+func TestOfflineRefusesUser(t *testing.T) {
+	fs := flag.NewFlagSet("spanflow", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg := BindFlags(fs)
+	if err := fs.Parse([]string{"--print=json", "-r", "capture.pcap", "--user", "nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--user nobody: only for live capture") {
+		t.Errorf("-r with --user: Validate = %v; want a flag error naming --user", err)
+	}
+}

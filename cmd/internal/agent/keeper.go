@@ -87,11 +87,19 @@ func (k *keeper) restore(deltas []cache.Delta) (restored, leftover int, err erro
 		return 0, 0, err
 	}
 	deltas = deltas[:0]
+	var empty []bpf.FlowKey
 	for key, v := range entries {
+		if v.Packets == 0 { // the table ignores it: no record would ever take it out
+			empty = append(empty, key)
+			continue
+		}
 		deltas = append(deltas, cache.Delta{Key: key, Packets: v.Packets, Bytes: v.Bytes,
 			FirstNs: k.clock.SourceNs(v.FirstNs), LastNs: k.clock.SourceNs(v.LastNs), TCPFlags: v.TCPFlags})
 	}
 	k.table.Merge(deltas)
+	if err := k.ledger.Delete(empty); err != nil {
+		return 0, 0, err
+	}
 
 	idle := 1 - k.slots.ActiveSlotIndex()
 	if k.epoch, err = k.ledger.SlotEpoch(idle); err != nil {

@@ -160,7 +160,7 @@ func serveMetrics(addr string, d *Agent) (*metricsServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := metricsHTTPServer(mux)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics server", "err", err)
@@ -170,3 +170,11 @@ func serveMetrics(addr string, d *Agent) (*metricsServer, error) {
 }
 
 func (m *metricsServer) Close() error { return m.srv.Close() }
+
+// metricsHTTPServer serves h with every phase of a connection bounded: a
+// client that opens connections and then idles, or sends slowly, cannot
+// hold them (and the goroutines behind them) for ever.
+func metricsHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+}
