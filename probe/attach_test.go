@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 
 	"github.com/spanflow/spanflow/probe/probetest"
 )
@@ -153,5 +156,44 @@ func TestOpenNamesMissingCapability(t *testing.T) {
 	want := "OPEN: missing CAP_BPF, CAP_PERFMON: run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON"
 	if !strings.Contains(string(out), want) {
 		t.Fatalf("child said:\n%s\nwant a line %q", out, want)
+	}
+}
+
+// TestAttachNamesTheXDPProgramAlreadyThere: where another XDP program runs,
+// attaching failed with "create link: file exists"; the error now names
+// that program and what to do.
+func TestAttachNamesTheXDPProgramAlreadyThere(t *testing.T) {
+	ns1, ns2 := probetest.NewNetNS(t), probetest.NewNetNS(t)
+	probetest.VethPair(t, ns1, "probe0", ns2, "peer0")
+	other, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "other_xdp", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}, // XDP_PASS
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	info, err := other.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	err = ns1.Do(func() error {
+		l, err := netlink.LinkByName("probe0")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetXdpFdWithFlags(l, other.FD(), nl.XDP_FLAGS_DRV_MODE)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openProbe(t, Options{})
+	for _, mode := range []Mode{ModeAuto, ModeNative} {
+		_, err = attachIn(t, ns1, p, "probe0", mode, false)
+		want := fmt.Sprintf("already runs XDP program id %d (\"other_xdp\")", id)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "ip link set dev probe0 xdp off") {
+			t.Errorf("mode %s: err = %v; want it to name %s and how to detach it", mode, err, want)
+		}
 	}
 }

@@ -379,10 +379,13 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 	default:
 		a.Mode = ModeNative
 		a.link, err = p.attachXDP(attrs.Index, ModeNative)
-		if err != nil {
+		if err != nil && !occupied(err) {
 			a.Mode, a.Fallback = ModeGeneric, err
 			a.link, err = p.attachXDP(attrs.Index, ModeGeneric)
 		}
+	}
+	if err != nil && occupied(err) {
+		return nil, fmt.Errorf("attach xdp to %s: %s (%w)", name, xdpOccupant(attrs), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attach xdp to %s (mode %s): %w", name, a.Mode, err)
@@ -401,6 +404,31 @@ func (p *Probe) attach(h *netlink.Handle, name string, mode Mode, promisc bool) 
 		a.restorePromisc = true
 	}
 	return a, nil
+}
+
+// occupied reports whether an XDP attach failed because the interface
+// already runs another XDP program.
+func occupied(err error) bool { return errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) }
+
+// xdpOccupant names the XDP program already on an interface and what to
+// do about it. spanflow does not join a libxdp multi-program dispatcher:
+// its verdict (pass, or drop on a mirror port) must be final for every
+// packet it counts, which a chain run by another program's dispatcher
+// cannot promise.
+func xdpOccupant(attrs *netlink.LinkAttrs) string {
+	what := "another XDP program"
+	if x := attrs.Xdp; x != nil && x.ProgId != 0 {
+		what = fmt.Sprintf("XDP program id %d", x.ProgId)
+		if prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(x.ProgId)); err == nil {
+			if info, err := prog.Info(); err == nil && info.Name != "" {
+				what += fmt.Sprintf(" (%q)", info.Name)
+			}
+			prog.Close()
+		}
+	}
+	return fmt.Sprintf("the interface already runs %s: spanflow shares no interface with another XDP program; "+
+		"see it with `bpftool net show dev %s` and detach it with `ip link set dev %s xdp off` (or its owner's tool) before starting spanflow",
+		what, attrs.Name, attrs.Name)
 }
 
 func (p *Probe) attachXDP(index int, mode Mode) (link.Link, error) {
