@@ -186,8 +186,9 @@ func TestDecoderReadsIPFIXVariableLengthOptionsAndWithdrawals(t *testing.T) {
 		t.Fatalf("records %+v: want one biflow of 5 and 6 packets", m.Records)
 	}
 	info := d.Exporter(tplFrom, 10, 1)
-	if info == nil || info.Interfaces[7].Name != "eth7" || info.Interfaces[7].Description != name {
-		t.Fatalf("exporter info %+v: want interface 7 eth7 with the long description", info)
+	// Names are cut at 255 bytes, SNMP's DisplayString size.
+	if info == nil || info.Interfaces[7].Name != "eth7" || info.Interfaces[7].Description != name[:255] {
+		t.Fatalf("exporter info %+v: want interface 7 eth7 with the long description cut at 255 bytes", info)
 	}
 	// Withdraw template 256: its data is now skipped and counted.
 	m, err = d.Decode(tplFrom, ipfixMessage(1, set(2, be{}.u16(256).u16(0)), set(256, be{}.u32(5).u32(6))))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spanflow/spanflow/cache"
@@ -17,10 +16,6 @@ import (
 // ErrMalformed wraps every complaint the Decoder has about a datagram.
 var ErrMalformed = errors.New("malformed datagram")
 
-// maxTemplates bounds the templates one Decoder keeps, so a hostile or
-// broken exporter cannot grow it without limit.
-const maxTemplates = 4096
-
 // DecodeStats counts what a Decoder has seen.
 type DecodeStats struct {
 	Datagrams       uint64 // datagrams offered
@@ -30,8 +25,18 @@ type DecodeStats struct {
 	OptionRecords   uint64 // options data records applied
 	Malformed       uint64 // datagrams rejected, wholly or from some point on
 	MissingTemplate uint64 // data sets skipped for want of their template
-	TemplatesFull   uint64 // templates ignored because maxTemplates were held
 	SequenceErrors  uint64 // datagrams whose sequence number was not the expected one
+
+	// What the Limits cost (see Decoder.Memory for what is held).
+	TemplatesFull      uint64 // templates refused: bigger than one exporter's budget
+	TemplatesEvicted   uint64 // least recently used templates forgotten to make room
+	StreamsEvicted     uint64 // least recently used streams (sequence, sampling, names) forgotten
+	NamesFull          uint64 // interface or application names refused for want of room
+	TemplatesWithdrawn uint64 // templates an IPFIX exporter withdrew (RFC 7011 §8.1)
+
+	// Values no Record can show as sent.
+	BadTimes uint64 // times past the year 9999 (what JSON and time.Time hold), left zero
+	NamesCut uint64 // names longer than maxNameLen bytes, cut there
 }
 
 // Message is one decoded datagram. The Decoder reuses it: it is valid
@@ -51,6 +56,7 @@ type Message struct {
 
 // ExporterInfo is what options data told the Decoder about one export
 // stream: its sampling and the names of its interfaces and applications.
+// Names are safe to print (see netName).
 type ExporterInfo struct {
 	SamplingInterval uint32
 	SamplingRandom   bool
@@ -62,10 +68,12 @@ type ExporterInfo struct {
 // stream of UDP; IPFIX over TCP after framing). It learns templates and
 // options per exporter address, source id and version; it never panics on
 // corrupt input: it returns errors wrapping ErrMalformed and counts them.
+// What it keeps per exporter is bounded in bytes (Limits).
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
 	templates map[tplKey]*decTemplate
 	streams   map[streamKey]*decStream
+	mem       memory
 	msg       Message
 	stats     DecodeStats
 	scratch   decTemplate
@@ -86,27 +94,34 @@ type decStream struct {
 	seen    bool
 	nextSeq uint32
 	info    ExporterInfo
+	mem     *memEntry // its names are charged to it
 }
 
 type decField struct {
 	id     uint16
-	length uint16 // ie.VarLen for IPFIX variable-length fields
+	length uint16
 	pen    uint32
 	kind   ie.Kind
 	scope  bool
+	varLen bool // IPFIX length 65535; v9 has no variable length
 }
 
 type decTemplate struct {
 	fields  []decField
 	options bool
 	minLen  int // bytes a record needs at least (variable fields count 1)
+	mem     *memEntry
 }
 
-// NewDecoder returns an empty Decoder.
-func NewDecoder() *Decoder {
+// NewDecoder returns an empty Decoder with DefaultLimits.
+func NewDecoder() *Decoder { return NewDecoderWithLimits(DefaultLimits) }
+
+// NewDecoderWithLimits returns an empty Decoder that keeps within l.
+func NewDecoderWithLimits(l Limits) *Decoder {
 	return &Decoder{
 		templates: make(map[tplKey]*decTemplate),
 		streams:   make(map[streamKey]*decStream),
+		mem:       memory{limits: l, exporters: make(map[netip.Addr]*exporterMem)},
 	}
 }
 
@@ -126,6 +141,7 @@ func (d *Decoder) Exporter(from netip.AddrPort, version uint16, sourceID uint32)
 func (d *Decoder) Decode(from netip.AddrPort, b []byte) (*Message, error) {
 	d.stats.Datagrams++
 	d.msg = Message{Records: d.msg.Records[:0], Aggregates: d.msg.Aggregates[:0]}
+	d.heard(from.Addr())
 	var err error
 	if len(b) < 2 {
 		err = fmt.Errorf("%d bytes: %w", len(b), ErrMalformed)
@@ -151,13 +167,15 @@ func (d *Decoder) Decode(from netip.AddrPort, b []byte) (*Message, error) {
 	return &d.msg, err
 }
 
+// stream returns the state of stream k, made if new. It is only not kept
+// when Limits allow no stream at all.
 func (d *Decoder) stream(k streamKey) *decStream {
-	s := d.streams[k]
-	if s == nil {
-		if len(d.streams) >= maxTemplates {
-			return &decStream{} // forgotten after this datagram
-		}
-		s = &decStream{}
+	if s := d.streams[k]; s != nil {
+		d.used(s.mem)
+		return s
+	}
+	s := &decStream{mem: &memEntry{key: tplKey{streamKey: k}, size: streamCost}}
+	if d.hold(s.mem) {
 		d.streams[k] = s
 	}
 	return s
@@ -288,10 +306,11 @@ func (d *Decoder) scratchTemplate(n int, options bool) *decTemplate {
 
 // learn stores a template after checking it describes records that take
 // room, so a data set can never loop without consuming bytes. A template
-// re-sent unchanged (every refresh) costs no allocation.
+// re-sent unchanged (every refresh) costs no allocation. One bigger than
+// an exporter's budget is refused and counted; its id then has none.
 func (d *Decoder) learn(key streamKey, id uint16, t *decTemplate) error {
 	for _, f := range t.fields {
-		if f.length == ie.VarLen {
+		if f.varLen {
 			t.minLen++
 		} else {
 			t.minLen += int(f.length)
@@ -301,17 +320,50 @@ func (d *Decoder) learn(key streamKey, id uint16, t *decTemplate) error {
 		return fmt.Errorf("template %d describes empty records: %w", id, ErrMalformed)
 	}
 	k := tplKey{key, id}
-	old, ok := d.templates[k]
-	switch {
-	case ok && old.options == t.options && slices.Equal(old.fields, t.fields):
-	case !ok && len(d.templates) >= maxTemplates:
+	old := d.templates[k]
+	if old != nil && old.options == t.options && slices.Equal(old.fields, t.fields) {
+		d.used(old.mem)
+		d.stats.Templates++
+		return nil
+	}
+	d.dropTemplate(k)
+	nt := &decTemplate{fields: slices.Clone(t.fields), options: t.options, minLen: t.minLen}
+	nt.mem = &memEntry{key: k, size: templateCost + len(t.fields)*fieldCost}
+	if !d.hold(nt.mem) {
 		d.stats.TemplatesFull++
 		return nil
-	default:
-		d.templates[k] = &decTemplate{fields: slices.Clone(t.fields), options: t.options, minLen: t.minLen}
 	}
+	d.templates[k] = nt
 	d.stats.Templates++
 	return nil
+}
+
+// dropTemplate forgets template k, if held.
+func (d *Decoder) dropTemplate(k tplKey) bool {
+	t := d.templates[k]
+	if t == nil {
+		return false
+	}
+	delete(d.templates, k)
+	d.release(t.mem)
+	return true
+}
+
+// withdrawAll forgets every template (options false) or options template
+// of stream key: the IPFIX withdrawal of template id 2 or 3.
+func (d *Decoder) withdrawAll(key streamKey, options bool) {
+	ex := d.mem.exporters[key.from.Addr()]
+	if ex == nil {
+		return
+	}
+	for el := ex.entries.Front(); el != nil; {
+		e := el.Value.(*memEntry)
+		el = el.Next() // before dropTemplate unlinks e
+		if t := d.templates[e.key]; e.key.streamKey == key && t != nil && t.options == options {
+			d.dropTemplate(e.key)
+			d.stats.TemplatesWithdrawn++
+		}
+	}
 }
 
 func (d *Decoder) decodeIPFIX(from netip.AddrPort, b []byte) error {
@@ -363,17 +415,25 @@ func (d *Decoder) decodeIPFIX(from netip.AddrPort, b []byte) error {
 }
 
 func (d *Decoder) ipfixTemplates(key streamKey, b []byte, options bool) error {
+	setID := uint16(2)
+	if options {
+		setID = 3
+	}
 	for len(b) >= 4 {
 		id, cnt := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
 		b = b[4:]
-		if id < 256 {
-			if id == 0 && cnt == 0 {
-				return nil // padding
-			}
+		switch {
+		case id == 0 && cnt == 0:
+			return nil // padding
+		case cnt == 0 && id == setID: // withdrawal of all (RFC 7011 §8.1)
+			d.withdrawAll(key, options)
+			continue
+		case id < 256:
 			return fmt.Errorf("ipfix template id %d: %w", id, ErrMalformed)
-		}
-		if cnt == 0 { // withdrawal (RFC 7011 §8.1)
-			delete(d.templates, tplKey{key, id})
+		case cnt == 0: // withdrawal (RFC 7011 §8.1)
+			if d.dropTemplate(tplKey{key, id}) {
+				d.stats.TemplatesWithdrawn++
+			}
 			continue
 		}
 		scope := 0
@@ -403,6 +463,7 @@ func (d *Decoder) ipfixTemplates(key streamKey, b []byte, options bool) error {
 				b = b[4:]
 			}
 			f.kind = fieldKindOf(true, f.pen, f.id)
+			f.varLen = f.length == ie.VarLen
 			t.fields[i] = f
 		}
 		if err := d.learn(key, id, t); err != nil {
@@ -420,6 +481,7 @@ func (d *Decoder) dataSet(key streamKey, s *decStream, id uint16, b []byte, ht h
 		d.stats.MissingTemplate++
 		return nil
 	}
+	d.used(t.mem)
 	for len(b) >= t.minLen {
 		var n int
 		var err error
@@ -440,7 +502,7 @@ func (d *Decoder) dataSet(key streamKey, s *decStream, id uint16, b []byte, ht h
 // IPFIX variable-length prefix where the template says so.
 func fieldValue(f *decField, b []byte, off int) (v []byte, next int, err error) {
 	n := int(f.length)
-	if f.length == ie.VarLen {
+	if f.varLen {
 		if off >= len(b) {
 			return nil, 0, fmt.Errorf("variable-length field %d: no length: %w", f.id, ErrMalformed)
 		}
@@ -473,7 +535,7 @@ func (d *Decoder) flowRecord(s *decStream, t *decTemplate, b []byte, ht hdrTime)
 			return 0, err
 		}
 		off = next
-		setField(r, f.kind, v, ht)
+		d.setField(r, f.kind, v, ht)
 	}
 	if r.IPVersion == 0 {
 		if r.SrcAddr.Is6() {
@@ -489,10 +551,10 @@ func (d *Decoder) flowRecord(s *decStream, t *decTemplate, b []byte, ht hdrTime)
 
 // setField stores one field's value in r; values of an unexpected length
 // are ignored rather than guessed at.
-func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
+func (d *Decoder) setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
 	switch k {
 	case ie.KindHTTPHost, ie.KindSSLServer, ie.KindDNSQuery:
-		if s := cString(v); s != "" {
+		if s := d.name(v); s != "" {
 			r.AppServer = s
 		}
 		return
@@ -578,17 +640,17 @@ func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
 	case ie.KindLastUptime:
 		r.End = ht.at(uint32(u))
 	case ie.KindStartSec:
-		r.Start = time.Unix(int64(u), 0).UTC()
+		r.Start = d.unixTime(u, 1000)
 	case ie.KindEndSec:
-		r.End = time.Unix(int64(u), 0).UTC()
+		r.End = d.unixTime(u, 1000)
 	case ie.KindStartMs:
-		r.Start = msTime(u)
+		r.Start = d.unixTime(u, 1)
 	case ie.KindEndMs:
-		r.End = msTime(u)
+		r.End = d.unixTime(u, 1)
 	case ie.KindRevStartMs:
-		r.RevStart, r.Bidirectional = msTime(u), true
+		r.RevStart, r.Bidirectional = d.unixTime(u, 1), true
 	case ie.KindRevEndMs:
-		r.RevEnd, r.Bidirectional = msTime(u), true
+		r.RevEnd, r.Bidirectional = d.unixTime(u, 1), true
 	case ie.KindVLAN:
 		r.VLAN = uint16(u)
 	case ie.KindIPVersion:
@@ -602,11 +664,21 @@ func setField(r *cache.Record, k ie.Kind, v []byte, ht hdrTime) {
 	}
 }
 
-func msTime(u uint64) time.Time {
-	if u == 0 || u > 1<<53 {
+// maxUnixMs is the last millisecond of the year 9999: the last a
+// time.Time can write as JSON or RFC 3339.
+var maxUnixMs = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+
+// unixTime returns u units of msPerUnit milliseconds since 1970, or the
+// zero time for 0 (not sent) and, counted, past maxUnixMs.
+func (d *Decoder) unixTime(u, msPerUnit uint64) time.Time {
+	switch {
+	case u == 0:
+		return time.Time{}
+	case u > uint64(maxUnixMs)/msPerUnit:
+		d.stats.BadTimes++
 		return time.Time{}
 	}
-	return time.UnixMilli(int64(u)).UTC()
+	return time.UnixMilli(int64(u * msPerUnit)).UTC()
 }
 
 // optionsRecord applies one options data record to the stream's
@@ -622,11 +694,11 @@ func (d *Decoder) optionsRecord(s *decStream, t *decTemplate, b []byte) (int, er
 		}
 		off = next
 		if len(v) > 0 {
-			o.set(f, v, d.msg.Version == 9)
+			d.setOption(&o, f, v)
 		}
 	}
 	d.stats.OptionRecords++
-	o.names(&s.info)
+	d.keepNames(s, &o)
 	o.sampling(&s.info)
 	return off, nil
 }
@@ -644,7 +716,8 @@ type optionValues struct {
 	selector                        uint16
 }
 
-func (o *optionValues) set(f *decField, v []byte, v9 bool) {
+func (d *Decoder) setOption(o *optionValues, f *decField, v []byte) {
+	v9 := d.msg.Version == 9
 	u := uint64(0)
 	if len(v) <= 8 {
 		u = getUint(v)
@@ -658,15 +731,15 @@ func (o *optionValues) set(f *decField, v []byte, v9 bool) {
 	case f.id == ie.InputSNMP:
 		o.ifIndex, o.hasIf = uint32(u), true
 	case f.id == ie.IfName:
-		o.name = cString(v)
+		o.name = d.name(v)
 	case f.id == ie.IfDesc:
-		o.desc = cString(v)
+		o.desc = d.name(v)
 	case f.id == ie.AppID:
 		o.appID, o.hasApp = ie.ParseAppID(v), true
 	case f.id == ie.AppName:
-		o.appName = cString(v)
+		o.appName = d.name(v)
 	case f.id == ie.AppDesc:
-		o.appDesc = cString(v)
+		o.appDesc = d.name(v)
 	case f.id == ie.SamplingIntvl:
 		o.interval = uint32(u)
 	case f.id == ie.SamplingAlgo:
@@ -688,24 +761,42 @@ func (o *optionValues) set(f *decField, v []byte, v9 bool) {
 	}
 }
 
-// names keeps an interface's or an application's name, bounded.
-func (o *optionValues) names(info *ExporterInfo) {
+// keepNames keeps an interface's or an application's name in s, charged
+// to s's memory; refused and counted when its exporter has no room.
+func (d *Decoder) keepNames(s *decStream, o *optionValues) {
+	info := &s.info
 	if o.hasIf && (o.name != "" || o.desc != "") {
-		if info.Interfaces == nil {
-			info.Interfaces = make(map[uint32]ie.Interface)
-		}
-		if len(info.Interfaces) < maxTemplates {
+		old, had := info.Interfaces[o.ifIndex]
+		if d.growNames(s, had, len(old.Name)+len(old.Description), len(o.name)+len(o.desc)) {
+			if info.Interfaces == nil {
+				info.Interfaces = make(map[uint32]ie.Interface)
+			}
 			info.Interfaces[o.ifIndex] = ie.Interface{Index: o.ifIndex, Name: o.name, Description: o.desc}
 		}
 	}
 	if o.hasApp && (o.appName != "" || o.appDesc != "") {
-		if info.Applications == nil {
-			info.Applications = make(map[uint32]ie.Application)
-		}
-		if len(info.Applications) < maxTemplates {
+		old, had := info.Applications[o.appID]
+		if d.growNames(s, had, len(old.Name)+len(old.Description), len(o.appName)+len(o.appDesc)) {
+			if info.Applications == nil {
+				info.Applications = make(map[uint32]ie.Application)
+			}
 			info.Applications[o.appID] = ie.Application{ID: o.appID, Name: o.appName, Description: o.appDesc}
 		}
 	}
+}
+
+// growNames accounts for a name of newLen bytes replacing one of oldLen
+// (if had) in s; false, counted, when there is no room.
+func (d *Decoder) growNames(s *decStream, had bool, oldLen, newLen int) bool {
+	delta := newLen - oldLen
+	if !had {
+		delta += nameCost
+	}
+	if !d.grow(s.mem, delta) {
+		d.stats.NamesFull++
+		return false
+	}
+	return true
 }
 
 // sampling reads the interval from whichever form the exporter used (v9
@@ -730,10 +821,6 @@ func (o *optionValues) sampling(info *ExporterInfo) {
 		info.SamplingRandom = o.algo == ie.SamplingRandom || o.mode == ie.SamplingRandom ||
 			o.selector == ie.SelectorRandomNofN || o.selector == ie.SelectorRandomUniform
 	}
-}
-
-func cString(v []byte) string {
-	return strings.TrimRight(string(v), "\x00")
 }
 
 // fieldKindOf maps an element to the Record value it carries.
