@@ -28,7 +28,7 @@ check-generated: setup ## fail when the committed BPF objects differ from the C 
 
 .PHONY: build
 build: ## build bin/spanflow (no clang needed: BPF objects are committed)
-	$(GO) build -o $(BIN) ./cmd/spanflow
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/spanflow
 
 .PHONY: test
 test: setup check-generated build ## run every test (privileged ones need root), plus a short fuzz run

@@ -80,7 +80,9 @@ func spanflowBinary(t *testing.T) string {
 		bin := filepath.Join(dir, "spanflow")
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build: --user needs it
+		if out, err := build.CombinedOutput(); err != nil {
 			spanflowBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}

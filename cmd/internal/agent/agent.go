@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -447,18 +446,6 @@ func (d *Agent) noteAttached(a *probe.Attachment) {
 	}
 	d.log.Info("attached", "interface", a.Interface, "ifindex", a.Index, "mode", a.Mode, "adopted", a.Adopted,
 		"action", d.cfg.Probe.Action)
-}
-
-// dropPrivileges switches every thread to uid/gid; the attached program
-// and the open map fds keep working.
-func dropPrivileges(uid, gid int) error {
-	if err := syscall.Setgroups(nil); err != nil {
-		return err
-	}
-	if err := syscall.Setgid(gid); err != nil {
-		return err
-	}
-	return syscall.Setuid(uid)
 }
 
 // mappedInterfaces are --interface-map's ports, by index, for the v9/IPFIX

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -46,8 +47,10 @@ Asks the running spanflow (over its control socket) and prints:
   --control PATH  the control socket (default ` + DefaultPath + `)
 `
 
-// DefaultPath is where the control socket listens by default.
-const DefaultPath = "/run/spanflow.sock"
+// DefaultPath is where the control socket listens by default: in the
+// directory the systemd unit's RuntimeDirectory= gives the daemon, so the
+// unit needs no --control and `spanflow show` finds it with none either.
+const DefaultPath = "/run/spanflow/spanflow.sock"
 
 // Request is one line of JSON a client sends; the server answers
 // with the text (or JSON) to print and closes the connection.
@@ -69,8 +72,12 @@ type Server struct {
 
 // Listen opens the control socket with the given mode. A socket
 // file a live spanflow still answers on is refused; a stale one is
-// replaced.
+// replaced. A missing directory is created (run by hand, without the
+// unit's RuntimeDirectory=).
 func Listen(path string, mode os.FileMode, handle Handler) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("--control %s: %w", path, err)
+	}
 	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		conn.Close()
 		return nil, fmt.Errorf("--control %s: in use by another running spanflow", path)
