@@ -12,20 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spanflow/spanflow/cmd/internal/collect"
 )
-
-// collectConfig is what the collect command line sets.
-type collectConfig struct {
-	Listen   string
-	TCP      string
-	JSON     bool
-	Count    uint64
-	Duration time.Duration
-	Quiet    bool
-}
 
 func bindCollectFlags(fs *flag.FlagSet) *collect.Config {
 	c := &collect.Config{}
@@ -35,6 +24,8 @@ func bindCollectFlags(fs *flag.FlagSet) *collect.Config {
 	fs.Uint64Var(&c.Count, "count", 0, "exit after `N` records (0: no limit)")
 	fs.DurationVar(&c.Duration, "duration", 0, "exit after this long (0: until SIGINT/SIGTERM)")
 	fs.BoolVar(&c.Quiet, "quiet", false, "print no records, only the summary")
+	fs.IntVar(&c.TCPMaxConns, "tcp-max-conns", collect.DefaultTCPMaxConns, "most IPFIX-over-TCP connections at once; more are closed as they come")
+	fs.DurationVar(&c.TCPIdle, "tcp-idle", collect.DefaultTCPIdle, "close an IPFIX-over-TCP connection silent this long")
 	return c
 }
 
@@ -49,6 +40,12 @@ func validateCollect(c *collect.Config) error {
 		if c.TCP, err = listenAddr("--tcp", c.TCP); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.TCPMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("--tcp-max-conns %d: must be at least 1", c.TCPMaxConns))
+	}
+	if c.TCPIdle <= 0 {
+		errs = append(errs, fmt.Errorf("--tcp-idle %v: must be positive", c.TCPIdle))
 	}
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("--duration %v: must not be negative", c.Duration))
@@ -69,6 +66,7 @@ func listenAddr(flagName, s string) (string, error) {
 
 // collectUsage heads `spanflow collect --help`, before the flags.
 const collectUsage = `usage: spanflow collect [-l ADDR] [--tcp ADDR] [--json] [--count N] [--duration D] [--quiet]
+                        [--tcp-max-conns N] [--tcp-idle D]
 
 Listens as a NetFlow v1/v5/v7/v8/v9 and IPFIX collector and prints every
 record it decodes (flow-print lines, or JSON), then a summary on stderr:

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -654,5 +656,105 @@ func TestCollectListenAddresses(t *testing.T) {
 	if err := collectArgs(context.Background(), []string{"-l", "nonsense", "--duration", "-1s"}, &bytes.Buffer{}, &bytes.Buffer{}, collect.Hooks{}); err == nil ||
 		!strings.Contains(err.Error(), "-l \"nonsense\"") || !strings.Contains(err.Error(), "--duration") {
 		t.Fatalf("bad flags: error %v, want both problems named", err)
+	}
+}
+
+// One IPFIX datagram with flowStartMilliseconds 2^53 (past the year 9999
+// JSON can hold) used to stop collect --json: every later datagram was
+// ignored. Now its start is left zero and counted, and the next datagram
+// prints too. The datagram is built by hand from RFC 7011.
+func TestCollectJSONSurvivesTimesPastTheYear9999(t *testing.T) {
+	c := startCollect(t, "--json", "--count", "2")
+	s := newSender(t, c)
+	u16 := func(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
+	u64 := func(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+	msg := func(set []byte) []byte {
+		b := u16(u16(nil, 10), uint16(16+len(set)))
+		b = binary.BigEndian.AppendUint32(b, uint32(collectNow.Unix()))
+		return append(binary.BigEndian.AppendUint64(b, 0), set...) // sequence 0, domain 0
+	}
+	// Template 256: flowStartMilliseconds (152), packetDeltaCount (2), 8 bytes each.
+	tpl := u16(u16(u16(u16(u16(u16(u16(u16(nil, 2), 16), 256), 2), 152), 8), 2), 8)
+	data := func(startMs, packets uint64) []byte { return u64(u64(u16(u16(nil, 256), 20), startMs), packets) }
+	s.send(msg(append(tpl, data(1<<53, 7)...)))
+	s.send(msg(data(uint64(collectNow.UnixMilli()), 8)))
+	c.wait(t)
+
+	got := jsonLines[collect.JSON](t, "collect --json", c.out.Bytes())
+	if len(got) != 2 || got[0].Packets != 7 || !got[0].Start.IsZero() || got[1].Packets != 8 || !got[1].Start.Equal(collectNow) {
+		t.Fatalf("records %+v: want 7 packets with no start, then 8 starting %v", got, collectNow)
+	}
+	if !strings.Contains(c.err.String(), "times out of range 1,") {
+		t.Fatalf("summary:\n%s\nwant 1 time out of range", c.err.String())
+	}
+}
+
+// IPFIX over TCP with --tcp-max-conns 1 and --tcp-idle: a second
+// connection is closed at once; the first, silent for --tcp-idle, is
+// closed, and then a new one is served.
+func TestCollectBoundsTCPConnections(t *testing.T) {
+	c := startCollect(t, "--tcp", "127.0.0.1:0", "--tcp-max-conns", "1", "--tcp-idle", "300ms", "--quiet")
+	enc, err := exporter.NewIPFIXEncoder(exporter.Settings{Boot: collectBoot}, exporter.TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := randomRecords(rand.New(rand.NewPCG(1, 2)), 1, recordCaps{})
+	// served dials, sends a message and says whether the collector handled
+	// it (true) or closed the connection unread (false).
+	served := func() (net.Conn, bool) {
+		t.Helper()
+		conn, err := net.Dial("tcp", c.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if err := enc.Encode(collectNow, rec, func(b []byte) { _, _ = conn.Write(b) }); err != nil {
+			t.Fatal(err)
+		}
+		closed := make(chan struct{})
+		go func() {
+			_, _ = conn.Read(make([]byte, 1)) // the collector never writes: this ends with the connection
+			close(closed)
+		}()
+		select {
+		case <-c.handled:
+			return conn, true
+		case <-closed:
+			return conn, false
+		case <-time.After(10 * time.Second):
+			t.Fatal("connection neither served nor closed")
+		}
+		return nil, false
+	}
+
+	first, ok := served()
+	if !ok {
+		t.Fatal("first connection not served")
+	}
+	if _, ok := served(); ok {
+		t.Fatal("second connection served past --tcp-max-conns 1")
+	}
+	_ = first.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := first.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle first connection: read %d, %v; want it closed by the collector", n, err)
+	}
+	// The collector may not yet have counted the first one gone: retry.
+	for i := 0; ; i++ {
+		if _, ok := served(); ok {
+			break
+		}
+		if i == 100 {
+			t.Fatal("no connection served after the idle one was closed")
+		}
+	}
+	c.stop(t)
+	m := regexp.MustCompile(`tcp connections (\d+), streams dropped 0, refused (\d+) \(over 1 open\), closed idle (\d+)`).FindStringSubmatch(c.err.String())
+	if m == nil {
+		t.Fatalf("summary:\n%s\nwant the tcp line", c.err.String())
+	}
+	conns, _ := strconv.Atoi(m[1])
+	refused, _ := strconv.Atoi(m[2])
+	if idle, _ := strconv.Atoi(m[3]); refused < 1 || conns != refused+2 || idle < 1 {
+		t.Fatalf("summary %q: want 2 connections served, the rest refused, at least 1 idle", m[0])
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,20 @@ type Config struct {
 	Count    uint64 // exit after this many records; 0: no limit
 	Duration time.Duration
 	Quiet    bool // only the summary
+
+	// IPFIX over TCP: most connections at once (more are closed as they
+	// come) and how long one may stay silent. 0: the defaults.
+	TCPMaxConns int
+	TCPIdle     time.Duration
 }
+
+// Defaults for Config's TCP bounds: room for every exporter of a large
+// network, and an idle exporter closed after 5 minutes (it reconnects,
+// sending its templates again, when it has records).
+const (
+	DefaultTCPMaxConns = 256
+	DefaultTCPIdle     = 5 * time.Minute
+)
 
 // Hooks let a test learn the bound addresses and pace its sends.
 type Hooks struct {
@@ -74,9 +88,9 @@ func Run(ctx context.Context, cfg *Config, out, errw io.Writer, hooks Hooks) err
 		cfg: cfg, out: out, log: log, stop: cancel, handled: hooks.Handled,
 		dec:       decode.NewDecoder(),
 		text:      flowprint.NewPrinter(out, "text"),
-		enc:       json.NewEncoder(out),
 		byVersion: make(map[uint16]uint64),
 		streams:   make(map[streamID]bool),
+		pause:     pauseCtx,
 	}
 	if tcpAddr != nil {
 		log.Info("listening", "udp", udp.LocalAddr(), "tcp", tcpAddr)
@@ -119,18 +133,22 @@ type collector struct {
 	log     *slog.Logger
 	stop    context.CancelFunc
 	handled func()
+	pause   func(context.Context, time.Duration) // between failed accepts
 
 	mu           sync.Mutex
 	dec          *decode.Decoder
 	text         *flowprint.Printer
-	enc          *json.Encoder
 	printed      uint64
 	done         bool // --count reached or output failed: ignore the rest
 	writeErr     error
 	byVersion    map[uint16]uint64
 	streams      map[streamID]bool
 	tcpConns     uint64
+	tcpOpen      int    // connections being read now
+	tcpRefused   uint64 // connections closed at once: TCPMaxConns were open
+	tcpIdle      uint64 // connections closed after TCPIdle of silence
 	streamErrors uint64 // TCP streams dropped for bad framing
+	unprintable  uint64 // records JSON cannot encode
 	lastLog      time.Time
 	suppressed   uint64 // complaints not logged since the last line
 }
@@ -151,21 +169,71 @@ func (c *collector) readUDP(conn net.PacketConn) {
 	}
 }
 
+// acceptTCP serves connections until l is closed. An accept error (the
+// file descriptor limit reached, say) is retried after a pause that
+// doubles up to a second, not at once: that would spin a core.
 func (c *collector) acceptTCP(ctx context.Context, l net.Listener, wg *sync.WaitGroup) {
+	var backoff time.Duration
 	for {
 		conn, err := l.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			c.complain("tcp accept", "err", err)
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			c.complain("tcp accept", "err", err, "retry_in", backoff)
+			c.pause(ctx, backoff)
 			continue
 		}
-		c.mu.Lock()
-		c.tcpConns++
-		c.mu.Unlock()
-		wg.Go(func() { c.readTCP(ctx, conn) })
+		backoff = 0
+		if !c.admit() {
+			conn.Close()
+			continue
+		}
+		wg.Go(func() {
+			c.readTCP(ctx, conn)
+			c.mu.Lock()
+			c.tcpOpen--
+			c.mu.Unlock()
+		})
 	}
+}
+
+// admit counts a new connection; false, counted, when TCPMaxConns are open.
+func (c *collector) admit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tcpConns++
+	if c.tcpOpen >= cmp.Or(c.cfg.TCPMaxConns, DefaultTCPMaxConns) {
+		c.tcpRefused++
+		c.complainLocked("tcp connection refused", "open", c.tcpOpen)
+		return false
+	}
+	c.tcpOpen++
+	return true
+}
+
+// pauseCtx waits d or until ctx ends.
+func pauseCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// idleReader reads from a connection that may stay silent idle at most.
+type idleReader struct {
+	conn net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(b []byte) (int, error) {
+	if err := r.conn.SetReadDeadline(time.Now().Add(r.idle)); err != nil {
+		return 0, err
+	}
+	return r.conn.Read(b)
 }
 
 // readTCP cuts one IPFIX-over-TCP connection into messages. A framing
@@ -176,13 +244,20 @@ func (c *collector) readTCP(ctx context.Context, conn net.Conn) {
 	defer stop()
 	ap := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
 	from := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	sc := bufio.NewScanner(conn)
+	sc := bufio.NewScanner(idleReader{conn, cmp.Or(c.cfg.TCPIdle, DefaultTCPIdle)})
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<16)
 	sc.Split(decode.SplitIPFIX)
 	for sc.Scan() {
 		c.handle(from, sc.Bytes())
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+	err := sc.Err()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.mu.Lock()
+		c.tcpIdle++
+		c.mu.Unlock()
+		return
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 		c.mu.Lock()
 		c.streamErrors++
 		c.mu.Unlock()
@@ -290,9 +365,22 @@ func RecordOfAggregate(a *cache.Aggregate) cache.Record {
 
 func (c *collector) writeRecord(from netip.AddrPort, version uint16, r *cache.Record) error {
 	if c.cfg.JSON {
-		return c.enc.Encode(JSONOf(from, version, r))
+		return c.writeJSON(JSONOf(from, version, r))
 	}
 	return c.text.Print([]cache.Record{*r})
+}
+
+// writeJSON writes one record as a JSON line. A record JSON cannot encode
+// is malformed input, counted and logged; only a failed write is an error.
+func (c *collector) writeJSON(j JSON) error {
+	line, err := json.Marshal(j)
+	if err != nil {
+		c.unprintable++
+		c.complainLocked("record not encodable as JSON", "exporter", j.Exporter, "err", err)
+		return nil
+	}
+	_, err = c.out.Write(append(line, '\n'))
+	return err
 }
 
 func (c *collector) writeAggregate(from netip.AddrPort, scheme cache.Scheme, a *cache.Aggregate) error {
@@ -300,7 +388,7 @@ func (c *collector) writeAggregate(from netip.AddrPort, scheme cache.Scheme, a *
 		r := RecordOfAggregate(a)
 		j := JSONOf(from, 8, &r)
 		j.Scheme, j.Flows = scheme.String(), &a.Flows
-		return c.enc.Encode(j)
+		return c.writeJSON(j)
 	}
 	srcPrefix, dstPrefix := v8Prefixes(scheme)
 	src, dst := v8Addr(a.SrcAddr, a.SrcMask, srcPrefix), v8Addr(a.DstAddr, a.DstMask, dstPrefix)
@@ -383,8 +471,14 @@ func (c *collector) summary(w io.Writer, tcp bool) {
 	}
 	fmt.Fprintf(w, "  templates learnt %d, option records %d, malformed %d, missing templates %d, sequence errors %d\n",
 		st.Templates, st.OptionRecords, st.Malformed, st.MissingTemplate, st.SequenceErrors)
+	fmt.Fprintf(w, "  templates withdrawn %d, times out of range %d, names cut %d, records not encodable %d\n",
+		st.TemplatesWithdrawn, st.BadTimes, st.NamesCut, c.unprintable)
+	bytes, exporters := c.dec.Memory()
+	fmt.Fprintf(w, "  memory %d KiB for %d exporters; evicted templates %d, streams %d; refused templates %d, names %d\n",
+		bytes>>10, exporters, st.TemplatesEvicted, st.StreamsEvicted, st.TemplatesFull, st.NamesFull)
 	if tcp {
-		fmt.Fprintf(w, "  tcp connections %d, streams dropped %d\n", c.tcpConns, c.streamErrors)
+		fmt.Fprintf(w, "  tcp connections %d, streams dropped %d, refused %d (over %d open), closed idle %d\n",
+			c.tcpConns, c.streamErrors, c.tcpRefused, cmp.Or(c.cfg.TCPMaxConns, DefaultTCPMaxConns), c.tcpIdle)
 	}
 	ids := make([]streamID, 0, len(c.streams))
 	for id := range c.streams {
