@@ -30,6 +30,31 @@ check-generated: setup ## fail when the committed BPF objects differ from the C 
 build: ## build bin/spanflow (no clang needed: BPF objects are committed)
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/spanflow
 
+# make install: DESTDIR and PREFIX as usual (PREFIX=/usr/local by default).
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
+DEB ?= bin/spanflow.deb
+VERSION ?= $(or $(shell git describe --tags --match 'v*' 2>/dev/null | sed 's/^v//'),0.0.0+git$(shell git rev-parse --short HEAD))
+
+# bin/spanflow-%.service: the unit with ExecStart pointing at BINDIR.
+bin/spanflow-%.service: scripts/spanflow.service
+	@mkdir -p bin
+	sed 's|/usr/local/bin/spanflow|$(subst _,/,$*)/spanflow|' $< > $@
+
+.PHONY: install
+install: build bin/spanflow-$(subst /,_,$(PREFIX))_bin.service ## install binary, systemd unit and /etc/default/spanflow (DESTDIR, PREFIX); creates the spanflow user when DESTDIR is empty
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/spanflow
+	install -D -m 0644 bin/spanflow-$(subst /,_,$(PREFIX))_bin.service $(DESTDIR)$(UNITDIR)/spanflow.service
+	@test -e $(DESTDIR)$(SYSCONFDIR)/default/spanflow || install -D -m 0644 scripts/spanflow.env $(DESTDIR)$(SYSCONFDIR)/default/spanflow
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd spanflow >/dev/null; then \
+		useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin spanflow; fi
+	@echo "edit $(DESTDIR)$(SYSCONFDIR)/default/spanflow, then: systemctl daemon-reload && systemctl enable --now spanflow"
+
+.PHONY: deb
+deb: build bin/spanflow-_usr_bin.service ## build the Debian package $(DEB) with nfpm (spanflow user, least-privilege unit)
+	VERSION=$(VERSION) $(GO) tool nfpm package --config scripts/deb/nfpm.yaml --packager deb --target $(DEB)
+
 .PHONY: test
 test: setup check-generated build ## run every test (privileged ones need root), plus a short fuzz run
 	$(GO) vet ./...

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,8 +30,13 @@ import (
 // unitService is the [Service] section of the shipped unit: each key's
 // values, in order.
 func unitService(t *testing.T) map[string][]string {
+	return unitServiceAt(t, filepath.Join("..", "..", "scripts", "spanflow.service"))
+}
+
+// unitServiceAt is the [Service] section of the unit file at path.
+func unitServiceAt(t *testing.T, path string) map[string][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "scripts", "spanflow.service"))
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +186,20 @@ func unitPinDir(t *testing.T, uid int) string {
 // where the tests do; setpriv sets up the same process.)
 func TestE2EUnitRunsUnprivilegedWithItsAmbientCapabilities(t *testing.T) {
 	probetest.RequireRoot(t)
+	runAsUnit(t, unitService(t), spanflowBinary(t), "nobody")
+}
+
+// runAsUnit runs bin as unit would, as the user, on a new veth, and checks
+// it attaches, harvests and answers show cache (asked with bin show).
+func runAsUnit(t *testing.T, unit map[string][]string, bin, userName string) {
+	t.Helper()
+	account, err := user.Lookup(userName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(account.Uid)
+	gid, _ := strconv.Atoi(account.Gid)
 	setpriv := exportertest.RequireTool(t, "setpriv")
-	unit := unitService(t)
 	if user := strings.Join(unit["User"], ""); user == "" || user == "root" {
 		t.Fatalf("the unit runs as %q, not an unprivileged user", user)
 	}
@@ -194,20 +212,19 @@ func TestE2EUnitRunsUnprivilegedWithItsAmbientCapabilities(t *testing.T) {
 		t.Fatalf("ambient capabilities %s outside the bounding set %s", ambient, bounding)
 	}
 
-	const nobody = 65534
 	s := probetest.NewReplayNet(t)
-	sock := filepath.Join(unitDir(t, nobody), "spanflow.sock")
-	args := []string{"--reuid=" + strconv.Itoa(nobody), "--regid=" + strconv.Itoa(nobody), "--clear-groups",
+	sock := filepath.Join(unitDir(t, uid), "spanflow.sock")
+	args := []string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--clear-groups",
 		"--inh-caps=" + ambient, "--ambient-caps=" + ambient, "--bounding-set=" + bounding, "--no-new-privs",
-		spanflowBinary(t), "-i", s.RxName, "-n", "127.0.0.1:2055", "--xdp-mode", "native",
-		"--pin-dir", unitPinDir(t, nobody), "--harvest-interval", "100ms", "--control", sock}
+		bin, "-i", s.RxName, "-n", "127.0.0.1:2055", "--xdp-mode", "native",
+		"--pin-dir", unitPinDir(t, uid), "--harvest-interval", "100ms", "--control", sock}
 	args = append(args, unitExecFlags(t, unit)...)
-	d := &e2eDaemon{bin: spanflowBinary(t), control: sock}
+	d := &e2eDaemon{bin: bin, control: sock}
 	d.Proc = e2eStart(t, s.Capture, "spanflow (as the unit)", exec.Command(setpriv, args...))
 	if !exportertest.Within(15*time.Second, func() bool { _, err := d.show("stats"); return err == nil || !d.Running() }) || !d.Running() {
 		t.Fatalf("not answering show within 15 s (running: %v); log:\n%s", d.Running(), d.Out.String())
 	}
-	wantEveryThread(t, d, "Uid", strconv.Itoa(nobody))
+	wantEveryThread(t, d, "Uid", strconv.Itoa(uid))
 	wantEveryThread(t, d, "NoNewPrivs", "1")
 	wantEveryThread(t, d, "CapEff", fmt.Sprintf("%016x", mask))
 
