@@ -62,3 +62,33 @@ func TestE2EDebInstallsAndItsUnitRuns(t *testing.T) {
 		t.Error("/usr/bin/spanflow outlived the purge")
 	}
 }
+
+// TestMakeInstallHonoursDestdirAndPrefix: make install puts the binary
+// under DESTDIR/PREFIX/bin, the unit (pointing at PREFIX/bin, not at the
+// DESTDIR staging copy) and the environment file under DESTDIR/etc.
+func TestMakeInstallHonoursDestdirAndPrefix(t *testing.T) {
+	makeTool := exportertest.RequireTool(t, "make")
+	dest := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, makeTool, "-C", filepath.Join("..", ".."), "install", "DESTDIR="+dest, "PREFIX=/opt/sf")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for path, mode := range map[string]os.FileMode{
+		"opt/sf/bin/spanflow":                 0o755,
+		"etc/systemd/system/spanflow.service": 0o644,
+		"etc/default/spanflow":                0o644,
+	} {
+		fi, err := os.Stat(filepath.Join(dest, path))
+		if err != nil {
+			t.Errorf("make install left out %s: %v", path, err)
+		} else if fi.Mode().Perm() != mode {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), mode)
+		}
+	}
+	unit := unitServiceAt(t, filepath.Join(dest, "etc/systemd/system/spanflow.service"))
+	if exec := strings.Fields(strings.Join(unit["ExecStart"], " ")); len(exec) == 0 || exec[0] != "/opt/sf/bin/spanflow" {
+		t.Errorf("the installed unit runs %q, want /opt/sf/bin/spanflow", exec)
+	}
+}
