@@ -84,15 +84,9 @@ func TestUDPCollectorDeliversDatagrams(t *testing.T) {
 // TestUDPCollectorResendsRefusedDatagrams: to a port nobody listens on,
 // loopback answers each datagram with port unreachable, which the next
 // write reports; that write is repeated, so every datagram goes out and
-// the refusals are counted as resent, not as failed sends.
+// each refusal is counted as resent and shown with the failed sends.
 func TestUDPCollectorResendsRefusedDatagrams(t *testing.T) {
-	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.LocalAddr().String()
-	ln.Close()
-	tr, err := DialUDP(addr, "")
+	tr, err := DialUDP(closedUDPPort(t).String(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
